@@ -1,0 +1,110 @@
+//! bcrypt on a bounded pool of blocking threads.
+//!
+//! Hashing never runs on the async workers: each job runs under
+//! `spawn_blocking`, and a semaphore caps how many run or wait. When the
+//! queue is full the caller gets `HashError::Busy` at once, which the HTTP
+//! layer turns into `503` with `Retry-After`, instead of an unbounded queue.
+
+use crate::core::password::{Password, PasswordHash};
+use crate::ports::{HashError, PasswordHasher};
+use async_trait::async_trait;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+
+/// How long a refused caller is told to wait.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// bcrypt with a fixed cost and a bounded queue.
+pub struct BcryptHasher {
+    cost: u32,
+    permits: Arc<Semaphore>,
+    workers: Arc<Semaphore>,
+}
+
+impl BcryptHasher {
+    /// `workers` jobs run at once; up to `queue` more wait for a worker.
+    pub fn new(cost: u32, workers: usize, queue: usize) -> Self {
+        Self {
+            cost,
+            permits: Arc::new(Semaphore::new(workers.max(1) + queue)),
+            workers: Arc::new(Semaphore::new(workers.max(1))),
+        }
+    }
+
+    pub fn cost(&self) -> u32 {
+        self.cost
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        job: impl FnOnce() -> Result<T, bcrypt::BcryptError> + Send + 'static,
+    ) -> Result<T, HashError> {
+        let _queued =
+            self.permits.clone().try_acquire_owned().map_err(|_| HashError::Busy { retry_after: RETRY_AFTER })?;
+        let _running =
+            self.workers.clone().acquire_owned().await.map_err(|e| HashError::Unexpected(anyhow::Error::new(e)))?;
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || span.in_scope(job))
+            .await
+            .map_err(|e| HashError::Unexpected(anyhow::Error::new(e)))?
+            .map_err(|e| HashError::Unexpected(anyhow::Error::new(e)))
+    }
+}
+
+#[async_trait]
+impl PasswordHasher for BcryptHasher {
+    async fn hash(&self, password: &Password) -> Result<PasswordHash, HashError> {
+        let password = password.clone();
+        let cost = self.cost;
+        // `non_truncating_hash` refuses input over 72 bytes instead of cutting it.
+        self.run(move || bcrypt::non_truncating_hash(password.expose(), cost)).await.map(PasswordHash::new)
+    }
+
+    async fn verify(&self, password: &Password, hash: &PasswordHash) -> Result<bool, HashError> {
+        let password = password.clone();
+        let hash = hash.clone();
+        self.run(move || bcrypt::verify(password.expose(), hash.as_str())).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn hashes_verify_and_wrong_passwords_do_not() {
+        let hasher = BcryptHasher::new(4, 2, 2);
+        let password = Password::unchecked("correct-Horse-battery-staple");
+        let hash = hasher.hash(&password).await.unwrap();
+        assert!(hash.as_str().starts_with("$2b$04$"));
+        assert!(hasher.verify(&password, &hash).await.unwrap());
+        assert!(!hasher.verify(&Password::unchecked("wrong-Horse-battery-staple"), &hash).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_corrupt_hash_is_an_error_not_a_panic() {
+        let hasher = BcryptHasher::new(4, 1, 0);
+        let corrupt = PasswordHash::new(format!("$2b$04${}é", "a".repeat(51)));
+        assert!(matches!(hasher.verify(&Password::unchecked("x"), &corrupt).await, Err(HashError::Unexpected(_))));
+    }
+
+    #[tokio::test]
+    async fn over_72_bytes_is_refused_by_hash() {
+        let hasher = BcryptHasher::new(4, 1, 0);
+        assert!(hasher.hash(&Password::unchecked("a".repeat(73))).await.is_err());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_queue_answers_busy_at_once() {
+        let hasher = Arc::new(BcryptHasher::new(12, 1, 0));
+        let slow = {
+            let hasher = hasher.clone();
+            tokio::spawn(async move { hasher.hash(&Password::unchecked("occupying-the-only-worker")).await })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let refused = hasher.hash(&Password::unchecked("refused-while-busy")).await;
+        assert!(matches!(refused, Err(HashError::Busy { .. })));
+        assert!(slow.await.unwrap().is_ok());
+    }
+}

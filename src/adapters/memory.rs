@@ -1,0 +1,362 @@
+//! In-process storage: users, sessions, refresh tokens and revocations held
+//! in maps behind locks.
+//!
+//! It backs the core's tests and single-process trials, and it is the
+//! reference the storage contract in `contract.rs` is first checked
+//! against. It must never be used where data has to survive a restart or be
+//! shared between replicas: everything lives in this process's memory.
+//!
+//! Every method takes one lock for its whole read-check-write, so each is
+//! atomic with respect to the others, as the ports demand. Users, sessions
+//! and refresh tokens share one lock because deleting a user must remove
+//! their sessions in the same step; revocations have their own.
+
+use crate::core::email::Email;
+use crate::core::password::PasswordHash;
+use crate::core::revocation::Revocation;
+use crate::core::user::{UnixSeconds, User, UserChange, UserId};
+use crate::ports::{
+    RefreshRecord, RepoError, RevocationStore, RotateOutcome, SchemaStatus, SessionId, SessionRecord, SessionRepo,
+    TokenHash, UserRepo, UserUpdateError,
+};
+use anyhow::anyhow;
+use async_trait::async_trait;
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound;
+use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use uuid::Uuid;
+
+/// Users, sessions and refresh tokens: what one lock guards.
+#[derive(Default)]
+struct Tables {
+    /// Ordered by id, so listing is a range scan as with an index.
+    users: BTreeMap<UserId, User>,
+    /// The uniqueness index on e-mail.
+    emails: HashMap<Email, UserId>,
+    sessions: HashMap<SessionId, SessionRecord>,
+    refresh_tokens: HashMap<TokenHash, RefreshRecord>,
+}
+
+impl Tables {
+    /// Whether an active admin other than `except` exists.
+    fn other_active_admin_exists(&self, except: UserId) -> bool {
+        self.users.values().any(|user| user.id != except && user.is_active_admin())
+    }
+
+    /// Refuses `record` the way foreign keys and a primary key would.
+    fn check_refresh_token_insertable(&self, record: &RefreshRecord) -> Result<(), RepoError> {
+        if self.refresh_tokens.contains_key(&record.token_hash) {
+            return Err(unexpected("refresh token is already stored"));
+        }
+        match self.sessions.get(&record.session_id) {
+            Some(session) if session.user_id == record.user_id => Ok(()),
+            Some(_) => Err(unexpected("refresh token and its session name different users")),
+            None => Err(unexpected("refresh token for an unknown session")),
+        }
+    }
+}
+
+/// Which subject a revocation is about: at most one entry is kept per key.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Subject {
+    Token(Uuid),
+    Session(Uuid),
+    User(UserId),
+}
+
+impl Subject {
+    fn of(revocation: &Revocation) -> Self {
+        match *revocation {
+            Revocation::Token { jti, .. } => Self::Token(jti),
+            Revocation::Session { sid, .. } => Self::Session(sid),
+            Revocation::UserCutoff { user, .. } => Self::User(user),
+        }
+    }
+}
+
+/// Storage in this process's memory for users, sessions and revocations.
+#[derive(Default)]
+pub struct MemoryStore {
+    tables: RwLock<Tables>,
+    revocations: Mutex<HashMap<Subject, Revocation>>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    // A poisoned lock means a panic elsewhere mid-call; every method checks
+    // before it writes, so the maps are still consistent and serving on is
+    // better than failing every later request.
+    fn read(&self) -> RwLockReadGuard<'_, Tables> {
+        self.tables.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Tables> {
+        self.tables.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn revocations(&self) -> MutexGuard<'_, HashMap<Subject, Revocation>> {
+        self.revocations.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn unexpected(message: &'static str) -> RepoError {
+    RepoError::Unexpected(anyhow!(message))
+}
+
+#[async_trait]
+impl UserRepo for MemoryStore {
+    async fn insert(&self, user: &User) -> Result<(), UserUpdateError> {
+        let mut tables = self.write();
+        if tables.emails.contains_key(&user.email) {
+            return Err(UserUpdateError::EmailTaken);
+        }
+        if tables.users.contains_key(&user.id) {
+            return Err(unexpected("user id is already stored").into());
+        }
+        tables.emails.insert(user.email.clone(), user.id);
+        tables.users.insert(user.id, user.clone());
+        Ok(())
+    }
+
+    async fn by_email(&self, email: &Email) -> Result<Option<User>, RepoError> {
+        let tables = self.read();
+        Ok(tables.emails.get(email).and_then(|id| tables.users.get(id)).cloned())
+    }
+
+    async fn by_id(&self, id: UserId) -> Result<Option<User>, RepoError> {
+        Ok(self.read().users.get(&id).cloned())
+    }
+
+    async fn list(&self, after: Option<UserId>, limit: u32) -> Result<Vec<User>, RepoError> {
+        let start = after.map_or(Bound::Unbounded, Bound::Excluded);
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        Ok(self.read().users.range((start, Bound::Unbounded)).take(limit).map(|(_, user)| user.clone()).collect())
+    }
+
+    async fn set_password(&self, id: UserId, hash: &PasswordHash, now: UnixSeconds) -> Result<(), RepoError> {
+        // Like an UPDATE that matches no row, an unknown id changes nothing.
+        if let Some(user) = self.write().users.get_mut(&id) {
+            user.password_hash = hash.clone();
+            user.updated_at = now;
+        }
+        Ok(())
+    }
+
+    async fn update(&self, id: UserId, change: UserChange, now: UnixSeconds) -> Result<User, UserUpdateError> {
+        let mut tables = self.write();
+        let current = tables.users.get(&id).ok_or(UserUpdateError::NotFound)?;
+        if change.demotes(current) && !tables.other_active_admin_exists(id) {
+            return Err(UserUpdateError::LastAdmin);
+        }
+        let user = tables.users.get_mut(&id).ok_or(UserUpdateError::NotFound)?;
+        if let Some(role) = change.role {
+            user.role = role;
+        }
+        if let Some(status) = change.status {
+            user.status = status;
+        }
+        user.updated_at = now;
+        Ok(user.clone())
+    }
+
+    async fn delete(&self, id: UserId) -> Result<(), UserUpdateError> {
+        let mut tables = self.write();
+        let user = tables.users.get(&id).ok_or(UserUpdateError::NotFound)?;
+        if user.is_active_admin() && !tables.other_active_admin_exists(id) {
+            return Err(UserUpdateError::LastAdmin);
+        }
+        if let Some(user) = tables.users.remove(&id) {
+            tables.emails.remove(&user.email);
+        }
+        tables.sessions.retain(|_, session| session.user_id != id);
+        tables.refresh_tokens.retain(|_, token| token.user_id != id);
+        Ok(())
+    }
+
+    async fn has_active_admin(&self) -> Result<bool, RepoError> {
+        Ok(self.read().users.values().any(User::is_active_admin))
+    }
+
+    async fn ping(&self) -> Result<(), RepoError> {
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl SessionRepo for MemoryStore {
+    async fn create(&self, session: &SessionRecord, first: &RefreshRecord) -> Result<(), RepoError> {
+        let mut tables = self.write();
+        if !tables.users.contains_key(&session.user_id) {
+            return Err(unexpected("session for an unknown user"));
+        }
+        if tables.sessions.contains_key(&session.id) {
+            return Err(unexpected("session id is already stored"));
+        }
+        tables.sessions.insert(session.id, session.clone());
+        // Undo the session if its token is refused, so the pair stays atomic.
+        if let Err(error) = tables.check_refresh_token_insertable(first) {
+            tables.sessions.remove(&session.id);
+            return Err(error);
+        }
+        tables.refresh_tokens.insert(first.token_hash, first.clone());
+        Ok(())
+    }
+
+    async fn session(&self, id: SessionId) -> Result<Option<SessionRecord>, RepoError> {
+        Ok(self.read().sessions.get(&id).cloned())
+    }
+
+    async fn refresh_token(&self, hash: &TokenHash) -> Result<Option<RefreshRecord>, RepoError> {
+        Ok(self.read().refresh_tokens.get(hash).cloned())
+    }
+
+    async fn rotate(
+        &self,
+        parent: &TokenHash,
+        child: &RefreshRecord,
+        now: UnixSeconds,
+    ) -> Result<RotateOutcome, RepoError> {
+        let mut tables = self.write();
+        let rotated_at = tables
+            .refresh_tokens
+            .get(parent)
+            .ok_or_else(|| unexpected("the refresh token to rotate is not stored"))?
+            .rotated_at;
+        if let Some(at) = rotated_at {
+            return Ok(RotateOutcome::AlreadyRotated { at });
+        }
+        tables.check_refresh_token_insertable(child)?;
+        if let Some(record) = tables.refresh_tokens.get_mut(parent) {
+            record.rotated_at = Some(now);
+        }
+        tables.refresh_tokens.insert(child.token_hash, child.clone());
+        Ok(RotateOutcome::Rotated)
+    }
+
+    async fn ensure_refresh_token(&self, child: &RefreshRecord) -> Result<(), RepoError> {
+        let mut tables = self.write();
+        if tables.refresh_tokens.contains_key(&child.token_hash) {
+            return Ok(());
+        }
+        tables.check_refresh_token_insertable(child)?;
+        tables.refresh_tokens.insert(child.token_hash, child.clone());
+        Ok(())
+    }
+
+    async fn revoke(&self, id: SessionId, now: UnixSeconds) -> Result<bool, RepoError> {
+        let mut tables = self.write();
+        match tables.sessions.get_mut(&id) {
+            Some(session) if session.revoked_at.is_none() => {
+                session.revoked_at = Some(now);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn revoke_all(
+        &self,
+        user: UserId,
+        except: Option<SessionId>,
+        now: UnixSeconds,
+    ) -> Result<Vec<SessionId>, RepoError> {
+        let mut tables = self.write();
+        let mut revoked = Vec::new();
+        for session in tables.sessions.values_mut() {
+            if session.user_id == user && session.revoked_at.is_none() && Some(session.id) != except {
+                session.revoked_at = Some(now);
+                revoked.push(session.id);
+            }
+        }
+        Ok(revoked)
+    }
+
+    async fn purge_expired(&self, now: UnixSeconds) -> Result<u64, RepoError> {
+        let mut tables = self.write();
+        let before = tables.refresh_tokens.len();
+        tables.refresh_tokens.retain(|_, token| token.expires_at >= now);
+        let purged = before - tables.refresh_tokens.len();
+        Ok(u64::try_from(purged).unwrap_or(u64::MAX))
+    }
+}
+
+#[async_trait]
+impl RevocationStore for MemoryStore {
+    async fn record(&self, revocation: &Revocation) -> Result<(), RepoError> {
+        let mut revocations = self.revocations();
+        let merged = match revocations.get(&Subject::of(revocation)) {
+            None => revocation.clone(),
+            Some(stored) => merge(stored, revocation),
+        };
+        revocations.insert(Subject::of(revocation), merged);
+        Ok(())
+    }
+
+    async fn active(&self, now: UnixSeconds) -> Result<Vec<Revocation>, RepoError> {
+        Ok(self.revocations().values().filter(|revocation| revocation.until() > now).cloned().collect())
+    }
+
+    async fn purge(&self, now: UnixSeconds) -> Result<u64, RepoError> {
+        let mut revocations = self.revocations();
+        let before = revocations.len();
+        revocations.retain(|_, revocation| revocation.until() > now);
+        let purged = before - revocations.len();
+        Ok(u64::try_from(purged).unwrap_or(u64::MAX))
+    }
+}
+
+#[async_trait]
+impl SchemaStatus for MemoryStore {
+    /// Always: maps have no schema to migrate.
+    async fn migrations_current(&self) -> Result<bool, RepoError> {
+        Ok(true)
+    }
+}
+
+/// What is kept when `new` is recorded for the subject of `stored`.
+///
+/// A user's earlier cut-off never replaces a later one, the rule
+/// [`crate::core::revocation::RevocationView`] applies too, so a restart
+/// rebuilds the view it had. Otherwise the newer entry wins, but is never
+/// allowed to end sooner than the one it replaces: shortening a revocation
+/// could let a token through again.
+fn merge(stored: &Revocation, new: &Revocation) -> Revocation {
+    if let (Revocation::UserCutoff { cutoff: stored_cutoff, .. }, Revocation::UserCutoff { cutoff, .. }) = (stored, new)
+    {
+        if cutoff < stored_cutoff {
+            return stored.clone();
+        }
+    }
+    let until = stored.until().max(new.until());
+    match *new {
+        Revocation::Token { jti, .. } => Revocation::Token { jti, until },
+        Revocation::Session { sid, .. } => Revocation::Session { sid, until },
+        Revocation::UserCutoff { user, cutoff, .. } => Revocation::UserCutoff { user, cutoff, until },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MemoryStore;
+    use crate::adapters::contract;
+    use std::sync::Arc;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn memory_store_keeps_the_users_contract() {
+        contract::users_contract(&MemoryStore::new()).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn memory_store_keeps_the_sessions_contract() {
+        let store = Arc::new(MemoryStore::new());
+        contract::sessions_contract(store.as_ref(), store.clone()).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn memory_store_keeps_the_revocations_contract() {
+        contract::revocations_contract(&MemoryStore::new()).await;
+    }
+}

@@ -1,0 +1,210 @@
+//! The in-process rate limiter: exact, fast, and private to one process.
+//!
+//! State is one number per rate-limit key and one small counter per
+//! failed-login key. Idle entries (a full bucket, an expired window) carry
+//! no information, so a sweep drops them; an attacker who varies keys grows
+//! memory only with the keys active within one window.
+
+use crate::core::limits::{gcra, FailureCounter};
+use crate::ports::{Bucket, Clock, Decision, FailureKey, FailurePolicy, LimiterError, Quota, RateLimiter};
+use async_trait::async_trait;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Sweep idle entries after this many writes.
+const SWEEP_EVERY: u32 = 4096;
+
+#[derive(Default)]
+struct AccountFailures {
+    any_ip: Option<(FailureCounter, Duration)>,
+    per_ip: HashMap<IpAddr, (FailureCounter, Duration)>,
+}
+
+#[derive(Default)]
+struct State {
+    buckets: HashMap<(Bucket, String), i64>,
+    failures: HashMap<String, AccountFailures>,
+    writes: u32,
+}
+
+impl State {
+    fn sweep(&mut self, now_ms: i64) {
+        self.buckets.retain(|_, tat| *tat > now_ms);
+        self.failures.retain(|_, account| {
+            account.per_ip.retain(|_, (counter, window)| !counter.is_idle(*window, now_ms));
+            if account.any_ip.is_some_and(|(counter, window)| counter.is_idle(window, now_ms)) {
+                account.any_ip = None;
+            }
+            account.any_ip.is_some() || !account.per_ip.is_empty()
+        });
+        self.writes = 0;
+    }
+
+    fn counter(&mut self, key: &FailureKey) -> Option<&mut (FailureCounter, Duration)> {
+        let account = self.failures.get_mut(&key.account)?;
+        match key.ip {
+            Some(ip) => account.per_ip.get_mut(&ip),
+            None => account.any_ip.as_mut(),
+        }
+    }
+
+    fn written(&mut self, now_ms: i64) {
+        self.writes += 1;
+        if self.writes >= SWEEP_EVERY {
+            self.sweep(now_ms);
+        }
+    }
+}
+
+/// Rate limits and lockouts kept in this process's memory.
+pub struct MemoryLimiter {
+    clock: Arc<dyn Clock>,
+    state: Mutex<State>,
+}
+
+impl MemoryLimiter {
+    pub fn new(clock: Arc<dyn Clock>) -> Self {
+        Self { clock, state: Mutex::new(State::default()) }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Entries currently held: rate-limit keys plus failure counters.
+    pub fn len(&self) -> usize {
+        let state = self.state();
+        state.buckets.len()
+            + state.failures.values().map(|a| a.per_ip.len() + usize::from(a.any_ip.is_some())).sum::<usize>()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Drops every idle entry now.
+    pub fn sweep(&self) {
+        let now = self.clock.now_millis();
+        self.state().sweep(now);
+    }
+}
+
+#[async_trait]
+impl RateLimiter for MemoryLimiter {
+    async fn acquire(&self, bucket: Bucket, key: &str, quota: &Quota) -> Result<Decision, LimiterError> {
+        let now = self.clock.now_millis();
+        let mut state = self.state();
+        let slot = (bucket, key.to_owned());
+        let (decision, new_tat) = gcra(state.buckets.get(&slot).copied(), now, quota);
+        if let Some(tat) = new_tat {
+            state.buckets.insert(slot, tat);
+            state.written(now);
+        }
+        Ok(decision)
+    }
+
+    async fn locked_for(&self, key: &FailureKey) -> Result<Option<Duration>, LimiterError> {
+        let now = self.clock.now_millis();
+        Ok(self.state().counter(key).and_then(|(counter, _)| counter.locked_for(now)))
+    }
+
+    async fn record_failure(&self, key: &FailureKey, policy: &FailurePolicy) -> Result<Option<Duration>, LimiterError> {
+        let now = self.clock.now_millis();
+        let mut state = self.state();
+        let account = state.failures.entry(key.account.clone()).or_default();
+        let slot = match key.ip {
+            Some(ip) => account.per_ip.entry(ip).or_insert((FailureCounter::default(), policy.window)),
+            None => account.any_ip.get_or_insert((FailureCounter::default(), policy.window)),
+        };
+        slot.1 = policy.window.max(policy.lockout);
+        let locked = slot.0.record(policy, now);
+        state.written(now);
+        Ok(locked)
+    }
+
+    async fn clear_failures(&self, key: &FailureKey) -> Result<(), LimiterError> {
+        if let Some(slot) = self.state().counter(key) {
+            slot.0 = FailureCounter::default();
+        }
+        Ok(())
+    }
+
+    async fn clear_account(&self, account: &str) -> Result<(), LimiterError> {
+        self.state().failures.remove(account);
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), LimiterError> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::testkit::FixedClock;
+
+    fn limiter() -> (Arc<FixedClock>, MemoryLimiter) {
+        let clock = Arc::new(FixedClock::at(1_000));
+        (clock.clone(), MemoryLimiter::new(clock))
+    }
+
+    const POLICY: FailurePolicy =
+        FailurePolicy { max: 3, window: Duration::from_secs(60), lockout: Duration::from_secs(120) };
+
+    fn key(ip: Option<&str>) -> FailureKey {
+        FailureKey { account: "alice@example.com".into(), ip: ip.map(|ip| ip.parse().unwrap()) }
+    }
+
+    #[tokio::test]
+    async fn keys_are_limited_independently() {
+        let (_, limiter) = limiter();
+        let quota = Quota { per_period: 60, period: Duration::from_secs(60), burst: 1 };
+        assert!(limiter.acquire(Bucket::Auth, "a", &quota).await.unwrap().allowed);
+        assert!(!limiter.acquire(Bucket::Auth, "a", &quota).await.unwrap().allowed);
+        assert!(limiter.acquire(Bucket::Auth, "b", &quota).await.unwrap().allowed);
+        assert!(limiter.acquire(Bucket::Api, "a", &quota).await.unwrap().allowed);
+    }
+
+    #[tokio::test]
+    async fn a_lockout_binds_the_pair_only_and_clearing_the_account_lifts_it() {
+        let (clock, limiter) = limiter();
+        for _ in 0..2 {
+            assert_eq!(limiter.record_failure(&key(Some("10.0.0.1")), &POLICY).await.unwrap(), None);
+        }
+        assert!(limiter.record_failure(&key(Some("10.0.0.1")), &POLICY).await.unwrap().is_some());
+        assert!(limiter.locked_for(&key(Some("10.0.0.1"))).await.unwrap().is_some());
+        assert!(limiter.locked_for(&key(Some("10.0.0.2"))).await.unwrap().is_none());
+        assert!(limiter.locked_for(&key(None)).await.unwrap().is_none());
+        limiter.clear_account("alice@example.com").await.unwrap();
+        assert!(limiter.locked_for(&key(Some("10.0.0.1"))).await.unwrap().is_none());
+        clock.advance(1);
+        assert!(limiter.ping().await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn idle_entries_are_swept() {
+        let (clock, limiter) = limiter();
+        let quota = Quota { per_period: 60, period: Duration::from_secs(60), burst: 5 };
+        for n in 0..100 {
+            limiter.acquire(Bucket::Api, &format!("k{n}"), &quota).await.unwrap();
+            limiter.record_failure(&key(Some(&format!("10.0.0.{n}"))), &POLICY).await.unwrap();
+        }
+        assert_eq!(limiter.len(), 200);
+        clock.advance(61);
+        limiter.sweep();
+        assert!(limiter.is_empty());
+    }
+
+    #[tokio::test]
+    async fn clearing_one_pair_keeps_the_account_count() {
+        let (_, limiter) = limiter();
+        limiter.record_failure(&key(None), &POLICY).await.unwrap();
+        limiter.record_failure(&key(Some("10.0.0.1")), &POLICY).await.unwrap();
+        limiter.clear_failures(&key(Some("10.0.0.1"))).await.unwrap();
+        limiter.record_failure(&key(None), &POLICY).await.unwrap();
+        assert!(limiter.record_failure(&key(None), &POLICY).await.unwrap().is_some());
+    }
+}

@@ -1,0 +1,15 @@
+//! Implementations of the ports, one module per technology. In-process and
+//! environment adapters are always built; the others sit behind their Cargo
+//! feature.
+
+pub mod bcrypt_hasher;
+pub mod env_secrets;
+pub mod memory;
+pub mod memory_limiter;
+pub mod prometheus_metrics;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
+pub mod system;
+
+#[cfg(test)]
+pub(crate) mod contract;

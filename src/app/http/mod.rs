@@ -1,0 +1,83 @@
+//! The poem + poem-openapi HTTP layer: routes, the OpenAPI document, and the
+//! middleware that gives every response its request id, security headers,
+//! rate-limit headers and problem+json errors.
+
+pub mod api;
+pub mod client_ip;
+pub mod docs;
+pub mod middleware;
+pub mod ops;
+pub mod problem;
+
+use crate::adapters::prometheus_metrics::PrometheusMetrics;
+use crate::app::readiness::ReadinessProbe;
+use crate::core::auth::AuthService;
+use ipnet::IpNet;
+use poem::endpoint::make_sync;
+use poem::{get, Endpoint, EndpointExt, IntoEndpoint, Response, Route};
+use poem_openapi::OpenApiService;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+/// Everything a request handler may need.
+pub struct AppState {
+    pub auth: Arc<AuthService>,
+    pub metrics: Arc<PrometheusMetrics>,
+    pub readiness: ReadinessProbe,
+    pub trusted_proxies: Vec<IpNet>,
+    /// Serve `/metrics` on the main listener (false when it has its own).
+    pub metrics_on_main: bool,
+}
+
+/// The resolved client address of a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientIp(pub IpAddr);
+
+type Apis = (api::AuthApi, api::UsersApi, api::AdminApi, ops::OpsApi);
+
+/// The one place the OpenAPI service is built: the server and the spec
+/// exporter both call it, so they cannot drift apart.
+pub fn openapi_service() -> OpenApiService<Apis, ()> {
+    let apis = (api::AuthApi, api::UsersApi, api::AdminApi, ops::OpsApi);
+    OpenApiService::new(apis, "Portcullis", env!("CARGO_PKG_VERSION"))
+        .summary("Authentication service: passwords, JWT access tokens, rotating refresh tokens.")
+        .description(
+            "Register and sign in with e-mail and password; receive a short-lived HS256 access token \
+             and a rotating refresh token; revoke sessions one by one or all at once. Every error is \
+             an RFC 9457 `application/problem+json` document with a stable `code` and the request's \
+             `request_id`.",
+        )
+        .license(poem_openapi::LicenseObject::new("MIT OR Apache-2.0"))
+}
+
+/// The OpenAPI document as served at `/openapi.json` and committed at
+/// `openapi/openapi.json`.
+pub fn spec_json() -> String {
+    let mut spec = openapi_service().spec();
+    spec.push('\n');
+    spec
+}
+
+/// Every route of the service, with middleware.
+pub fn routes(state: Arc<AppState>) -> impl Endpoint<Output = Response> {
+    let spec = spec_json();
+    let docs = docs::SwaggerPage::new(openapi_service().swagger_ui_html());
+    let metrics = state.metrics.clone();
+    let mut route = Route::new()
+        .nest("/", openapi_service())
+        .at("/openapi.json", make_sync(move |_| spec_response(&spec)))
+        .at("/docs", docs.endpoint());
+    if state.metrics_on_main {
+        route = route.at("/metrics", get(make_sync(move |_| metrics.render())));
+    }
+    middleware::Portcullis::new(state).wrap(route.into_endpoint())
+}
+
+/// The `/metrics` endpoint alone, for a separate listener.
+pub fn metrics_routes(metrics: Arc<PrometheusMetrics>) -> impl Endpoint<Output = Response> {
+    Route::new().at("/metrics", get(make_sync(move |_| metrics.render()))).map_to_response()
+}
+
+fn spec_response(spec: &str) -> Response {
+    Response::builder().content_type("application/json").body(spec.to_owned())
+}

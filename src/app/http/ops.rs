@@ -1,0 +1,97 @@
+//! Liveness and readiness probes.
+
+use super::AppState;
+use poem::web::Data;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use std::sync::Arc;
+
+use super::api::ApiTags;
+
+/// Liveness: the process is up. Touches no dependency.
+#[derive(Object)]
+pub struct Health {
+    /// Always `ok`.
+    pub status: String,
+    /// Whether the service runs on the SQLite fallback database.
+    pub fallback: bool,
+    /// The service version.
+    pub version: String,
+}
+
+/// The result of each readiness check: `ok` or `failing`.
+#[derive(Object)]
+pub struct ReadinessChecks {
+    pub database: String,
+    pub rate_limiter: String,
+    pub secrets: String,
+    /// Migrations applied and, when configured, the initial admin present.
+    pub seed: String,
+}
+
+/// Readiness: whether this replica should receive traffic.
+#[derive(Object)]
+pub struct Readiness {
+    /// `ok` or `unavailable`.
+    pub status: String,
+    pub fallback: bool,
+    pub checks: ReadinessChecks,
+}
+
+#[derive(ApiResponse)]
+pub enum HealthResponse {
+    /// The process is alive.
+    #[oai(status = 200)]
+    Ok(Json<Health>),
+}
+
+#[derive(ApiResponse)]
+pub enum ReadinessResponse {
+    /// Every check passed.
+    #[oai(status = 200)]
+    Ready(Json<Readiness>),
+    /// At least one check failed; `checks` names it.
+    #[oai(status = 503)]
+    NotReady(Json<Readiness>),
+}
+
+pub struct OpsApi;
+
+fn verdict(ok: bool) -> String {
+    if ok { "ok" } else { "failing" }.to_owned()
+}
+
+#[OpenApi(tag = "ApiTags::Operations")]
+impl OpsApi {
+    /// Liveness probe
+    #[oai(path = "/healthz", method = "get", operation_id = "healthz")]
+    async fn healthz(&self, state: Data<&Arc<AppState>>) -> HealthResponse {
+        HealthResponse::Ok(Json(Health {
+            status: "ok".to_owned(),
+            fallback: state.readiness.fallback,
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+        }))
+    }
+
+    /// Readiness probe
+    #[oai(path = "/readyz", method = "get", operation_id = "readyz")]
+    async fn readyz(&self, state: Data<&Arc<AppState>>) -> ReadinessResponse {
+        let report = state.readiness.check().await;
+        let ready = report.database && report.rate_limiter && report.secrets && report.seed;
+        let body = Readiness {
+            status: if ready { "ok" } else { "unavailable" }.to_owned(),
+            fallback: state.readiness.fallback,
+            checks: ReadinessChecks {
+                database: verdict(report.database),
+                rate_limiter: verdict(report.rate_limiter),
+                secrets: verdict(report.secrets),
+                seed: verdict(report.seed),
+            },
+        };
+        if ready {
+            ReadinessResponse::Ready(Json(body))
+        } else {
+            ReadinessResponse::NotReady(Json(body))
+        }
+    }
+}

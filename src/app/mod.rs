@@ -1,0 +1,309 @@
+//! Configuration, wiring and the HTTP server. This is the only place that
+//! knows which adapter serves which port.
+
+pub mod config;
+pub mod http;
+pub mod readiness;
+pub mod telemetry;
+
+use crate::adapters::bcrypt_hasher::BcryptHasher;
+use crate::adapters::env_secrets::EnvSecrets;
+use crate::adapters::memory_limiter::MemoryLimiter;
+use crate::adapters::prometheus_metrics::PrometheusMetrics;
+use crate::adapters::system::{OsEntropy, SystemClock};
+use crate::core::auth::{AuthPolicy, AuthPorts, AuthService, SeedOutcome};
+use crate::core::token::KeyRing;
+use crate::ports::{
+    Clock, Entropy, MetricsSink, RateLimiter, RevocationStore, SchemaStatus, SecretError, SecretSource, SessionRepo,
+    UserRepo,
+};
+use anyhow::Context;
+use base64::Engine;
+use config::{Deployment, SecretsBackend, Settings};
+use http::AppState;
+use poem::listener::{Acceptor, Listener, TcpListener};
+use poem::Server;
+use readiness::ReadinessProbe;
+use secrecy::{ExposeSecret, SecretString};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// How long in-flight requests may take to finish after a shutdown signal.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+/// How often expired revocations and refresh tokens are purged.
+const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(600);
+
+/// The storage adapters chosen for this run.
+struct Storage {
+    users: Arc<dyn UserRepo>,
+    sessions: Arc<dyn SessionRepo>,
+    revocations: Arc<dyn RevocationStore>,
+    schema: Arc<dyn SchemaStatus>,
+    name: &'static str,
+}
+
+async fn open_storage(settings: &Settings) -> anyhow::Result<Storage> {
+    let url = &settings.database_url;
+    #[cfg(feature = "sqlite")]
+    if url.is_sqlite() {
+        let store = Arc::new(crate::adapters::sqlite::connect(url.expose(), 8).await?);
+        return Ok(Storage {
+            users: store.clone(),
+            sessions: store.clone(),
+            revocations: store.clone(),
+            schema: store,
+            name: "sqlite",
+        });
+    }
+    anyhow::bail!("DATABASE_URL: no storage adapter in this build serves {}", url.redacted())
+}
+
+/// The signing keys: configured ones, or in development a random key that
+/// lives as long as the process.
+async fn signing_keys(settings: &Settings, entropy: &dyn Entropy) -> anyhow::Result<(Arc<dyn SecretSource>, KeyRing)> {
+    let source: Arc<dyn SecretSource> = match settings.secrets {
+        SecretsBackend::Env => {
+            let mut keys = settings.jwt_keys.clone();
+            if keys.is_empty() && settings.deployment == Deployment::Development {
+                tracing::warn!(
+                    "PORTCULLIS_JWT_KEYS is not set: signing with a random key that dies with this process; \
+                     tokens will not survive a restart and replicas will not accept each other's tokens"
+                );
+                let mut bytes = [0u8; 32];
+                entropy.fill(&mut bytes);
+                keys.push(SecretString::from(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)));
+            }
+            Arc::new(EnvSecrets::new(keys))
+        }
+        SecretsBackend::Vault => anyhow::bail!("PORTCULLIS_SECRETS=vault: this build has no Vault adapter"),
+    };
+    let keys = match source.jwt_keys().await {
+        Ok(keys) => keys,
+        Err(SecretError::Missing) => anyhow::bail!("PORTCULLIS_JWT_KEYS: no signing key is configured"),
+        Err(error) => return Err(error).context("signing keys could not be read"),
+    };
+    let ring = KeyRing::new(&keys).context("PORTCULLIS_JWT_KEYS")?;
+    Ok((source, ring))
+}
+
+/// Builds every adapter and the core service for `settings`.
+///
+/// # Errors
+/// Any dependency that cannot be opened, or an initial admin the policy refuses.
+pub async fn build_state(settings: &Settings) -> anyhow::Result<Arc<AppState>> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let entropy: Arc<dyn Entropy> = Arc::new(OsEntropy);
+    let metrics = Arc::new(PrometheusMetrics::new().context("metrics registry")?);
+    let storage = open_storage(settings).await?;
+    let limiter: Arc<dyn RateLimiter> = Arc::new(MemoryLimiter::new(clock.clone()));
+    let (secrets, keys) = signing_keys(settings, entropy.as_ref()).await?;
+    let workers = std::thread::available_parallelism().map_or(2, usize::from);
+    let hasher = Arc::new(BcryptHasher::new(settings.bcrypt_cost, workers, workers * 32));
+
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        features = %enabled_features().join(","),
+        database = storage.name,
+        rate_limiter = "memory",
+        secrets = secrets.name(),
+        metrics = "prometheus",
+        password_hasher = "bcrypt",
+        bcrypt_cost = settings.bcrypt_cost,
+        "starting portcullis"
+    );
+
+    let ports = AuthPorts {
+        users: storage.users.clone(),
+        sessions: storage.sessions,
+        revocations: storage.revocations,
+        limiter: limiter.clone(),
+        hasher,
+        metrics: metrics.clone() as Arc<dyn MetricsSink>,
+        clock,
+        entropy,
+    };
+    let policy = AuthPolicy {
+        tokens: settings.tokens.clone(),
+        refresh_ttl_seconds: settings.refresh_ttl_seconds,
+        refresh_grace_seconds: settings.refresh_grace_seconds,
+        limits: settings.limits,
+    };
+    let auth = Arc::new(AuthService::start(ports, policy, keys).await.context("starting the auth service")?);
+
+    match (&settings.admin_email, &settings.admin_password) {
+        (Some(email), Some(password)) => {
+            let outcome = auth.seed_admin(email, password.expose_secret().to_owned()).await?;
+            if outcome == SeedOutcome::Created {
+                tracing::info!("initial admin created from PORTCULLIS_ADMIN_EMAIL");
+            }
+        }
+        _ => tracing::warn!(
+            "PORTCULLIS_ADMIN_EMAIL / PORTCULLIS_ADMIN_PASSWORD are unset: no admin account is seeded, \
+             and the admin routes are unusable until one exists"
+        ),
+    }
+    metrics.db_fallback_active(false);
+
+    let readiness = ReadinessProbe {
+        users: storage.users,
+        schema: storage.schema,
+        limiter,
+        secrets,
+        admin_configured: settings.admin_email.is_some(),
+        fallback: false,
+    };
+    Ok(Arc::new(AppState {
+        auth,
+        metrics,
+        readiness,
+        trusted_proxies: settings.trusted_proxies.clone(),
+        metrics_on_main: settings.metrics_bind.is_none(),
+    }))
+}
+
+/// The Cargo features this binary was built with.
+pub fn enabled_features() -> Vec<&'static str> {
+    let mut features = Vec::new();
+    if cfg!(feature = "sqlite") {
+        features.push("sqlite");
+    }
+    if cfg!(feature = "postgres") {
+        features.push("postgres");
+    }
+    if cfg!(feature = "redis") {
+        features.push("redis");
+    }
+    if cfg!(feature = "vault") {
+        features.push("vault");
+    }
+    features
+}
+
+/// A running server.
+pub struct Running {
+    /// Where the API listens.
+    pub addr: SocketAddr,
+    /// Where `/metrics` listens, if on its own listener.
+    pub metrics_addr: Option<SocketAddr>,
+    pub state: Arc<AppState>,
+    stop: Option<oneshot::Sender<()>>,
+    server: JoinHandle<std::io::Result<()>>,
+    metrics_server: Option<(oneshot::Sender<()>, JoinHandle<std::io::Result<()>>)>,
+    housekeeping: JoinHandle<()>,
+}
+
+impl Running {
+    /// Stops accepting, lets in-flight requests finish, and waits.
+    ///
+    /// # Errors
+    /// When the server task failed.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some((stop, task)) = self.metrics_server.take() {
+            let _ = stop.send(());
+            task.await??;
+        }
+        self.housekeeping.abort();
+        (&mut self.server).await??;
+        Ok(())
+    }
+}
+
+/// Binds the listeners and serves in the background.
+///
+/// # Errors
+/// When a dependency cannot be opened or an address cannot be bound.
+pub async fn start(settings: &Settings) -> anyhow::Result<Running> {
+    let state = build_state(settings).await?;
+    let acceptor = TcpListener::bind(settings.bind)
+        .into_acceptor()
+        .await
+        .with_context(|| format!("PORTCULLIS_BIND: cannot listen on {}", settings.bind))?;
+    let addr = acceptor
+        .local_addr()
+        .first()
+        .and_then(|a| a.as_socket_addr().copied())
+        .context("listener has no socket address")?;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let app = http::routes(state.clone());
+    let server = tokio::spawn(async move {
+        Server::new_with_acceptor(acceptor)
+            .run_with_graceful_shutdown(
+                app,
+                async {
+                    let _ = stopped.await;
+                },
+                Some(SHUTDOWN_GRACE),
+            )
+            .await
+    });
+
+    let (metrics_addr, metrics_server) = match settings.metrics_bind {
+        None => (None, None),
+        Some(bind) => {
+            let acceptor = TcpListener::bind(bind)
+                .into_acceptor()
+                .await
+                .with_context(|| format!("PORTCULLIS_METRICS_BIND: cannot listen on {bind}"))?;
+            let addr = acceptor.local_addr().first().and_then(|a| a.as_socket_addr().copied());
+            let (stop, stopped) = oneshot::channel::<()>();
+            let app = http::metrics_routes(state.metrics.clone());
+            let task = tokio::spawn(async move {
+                Server::new_with_acceptor(acceptor)
+                    .run_with_graceful_shutdown(
+                        app,
+                        async {
+                            let _ = stopped.await;
+                        },
+                        Some(SHUTDOWN_GRACE),
+                    )
+                    .await
+            });
+            (addr, Some((stop, task)))
+        }
+    };
+
+    let housekeeping = {
+        let auth = state.auth.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(HOUSEKEEPING_EVERY);
+            every.tick().await;
+            loop {
+                every.tick().await;
+                if let Err(error) = auth.housekeeping().await {
+                    tracing::warn!(error = ?error, "housekeeping failed");
+                }
+            }
+        })
+    };
+    tracing::info!(%addr, metrics_addr = ?metrics_addr, "listening");
+    Ok(Running { addr, metrics_addr, state, stop: Some(stop), server, metrics_server, housekeeping })
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received; finishing in-flight requests");
+}

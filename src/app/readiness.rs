@@ -1,0 +1,48 @@
+//! Readiness: can this replica serve? Each check has a deadline, so a hung
+//! dependency makes `/readyz` fail rather than hang.
+
+use crate::ports::{RateLimiter, SchemaStatus, SecretSource, UserRepo};
+use std::sync::Arc;
+use std::time::Duration;
+
+const CHECK_DEADLINE: Duration = Duration::from_secs(2);
+
+/// The outcome of each check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadinessReport {
+    pub database: bool,
+    pub rate_limiter: bool,
+    pub secrets: bool,
+    pub seed: bool,
+}
+
+/// What `/readyz` asks.
+pub struct ReadinessProbe {
+    pub users: Arc<dyn UserRepo>,
+    pub schema: Arc<dyn SchemaStatus>,
+    pub limiter: Arc<dyn RateLimiter>,
+    pub secrets: Arc<dyn SecretSource>,
+    /// Whether an initial admin is configured, and so must exist.
+    pub admin_configured: bool,
+    /// Whether the service runs on the SQLite fallback.
+    pub fallback: bool,
+}
+
+async fn within<F: std::future::Future<Output = bool>>(check: F) -> bool {
+    tokio::time::timeout(CHECK_DEADLINE, check).await.unwrap_or(false)
+}
+
+impl ReadinessProbe {
+    pub async fn check(&self) -> ReadinessReport {
+        let database = within(async { self.users.ping().await.is_ok() });
+        let rate_limiter = within(async { self.limiter.ping().await.is_ok() });
+        let secrets = within(async { self.secrets.jwt_keys().await.is_ok_and(|keys| !keys.is_empty()) });
+        let seed = within(async {
+            let migrated = self.schema.migrations_current().await.unwrap_or(false);
+            let admin = !self.admin_configured || self.users.has_active_admin().await.unwrap_or(false);
+            migrated && admin
+        });
+        let (database, rate_limiter, secrets, seed) = tokio::join!(database, rate_limiter, secrets, seed);
+        ReadinessReport { database, rate_limiter, secrets, seed }
+    }
+}

@@ -1,0 +1,16 @@
+//! The domain: what a user, a password, a token and a session are, and the
+//! rules that govern them. Nothing here performs I/O or knows of HTTP, SQL
+//! or Redis; time, randomness and storage arrive through [`crate::ports`].
+
+pub mod admin;
+pub mod auth;
+pub mod email;
+pub mod limits;
+pub mod password;
+pub mod refresh;
+pub mod revocation;
+pub mod token;
+pub mod user;
+
+#[cfg(test)]
+pub(crate) mod testkit;

@@ -1,0 +1,165 @@
+//! The in-process view of revocations that every bearer check consults.
+//!
+//! Checking a token must not cost a database round trip, so revoked token
+//! ids, revoked sessions and per-user cut-offs live here, in memory. Writes
+//! go to the durable [`crate::ports::RevocationStore`] and to this view;
+//! at start the view is loaded from the store. Entries carry the instant
+//! after which they no longer matter (every token they could reject has
+//! expired by then) and are pruned after it, so the view stays small.
+
+use super::user::{UnixSeconds, UserId};
+use std::collections::HashMap;
+use std::sync::RwLock;
+use uuid::Uuid;
+
+/// One revocation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Revocation {
+    /// One access token, by `jti`.
+    Token { jti: Uuid, until: UnixSeconds },
+    /// Every access token of one session, by `sid`.
+    Session { sid: Uuid, until: UnixSeconds },
+    /// Every access token of one user issued before `cutoff` (logout-all,
+    /// password change, disabling, deletion).
+    UserCutoff { user: UserId, cutoff: UnixSeconds, until: UnixSeconds },
+}
+
+impl Revocation {
+    pub fn until(&self) -> UnixSeconds {
+        match self {
+            Self::Token { until, .. } | Self::Session { until, .. } | Self::UserCutoff { until, .. } => *until,
+        }
+    }
+}
+
+#[derive(Default)]
+struct Entries {
+    tokens: HashMap<Uuid, UnixSeconds>,
+    sessions: HashMap<Uuid, UnixSeconds>,
+    cutoffs: HashMap<UserId, (UnixSeconds, UnixSeconds)>,
+    inserts_since_prune: u32,
+}
+
+/// What the view knows; cheap to read from many threads at once.
+#[derive(Default)]
+pub struct RevocationView {
+    entries: RwLock<Entries>,
+}
+
+/// Prune expired entries after this many inserts.
+const PRUNE_EVERY: u32 = 1024;
+
+impl RevocationView {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds `revocation`; a later cut-off for the same user replaces an earlier one.
+    pub fn apply(&self, revocation: &Revocation, now: UnixSeconds) {
+        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        match *revocation {
+            Revocation::Token { jti, until } => {
+                entries.tokens.insert(jti, until);
+            }
+            Revocation::Session { sid, until } => {
+                entries.sessions.insert(sid, until);
+            }
+            Revocation::UserCutoff { user, cutoff, until } => {
+                let slot = entries.cutoffs.entry(user).or_insert((cutoff, until));
+                if cutoff >= slot.0 {
+                    *slot = (cutoff, until.max(slot.1));
+                }
+            }
+        }
+        entries.inserts_since_prune += 1;
+        if entries.inserts_since_prune >= PRUNE_EVERY {
+            Self::prune_locked(&mut entries, now);
+        }
+    }
+
+    /// Whether a token with these claims has been revoked.
+    pub fn is_revoked(&self, jti: Uuid, sid: Uuid, user: UserId, issued_at: UnixSeconds) -> bool {
+        let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
+        entries.tokens.contains_key(&jti)
+            || entries.sessions.contains_key(&sid)
+            || entries.cutoffs.get(&user).is_some_and(|(cutoff, _)| issued_at < *cutoff)
+    }
+
+    /// The user's current cut-off: tokens must be issued at or after it.
+    pub fn cutoff(&self, user: UserId) -> Option<UnixSeconds> {
+        let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
+        entries.cutoffs.get(&user).map(|(cutoff, _)| *cutoff)
+    }
+
+    /// Drops entries that can no longer reject any unexpired token.
+    pub fn prune(&self, now: UnixSeconds) {
+        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        Self::prune_locked(&mut entries, now);
+    }
+
+    fn prune_locked(entries: &mut Entries, now: UnixSeconds) {
+        entries.tokens.retain(|_, until| *until > now);
+        entries.sessions.retain(|_, until| *until > now);
+        entries.cutoffs.retain(|_, (_, until)| *until > now);
+        entries.inserts_since_prune = 0;
+    }
+
+    /// Number of entries held, for tests and metrics.
+    pub fn len(&self) -> usize {
+        let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
+        entries.tokens.len() + entries.sessions.len() + entries.cutoffs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user() -> UserId {
+        UserId::from_uuid(Uuid::from_u128(7))
+    }
+
+    #[test]
+    fn revoked_tokens_sessions_and_cutoffs_are_seen() {
+        let view = RevocationView::new();
+        let (jti, sid) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        assert!(!view.is_revoked(jti, sid, user(), 100));
+        view.apply(&Revocation::Token { jti, until: 200 }, 100);
+        assert!(view.is_revoked(jti, Uuid::from_u128(3), user(), 100));
+        view.apply(&Revocation::Session { sid, until: 200 }, 100);
+        assert!(view.is_revoked(Uuid::from_u128(4), sid, user(), 100));
+        view.apply(&Revocation::UserCutoff { user: user(), cutoff: 150, until: 300 }, 100);
+        assert!(view.is_revoked(Uuid::from_u128(5), Uuid::from_u128(6), user(), 149));
+        assert!(!view.is_revoked(Uuid::from_u128(5), Uuid::from_u128(6), user(), 150));
+    }
+
+    #[test]
+    fn an_earlier_cutoff_never_replaces_a_later_one() {
+        let view = RevocationView::new();
+        view.apply(&Revocation::UserCutoff { user: user(), cutoff: 150, until: 300 }, 100);
+        view.apply(&Revocation::UserCutoff { user: user(), cutoff: 120, until: 250 }, 100);
+        assert_eq!(view.cutoff(user()), Some(150));
+    }
+
+    #[test]
+    fn expired_entries_are_pruned() {
+        let view = RevocationView::new();
+        view.apply(&Revocation::Token { jti: Uuid::from_u128(1), until: 200 }, 100);
+        view.apply(&Revocation::Session { sid: Uuid::from_u128(2), until: 400 }, 100);
+        view.prune(300);
+        assert_eq!(view.len(), 1);
+    }
+
+    #[test]
+    fn pruning_happens_by_itself_as_entries_arrive() {
+        let view = RevocationView::new();
+        for n in 0..u128::from(PRUNE_EVERY) {
+            view.apply(&Revocation::Token { jti: Uuid::from_u128(n), until: 10 }, 20);
+        }
+        assert!(view.is_empty());
+    }
+}

@@ -1,0 +1,345 @@
+//! Access tokens: HS256 JWTs, the algorithm pinned, signed by the first key
+//! of a ring and verified by any key in it.
+
+use super::user::{Role, UnixSeconds, UserId};
+use hmac::{Hmac, Mac};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::fmt;
+use uuid::Uuid;
+
+/// Shortest HS256 key accepted, in bytes.
+pub const MIN_KEY_BYTES: usize = 32;
+/// Longest token even looked at, in bytes.
+pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
+/// Most clock leeway allowed when checking `exp` and `nbf`.
+pub const MAX_LEEWAY_SECONDS: i64 = 30;
+
+/// Issuer, audience and lifetime of access tokens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenSettings {
+    pub issuer: String,
+    pub audience: String,
+    pub access_ttl_seconds: i64,
+    pub leeway_seconds: i64,
+}
+
+/// The claims of an access token.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub aud: String,
+    pub sub: Uuid,
+    pub role: String,
+    pub sid: Uuid,
+    pub jti: Uuid,
+    pub iat: UnixSeconds,
+    pub nbf: UnixSeconds,
+    pub exp: UnixSeconds,
+}
+
+/// Who a verified access token speaks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Principal {
+    pub user_id: UserId,
+    pub role: Role,
+    pub session_id: Uuid,
+    pub token_id: Uuid,
+    pub issued_at: UnixSeconds,
+    pub expires_at: UnixSeconds,
+}
+
+/// Why an access token was not accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("token has expired")]
+    Expired,
+    #[error("token has been revoked")]
+    Revoked,
+    #[error("token is invalid")]
+    Invalid,
+}
+
+/// A configured key could not be used.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    #[error("no signing key is configured")]
+    Empty,
+    #[error("signing key #{position} is {length} bytes; HS256 keys must be at least {MIN_KEY_BYTES} bytes")]
+    TooShort { position: usize, length: usize },
+}
+
+struct RingKey {
+    kid: String,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+}
+
+/// The HS256 keys: the first signs, all verify, so keys can be rotated
+/// without downtime; removing a key invalidates the tokens it signed.
+pub struct KeyRing {
+    keys: Vec<RingKey>,
+    derivation_key: SecretString,
+}
+
+impl fmt::Debug for KeyRing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kids: Vec<&str> = self.keys.iter().map(|k| k.kid.as_str()).collect();
+        f.debug_struct("KeyRing").field("kids", &kids).finish_non_exhaustive()
+    }
+}
+
+impl KeyRing {
+    /// Builds the ring from secrets in order.
+    ///
+    /// # Errors
+    /// [`KeyError`] when the list is empty or a key is shorter than 32 bytes.
+    pub fn new(secrets: &[SecretString]) -> Result<Self, KeyError> {
+        let first = secrets.first().ok_or(KeyError::Empty)?;
+        let keys = secrets
+            .iter()
+            .enumerate()
+            .map(|(index, secret)| {
+                let bytes = secret.expose_secret().as_bytes();
+                if bytes.len() < MIN_KEY_BYTES {
+                    return Err(KeyError::TooShort { position: index + 1, length: bytes.len() });
+                }
+                Ok(RingKey {
+                    kid: key_id(bytes),
+                    encoding: EncodingKey::from_secret(bytes),
+                    decoding: DecodingKey::from_secret(bytes),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self { keys, derivation_key: first.clone() })
+    }
+
+    /// The `kid` of the signing key.
+    pub fn signing_kid(&self) -> &str {
+        &self.keys[0].kid
+    }
+
+    /// Signs `claims` with the first key.
+    pub fn sign(&self, claims: &AccessClaims) -> String {
+        let signer = &self.keys[0];
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(signer.kid.clone());
+        jsonwebtoken::encode(&header, claims, &signer.encoding).expect("HS256 signing of plain claims cannot fail")
+    }
+
+    /// Checks signature, algorithm, `kid`, issuer, audience and lifetime.
+    /// Revocation is the caller's business: it needs state.
+    ///
+    /// # Errors
+    /// [`TokenError::Expired`] past `exp` (plus leeway), [`TokenError::Invalid`]
+    /// for everything else.
+    pub fn verify(&self, token: &str, settings: &TokenSettings, now: UnixSeconds) -> Result<Principal, TokenError> {
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(TokenError::Invalid);
+        }
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
+        if header.alg != Algorithm::HS256 {
+            return Err(TokenError::Invalid);
+        }
+        let kid = header.kid.ok_or(TokenError::Invalid)?;
+        let key = self.keys.iter().find(|k| k.kid == kid).ok_or(TokenError::Invalid)?;
+
+        let mut validation = Validation::new(Algorithm::HS256);
+        // Time is checked below against the injected clock.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.required_spec_claims.clear();
+        validation.set_issuer(&[&settings.issuer]);
+        validation.set_audience(&[&settings.audience]);
+        let claims = jsonwebtoken::decode::<AccessClaims>(token, &key.decoding, &validation)
+            .map_err(|_| TokenError::Invalid)?
+            .claims;
+
+        let leeway = settings.leeway_seconds.clamp(0, MAX_LEEWAY_SECONDS);
+        if claims.nbf > now + leeway || claims.iat > now + leeway {
+            return Err(TokenError::Invalid);
+        }
+        if claims.exp <= now - leeway {
+            return Err(TokenError::Expired);
+        }
+        let role = claims.role.parse::<Role>().map_err(|_| TokenError::Invalid)?;
+        Ok(Principal {
+            user_id: UserId::from_uuid(claims.sub),
+            role,
+            session_id: claims.sid,
+            token_id: claims.jti,
+            issued_at: claims.iat,
+            expires_at: claims.exp,
+        })
+    }
+
+    /// A keyed hash of `input` under the signing key, for values that every
+    /// replica must derive alike without storing them (the refresh token a
+    /// rotated parent maps to).
+    pub fn derive(&self, label: &str, input: &[u8]) -> [u8; 32] {
+        let mut mac = Hmac::<Sha256>::new_from_slice(self.derivation_key.expose_secret().as_bytes())
+            .expect("HMAC accepts keys of any length");
+        mac.update(label.as_bytes());
+        mac.update(&[0]);
+        mac.update(input);
+        mac.finalize().into_bytes().into()
+    }
+}
+
+/// A key's public name: a short hash, so the key itself never travels.
+fn key_id(secret: &[u8]) -> String {
+    let digest = Sha256::new().chain_update(b"portcullis-kid:").chain_update(secret).finalize();
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+    use proptest::prelude::*;
+
+    const NOW: UnixSeconds = 1_800_000_000;
+
+    fn secret(fill: char) -> SecretString {
+        SecretString::from(fill.to_string().repeat(40))
+    }
+
+    fn settings() -> TokenSettings {
+        TokenSettings {
+            issuer: "portcullis".into(),
+            audience: "portcullis-api".into(),
+            access_ttl_seconds: 900,
+            leeway_seconds: 30,
+        }
+    }
+
+    fn claims() -> AccessClaims {
+        AccessClaims {
+            iss: "portcullis".into(),
+            aud: "portcullis-api".into(),
+            sub: Uuid::from_u128(1),
+            role: "user".into(),
+            sid: Uuid::from_u128(2),
+            jti: Uuid::from_u128(3),
+            iat: NOW,
+            nbf: NOW,
+            exp: NOW + 900,
+        }
+    }
+
+    fn ring(fills: &[char]) -> KeyRing {
+        KeyRing::new(&fills.iter().map(|c| secret(*c)).collect::<Vec<_>>()).unwrap()
+    }
+
+    #[test]
+    fn a_signed_token_verifies_and_names_its_key() {
+        let ring = ring(&['a']);
+        let token = ring.sign(&claims());
+        let header = jsonwebtoken::decode_header(&token).unwrap();
+        assert_eq!(header.alg, Algorithm::HS256);
+        assert_eq!(header.kid.as_deref(), Some(ring.signing_kid()));
+        let principal = ring.verify(&token, &settings(), NOW).unwrap();
+        assert_eq!(principal.user_id, UserId::from_uuid(Uuid::from_u128(1)));
+        assert_eq!(principal.role, Role::User);
+    }
+
+    #[test]
+    fn every_key_in_the_ring_verifies_and_a_removed_key_does_not() {
+        let old = ring(&['a']);
+        let token = old.sign(&claims());
+        assert!(ring(&['b', 'a']).verify(&token, &settings(), NOW).is_ok());
+        assert_eq!(ring(&['b']).verify(&token, &settings(), NOW), Err(TokenError::Invalid));
+    }
+
+    #[test]
+    fn short_keys_are_refused_with_their_position() {
+        let keys = [secret('a'), SecretString::from("short".to_string())];
+        assert_eq!(KeyRing::new(&keys).unwrap_err(), KeyError::TooShort { position: 2, length: 5 });
+        assert_eq!(KeyRing::new(&[]).unwrap_err(), KeyError::Empty);
+    }
+
+    #[test]
+    fn expiry_and_not_before_honour_the_leeway() {
+        let ring = ring(&['a']);
+        let token = ring.sign(&claims());
+        assert!(ring.verify(&token, &settings(), NOW + 900 + 29).is_ok());
+        assert_eq!(ring.verify(&token, &settings(), NOW + 900 + 30), Err(TokenError::Expired));
+        assert!(ring.verify(&token, &settings(), NOW - 30).is_ok());
+        assert_eq!(ring.verify(&token, &settings(), NOW - 31), Err(TokenError::Invalid));
+    }
+
+    #[test]
+    fn wrong_issuer_or_audience_is_rejected() {
+        let ring = ring(&['a']);
+        for mutate in [|c: &mut AccessClaims| c.iss = "other".into(), |c: &mut AccessClaims| c.aud = "other".into()] {
+            let mut bad = claims();
+            mutate(&mut bad);
+            assert_eq!(ring.verify(&ring.sign(&bad), &settings(), NOW), Err(TokenError::Invalid));
+        }
+    }
+
+    #[test]
+    fn other_algorithms_and_none_are_rejected() {
+        let ring = ring(&['a']);
+        let b64 = |v: &serde_json::Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+        let body = b64(&serde_json::to_value(claims()).unwrap());
+        for alg in ["none", "HS384", "HS512", "RS256"] {
+            let header = b64(&serde_json::json!({"alg": alg, "typ": "JWT", "kid": ring.signing_kid()}));
+            let token = format!("{header}.{body}.");
+            assert_eq!(ring.verify(&token, &settings(), NOW), Err(TokenError::Invalid), "{alg}");
+        }
+        // HS512 signed with the very same secret is still refused.
+        let mut header = Header::new(Algorithm::HS512);
+        header.kid = Some(ring.signing_kid().to_owned());
+        let hs512 =
+            jsonwebtoken::encode(&header, &claims(), &EncodingKey::from_secret("a".repeat(40).as_bytes())).unwrap();
+        assert_eq!(ring.verify(&hs512, &settings(), NOW), Err(TokenError::Invalid));
+    }
+
+    #[test]
+    fn missing_or_unknown_kid_and_missing_claims_are_rejected() {
+        let ring = ring(&['a']);
+        let key = EncodingKey::from_secret("a".repeat(40).as_bytes());
+        let no_kid = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims(), &key).unwrap();
+        assert_eq!(ring.verify(&no_kid, &settings(), NOW), Err(TokenError::Invalid));
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(ring.signing_kid().to_owned());
+        let mut partial = serde_json::to_value(claims()).unwrap();
+        partial.as_object_mut().unwrap().remove("exp");
+        let no_exp = jsonwebtoken::encode(&header, &partial, &key).unwrap();
+        assert_eq!(ring.verify(&no_exp, &settings(), NOW), Err(TokenError::Invalid));
+    }
+
+    #[test]
+    fn tokens_over_8_kib_are_rejected_unread() {
+        let ring = ring(&['a']);
+        let huge = "a".repeat(MAX_TOKEN_BYTES + 1);
+        assert_eq!(ring.verify(&huge, &settings(), NOW), Err(TokenError::Invalid));
+    }
+
+    #[test]
+    fn a_tampered_signature_is_rejected() {
+        let ring = ring(&['a']);
+        let mut token = ring.sign(&claims());
+        let last = token.pop().unwrap();
+        token.push(if last == 'A' { 'B' } else { 'A' });
+        assert_eq!(ring.verify(&token, &settings(), NOW), Err(TokenError::Invalid));
+    }
+
+    #[test]
+    fn key_ids_do_not_reveal_keys_and_debug_hides_them() {
+        let ring = ring(&['a']);
+        assert_eq!(ring.signing_kid().len(), 16);
+        assert!(!format!("{ring:?}").contains("aaaa"));
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_input_never_verifies_or_panics(input in "\\PC{0,600}") {
+            prop_assert!(ring(&['a']).verify(&input, &settings(), NOW).is_err());
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! Users: identity, role, status.
+
+use super::email::Email;
+use super::password::PasswordHash;
+use std::fmt;
+use std::str::FromStr;
+use uuid::Uuid;
+
+/// Seconds since the Unix epoch: the core's one notion of an instant.
+pub type UnixSeconds = i64;
+
+/// A user's identifier: a UUIDv7, so ids sort in creation order and keyset
+/// pagination over them is stable.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub struct UserId(Uuid);
+
+impl UserId {
+    pub fn from_uuid(id: Uuid) -> Self {
+        Self(id)
+    }
+    pub fn as_uuid(&self) -> Uuid {
+        self.0
+    }
+}
+
+impl fmt::Display for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl FromStr for UserId {
+    type Err = uuid::Error;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Uuid::parse_str(s).map(Self)
+    }
+}
+
+/// What a user may do.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
+pub enum Role {
+    User,
+    Admin,
+}
+
+/// Whether a user may sign in.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
+pub enum UserStatus {
+    Active,
+    Disabled,
+}
+
+/// A stored name was not one of the known values.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown {kind}: {value:?}")]
+pub struct UnknownValue {
+    kind: &'static str,
+    value: String,
+}
+
+macro_rules! string_enum {
+    ($ty:ident, $kind:literal, $($variant:ident => $name:literal),+) => {
+        impl $ty {
+            pub fn as_str(&self) -> &'static str {
+                match self { $(Self::$variant => $name),+ }
+            }
+        }
+        impl FromStr for $ty {
+            type Err = UnknownValue;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($name => Ok(Self::$variant),)+
+                    _ => Err(UnknownValue { kind: $kind, value: s.to_owned() }),
+                }
+            }
+        }
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+string_enum!(Role, "role", User => "user", Admin => "admin");
+string_enum!(UserStatus, "status", Active => "active", Disabled => "disabled");
+
+/// A user as stored, hash included. Never serialised to clients as is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct User {
+    pub id: UserId,
+    pub email: Email,
+    pub password_hash: PasswordHash,
+    pub role: Role,
+    pub status: UserStatus,
+    pub created_at: UnixSeconds,
+    pub updated_at: UnixSeconds,
+}
+
+impl User {
+    pub fn is_active_admin(&self) -> bool {
+        self.role == Role::Admin && self.status == UserStatus::Active
+    }
+}
+
+/// An administrator's change to a user: each field is optional.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UserChange {
+    pub role: Option<Role>,
+    pub status: Option<UserStatus>,
+}
+
+impl UserChange {
+    /// Whether applying this change to `user` would leave it no longer an
+    /// active admin.
+    pub fn demotes(&self, user: &User) -> bool {
+        user.is_active_admin()
+            && (self.role.is_some_and(|r| r != Role::Admin) || self.status.is_some_and(|s| s != UserStatus::Active))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_and_statuses_round_trip_through_their_names() {
+        for role in [Role::User, Role::Admin] {
+            assert_eq!(role.as_str().parse::<Role>().unwrap(), role);
+        }
+        for status in [UserStatus::Active, UserStatus::Disabled] {
+            assert_eq!(status.to_string().parse::<UserStatus>().unwrap(), status);
+        }
+        assert!("root".parse::<Role>().is_err());
+    }
+}

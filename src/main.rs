@@ -1,0 +1,89 @@
+//! The `portcullis` binary: parses arguments and calls into the library.
+
+use portcullis::app::{self, config::Settings};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+const USAGE: &str = "usage: portcullis [--config PATH]     run the service
+       portcullis openapi [PATH]         write the OpenAPI document (default openapi/openapi.json)
+       portcullis --version | --help";
+
+enum Command {
+    Serve { config: Option<PathBuf> },
+    ExportSpec { path: PathBuf },
+    Print(String),
+}
+
+fn parse(args: &[String]) -> Result<Command, String> {
+    match args {
+        [] => Ok(Command::Serve { config: None }),
+        [flag, path] if flag == "--config" => Ok(Command::Serve { config: Some(PathBuf::from(path)) }),
+        [cmd] if cmd == "openapi" => Ok(Command::ExportSpec { path: PathBuf::from("openapi/openapi.json") }),
+        [cmd, path] if cmd == "openapi" => Ok(Command::ExportSpec { path: PathBuf::from(path) }),
+        [flag] if flag == "--version" => Ok(Command::Print(format!("portcullis {}", env!("CARGO_PKG_VERSION")))),
+        [flag] if flag == "--help" || flag == "-h" => Ok(Command::Print(USAGE.to_owned())),
+        _ => Err(USAGE.to_owned()),
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match parse(&args) {
+        Err(usage) => {
+            eprintln!("{usage}");
+            ExitCode::from(2)
+        }
+        Ok(Command::Print(text)) => {
+            println!("{text}");
+            ExitCode::SUCCESS
+        }
+        Ok(Command::ExportSpec { path }) => match std::fs::write(&path, app::http::spec_json()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("cannot write {}: {error}", path.display());
+                ExitCode::FAILURE
+            }
+        },
+        Ok(Command::Serve { config }) => serve(config),
+    }
+}
+
+fn serve(config: Option<PathBuf>) -> ExitCode {
+    app::telemetry::init();
+    let settings = match Settings::load(config.as_deref(), &Settings::environment()) {
+        Ok(settings) => settings,
+        Err(error) => {
+            tracing::error!(error = %error, "invalid configuration");
+            eprintln!("portcullis: invalid configuration: {error}");
+            return ExitCode::from(78);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("portcullis: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        let running = match app::start(&settings).await {
+            Ok(running) => running,
+            Err(error) => {
+                tracing::error!(error = format!("{error:#}"), "start failed");
+                eprintln!("portcullis: {error:#}");
+                return ExitCode::FAILURE;
+            }
+        };
+        app::shutdown_signal().await;
+        match running.stop().await {
+            Ok(()) => {
+                tracing::info!("stopped");
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                tracing::error!(error = format!("{error:#}"), "shutdown failed");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}

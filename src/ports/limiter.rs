@@ -1,0 +1,106 @@
+//! Rate limits and failed-login counters.
+//!
+//! A limiter may be in-process or shared between replicas; either way each
+//! decision must be atomic, and idle state must expire so that an attacker
+//! who varies keys cannot grow memory without bound.
+
+use async_trait::async_trait;
+use std::net::IpAddr;
+use std::time::Duration;
+
+/// The rate-limit buckets of the HTTP contract.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Bucket {
+    /// Register, login, refresh: per client IP.
+    Auth,
+    /// Failed logins per account and client IP.
+    LoginFailures,
+    /// Failed logins per account from any IP.
+    AccountFailures,
+    /// Everything else: per user, or per client IP when anonymous.
+    Api,
+}
+
+impl Bucket {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Auth => "auth",
+            Self::LoginFailures => "login_failures",
+            Self::AccountFailures => "account_failures",
+            Self::Api => "api",
+        }
+    }
+}
+
+/// A token-bucket quota: `per_period` requests each `period`, at most
+/// `burst` at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Quota {
+    pub per_period: u32,
+    pub period: Duration,
+    pub burst: u32,
+}
+
+/// The outcome of one rate-limit decision, with what the `RateLimit-*`
+/// headers report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Decision {
+    pub allowed: bool,
+    pub limit: u32,
+    pub remaining: u32,
+    /// Until the bucket is full again.
+    pub reset_after: Duration,
+    /// When refused: until one more request would be allowed.
+    pub retry_after: Duration,
+}
+
+/// Failed-login counting: `max` failures within `window` lock the key for
+/// `lockout`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FailurePolicy {
+    pub max: u32,
+    pub window: Duration,
+    pub lockout: Duration,
+}
+
+/// Whose failures are counted: one account from one address, or one account
+/// from anywhere. `account` is the normalised e-mail, registered or not.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct FailureKey {
+    pub account: String,
+    pub ip: Option<IpAddr>,
+}
+
+/// The limiter could not decide.
+#[derive(Debug, thiserror::Error)]
+pub enum LimiterError {
+    #[error("rate limiter is unavailable")]
+    Unavailable(#[source] anyhow::Error),
+}
+
+/// Rate limits and lockouts. Implementations read time themselves (a
+/// shared store uses its own clock, so replicas agree).
+///
+/// # Errors
+/// [`LimiterError::Unavailable`] when the backing store cannot be reached;
+/// callers decide whether to fail open or closed.
+#[async_trait]
+pub trait RateLimiter: Send + Sync {
+    /// Takes one request from `key`'s bucket if the quota allows it.
+    async fn acquire(&self, bucket: Bucket, key: &str, quota: &Quota) -> Result<Decision, LimiterError>;
+
+    /// If `key` is locked out, for how much longer.
+    async fn locked_for(&self, key: &FailureKey) -> Result<Option<Duration>, LimiterError>;
+
+    /// Counts one failure; returns the lockout that this failure started, if any.
+    async fn record_failure(&self, key: &FailureKey, policy: &FailurePolicy) -> Result<Option<Duration>, LimiterError>;
+
+    /// Forgets the failures of `key` alone.
+    async fn clear_failures(&self, key: &FailureKey) -> Result<(), LimiterError>;
+
+    /// Forgets every failure counter and lockout of `account`, from every IP.
+    async fn clear_account(&self, account: &str) -> Result<(), LimiterError>;
+
+    /// Whether the limiter can currently make decisions.
+    async fn ping(&self) -> Result<(), LimiterError>;
+}

@@ -1,0 +1,23 @@
+//! The traits the core needs from the outside world, one module per concern.
+//! No type from an HTTP, SQL or Redis crate appears here: adapters translate
+//! their drivers' errors into the error types below.
+
+pub mod clock;
+pub mod hasher;
+pub mod limiter;
+pub mod metrics;
+pub mod repo;
+pub mod revocations;
+pub mod secrets;
+pub mod sessions;
+pub mod users;
+
+pub use clock::{Clock, Entropy};
+pub use hasher::{HashError, PasswordHasher};
+pub use limiter::{Bucket, Decision, FailureKey, FailurePolicy, LimiterError, Quota, RateLimiter};
+pub use metrics::{LoginOutcome, MetricsSink, TokenKind};
+pub use repo::{RepoError, SchemaStatus};
+pub use revocations::RevocationStore;
+pub use secrets::{SecretError, SecretSource};
+pub use sessions::{RefreshRecord, RotateOutcome, SessionId, SessionRecord, SessionRepo, TokenHash};
+pub use users::{UserRepo, UserUpdateError};
