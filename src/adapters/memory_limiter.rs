@@ -195,6 +195,9 @@ mod tests {
         assert_eq!(limiter.len(), 200);
         clock.advance(61);
         limiter.sweep();
+        assert_eq!(limiter.len(), 100, "rate-limit keys are idle once full again");
+        clock.advance(60);
+        limiter.sweep();
         assert!(limiter.is_empty());
     }
 

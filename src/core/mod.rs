@@ -13,4 +13,6 @@ pub mod token;
 pub mod user;
 
 #[cfg(test)]
+mod auth_tests;
+#[cfg(test)]
 pub(crate) mod testkit;
