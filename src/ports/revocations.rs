@@ -14,7 +14,8 @@ use async_trait::async_trait;
 /// [`RepoError`] when storage fails.
 #[async_trait]
 pub trait RevocationStore: Send + Sync {
-    /// Records `revocation`, replacing an older entry for the same subject.
+    /// Records `revocation`. An entry for the same subject is merged, never
+    /// shortened: the later user cut-off wins, and the later end time.
     async fn record(&self, revocation: &Revocation) -> Result<(), RepoError>;
     /// Every revocation still relevant at `now`.
     async fn active(&self, now: UnixSeconds) -> Result<Vec<Revocation>, RepoError>;

@@ -45,7 +45,10 @@ pub enum RotateOutcome {
 /// Stores sessions and refresh tokens.
 ///
 /// # Errors
-/// Every method returns [`RepoError`] when storage fails.
+/// Every method returns [`RepoError`] when storage fails. A session for an
+/// unknown user, a token for an unknown session, and rotating a parent that
+/// is not stored are [`RepoError::Unexpected`]: the core never asks for
+/// them. `revoke_all` returns ids in no particular order.
 #[async_trait]
 pub trait SessionRepo: Send + Sync {
     async fn create(&self, session: &SessionRecord, first: &RefreshRecord) -> Result<(), RepoError>;

@@ -37,6 +37,7 @@ pub trait UserRepo: Send + Sync {
     async fn by_id(&self, id: UserId) -> Result<Option<User>, RepoError>;
     /// Up to `limit` users with ids greater than `after`, in id order.
     async fn list(&self, after: Option<UserId>, limit: u32) -> Result<Vec<User>, RepoError>;
+    /// Replaces the hash; an unknown id changes nothing.
     async fn set_password(&self, id: UserId, hash: &PasswordHash, now: UnixSeconds) -> Result<(), RepoError>;
     async fn update(&self, id: UserId, change: UserChange, now: UnixSeconds) -> Result<User, UserUpdateError>;
     async fn delete(&self, id: UserId) -> Result<(), UserUpdateError>;

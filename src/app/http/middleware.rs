@@ -29,6 +29,13 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
 const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
 
+/// A bearer token already checked by this middleware, for the checker.
+#[derive(Clone)]
+pub struct VerifiedBearer {
+    pub token: String,
+    pub verdict: Result<crate::core::token::Principal, crate::core::token::TokenError>,
+}
+
 /// Builds the middleware stack around an endpoint.
 pub struct Portcullis {
     state: Arc<AppState>,
@@ -81,7 +88,7 @@ impl<E: Endpoint<Output = Response>> Endpoint for Wrapped<E> {
             let mut decision = None;
             let response = match limit_body(&mut req).await {
                 Err(problem) => problem.into_response(),
-                Ok(()) => match self.rate_limit(&req, method_ref, path_ref, client).await {
+                Ok(()) => match self.rate_limit(&mut req, method_ref, path_ref, client).await {
                     Some(d) if !d.allowed => {
                         decision = Some(d);
                         Problem::rate_limited(d.retry_after).into_response()
@@ -119,7 +126,7 @@ impl<E: Endpoint<Output = Response>> Endpoint for Wrapped<E> {
 
 impl<E> Wrapped<E> {
     /// Applies the bucket this request falls in, if any.
-    async fn rate_limit(&self, req: &Request, method: &Method, path: &str, client: IpAddr) -> Option<Decision> {
+    async fn rate_limit(&self, req: &mut Request, method: &Method, path: &str, client: IpAddr) -> Option<Decision> {
         let auth = &self.state.auth;
         if method == Method::POST && matches!(path, "/v1/auth/register" | "/v1/auth/login" | "/v1/auth/refresh") {
             return Some(auth.limit(Bucket::Auth, &format!("ip:{client}")).await);
@@ -128,11 +135,16 @@ impl<E> Wrapped<E> {
             return None;
         }
         // Signed-in callers are limited per user, everyone else per address.
-        let user = req
-            .headers()
-            .typed_get::<Authorization<poem::web::headers::authorization::Bearer>>()
-            .and_then(|bearer| auth.authenticate(bearer.token()).ok())
-            .map(|principal| principal.user_id);
+        // The verdict is kept for the bearer checker, so a token is verified
+        // once per request.
+        let verdict =
+            req.headers().typed_get::<Authorization<poem::web::headers::authorization::Bearer>>().map(|bearer| {
+                VerifiedBearer { token: bearer.token().to_owned(), verdict: auth.authenticate(bearer.token()) }
+            });
+        let user = verdict.as_ref().and_then(|v| v.verdict.as_ref().ok()).map(|principal| principal.user_id);
+        if let Some(verdict) = verdict {
+            req.extensions_mut().insert(verdict);
+        }
         let key = user.map_or_else(|| format!("ip:{client}"), |user| format!("user:{user}"));
         Some(auth.limit(Bucket::Api, &key).await)
     }
