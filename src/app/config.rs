@@ -112,6 +112,14 @@ pub struct Settings {
     pub refresh_ttl_seconds: i64,
     pub refresh_grace_seconds: i64,
     pub limits: Limits,
+    /// Origins allowed to call the API from a browser; empty: none.
+    pub cors_allowed_origins: Vec<String>,
+    /// `Strict-Transport-Security: max-age=…` when set.
+    pub hsts_max_age_seconds: Option<u32>,
+    /// bcrypt jobs that run at once.
+    pub hash_workers: usize,
+    /// bcrypt jobs that may wait for a worker before `503`.
+    pub hash_queue: usize,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -167,6 +175,10 @@ struct RawSettings {
     jwt_issuer: Option<String>,
     jwt_audience: Option<String>,
     limits: RawLimits,
+    cors_allowed_origins: Option<String>,
+    hsts_max_age_seconds: Option<String>,
+    hash_workers: Option<String>,
+    hash_queue: Option<String>,
 }
 
 /// Variables read without the `PORTCULLIS_` prefix, and the key each sets.
@@ -312,6 +324,20 @@ impl Settings {
             return Err(invalid(missing, "must be set together with its partner to seed the initial admin"));
         }
 
+        let cors_allowed_origins = split_list(raw.cors_allowed_origins.as_deref().unwrap_or(""))
+            .map(|origin| parse_origin(origin).map(ToOwned::to_owned))
+            .collect::<Result<Vec<_>, _>>()?;
+        let hsts_max_age_seconds = raw
+            .hsts_max_age_seconds
+            .as_deref()
+            .map(|v| parse_int("PORTCULLIS_HSTS_MAX_AGE_SECONDS", Some(v), 0, 0, 63_072_000))
+            .transpose()?
+            .map(|v| u32::try_from(v).unwrap_or(0));
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        let hash_workers = parse_int("PORTCULLIS_HASH_WORKERS", raw.hash_workers.as_deref(), cores as i64, 1, 256)?;
+        let hash_queue =
+            parse_int("PORTCULLIS_HASH_QUEUE", raw.hash_queue.as_deref(), hash_workers * 32, 0, 100_000)?;
+
         Ok(Self {
             bind,
             database_url,
@@ -329,8 +355,24 @@ impl Settings {
             refresh_ttl_seconds: refresh_ttl,
             refresh_grace_seconds: refresh_grace,
             limits,
+            cors_allowed_origins,
+            hsts_max_age_seconds,
+            hash_workers: usize::try_from(hash_workers).unwrap_or(1),
+            hash_queue: usize::try_from(hash_queue).unwrap_or(0),
         })
     }
+}
+
+/// An origin: `http(s)://host[:port]`, nothing after it.
+fn parse_origin(origin: &str) -> Result<&str, ConfigError> {
+    let refuse = || {
+        invalid("PORTCULLIS_CORS_ALLOWED_ORIGINS", format!("{origin:?} is not an origin such as https://app.example.com"))
+    };
+    let rest = origin.strip_prefix("https://").or_else(|| origin.strip_prefix("http://")).ok_or_else(refuse)?;
+    if rest.is_empty() || rest.contains(['/', '?', '#', '@', ' ']) {
+        return Err(refuse());
+    }
+    Ok(origin)
 }
 
 fn split_list(value: &str) -> impl Iterator<Item = &str> {
@@ -520,6 +562,25 @@ mod tests {
         assert_eq!(settings.bcrypt_cost, 10);
         assert_eq!(settings.limits.auth.burst, 3);
         assert!(Settings::load(Some(&dir.path().join("missing.toml")), &HashMap::new()).is_err());
+    }
+
+    #[test]
+    fn cors_hsts_and_hashing_pool_are_validated() {
+        let settings = load(&[
+            ("PORTCULLIS_CORS_ALLOWED_ORIGINS", "https://app.example.com, http://localhost:3000"),
+            ("PORTCULLIS_HSTS_MAX_AGE_SECONDS", "31536000"),
+            ("PORTCULLIS_HASH_WORKERS", "3"),
+            ("PORTCULLIS_HASH_QUEUE", "0"),
+        ])
+        .unwrap();
+        assert_eq!(settings.cors_allowed_origins.len(), 2);
+        assert_eq!(settings.hsts_max_age_seconds, Some(31_536_000));
+        assert_eq!((settings.hash_workers, settings.hash_queue), (3, 0));
+        assert!(load(&[]).unwrap().cors_allowed_origins.is_empty());
+        assert!(problem(&[("PORTCULLIS_CORS_ALLOWED_ORIGINS", "https://x.com/path")])
+            .contains("PORTCULLIS_CORS_ALLOWED_ORIGINS"));
+        assert!(problem(&[("PORTCULLIS_CORS_ALLOWED_ORIGINS", "*")]).contains("PORTCULLIS_CORS_ALLOWED_ORIGINS"));
+        assert!(problem(&[("PORTCULLIS_HASH_WORKERS", "0")]).contains("PORTCULLIS_HASH_WORKERS"));
     }
 
     #[test]

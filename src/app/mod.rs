@@ -100,8 +100,7 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<Arc<AppState>> {
     let storage = open_storage(settings).await?;
     let limiter: Arc<dyn RateLimiter> = Arc::new(MemoryLimiter::new(clock.clone()));
     let (secrets, keys) = signing_keys(settings, entropy.as_ref()).await?;
-    let workers = std::thread::available_parallelism().map_or(2, usize::from);
-    let hasher = Arc::new(BcryptHasher::new(settings.bcrypt_cost, workers, workers * 32));
+    let hasher = Arc::new(BcryptHasher::new(settings.bcrypt_cost, settings.hash_workers, settings.hash_queue));
 
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
@@ -161,6 +160,8 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<Arc<AppState>> {
         readiness,
         trusted_proxies: settings.trusted_proxies.clone(),
         metrics_on_main: settings.metrics_bind.is_none(),
+        cors_allowed_origins: settings.cors_allowed_origins.clone(),
+        hsts_max_age_seconds: settings.hsts_max_age_seconds,
     }))
 }
 

@@ -110,6 +110,11 @@ impl<E: Endpoint<Output = Response>> Endpoint for Wrapped<E> {
         let route = route_template(&response);
         let status = response.status();
         finish_headers(&mut response, &request_id, &path, decision.as_ref());
+        if let Some(max_age) = state.hsts_max_age_seconds {
+            if let Ok(value) = HeaderValue::from_str(&format!("max-age={max_age}; includeSubDomains")) {
+                response.headers_mut().insert(header::STRICT_TRANSPORT_SECURITY, value);
+            }
+        }
         let elapsed = started.elapsed();
         state.metrics.http_request(method.as_str(), &route, status.as_u16(), elapsed.as_secs_f64());
         span.in_scope(|| {
@@ -128,6 +133,9 @@ impl<E> Wrapped<E> {
     /// Applies the bucket this request falls in, if any.
     async fn rate_limit(&self, req: &mut Request, method: &Method, path: &str, client: IpAddr) -> Option<Decision> {
         let auth = &self.state.auth;
+        if method == Method::OPTIONS {
+            return None;
+        }
         if method == Method::POST && matches!(path, "/v1/auth/register" | "/v1/auth/login" | "/v1/auth/refresh") {
             return Some(auth.limit(Bucket::Auth, &format!("ip:{client}")).await);
         }

@@ -14,7 +14,8 @@ use crate::app::readiness::ReadinessProbe;
 use crate::core::auth::AuthService;
 use ipnet::IpNet;
 use poem::endpoint::make_sync;
-use poem::{get, Endpoint, EndpointExt, IntoEndpoint, Response, Route};
+use poem::http::Method;
+use poem::{get, Endpoint, EndpointExt, Response, Route};
 use poem_openapi::OpenApiService;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -27,6 +28,10 @@ pub struct AppState {
     pub trusted_proxies: Vec<IpNet>,
     /// Serve `/metrics` on the main listener (false when it has its own).
     pub metrics_on_main: bool,
+    /// Browser origins allowed by CORS; empty: no CORS headers at all.
+    pub cors_allowed_origins: Vec<String>,
+    /// `Strict-Transport-Security` max-age, when configured.
+    pub hsts_max_age_seconds: Option<u32>,
 }
 
 /// The resolved client address of a request.
@@ -70,7 +75,27 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint<Output = Response> {
     if state.metrics_on_main {
         route = route.at("/metrics", get(make_sync(move |_| metrics.render())));
     }
-    middleware::Portcullis::new(state).wrap(route.into_endpoint())
+    let cors_enabled = !state.cors_allowed_origins.is_empty();
+    let route = route.with_if(cors_enabled, cors(&state.cors_allowed_origins)).map_to_response();
+    middleware::Portcullis::new(state).wrap(route)
+}
+
+/// Answers preflights and adds CORS headers for the configured origins.
+fn cors(origins: &[String]) -> poem::middleware::Cors {
+    poem::middleware::Cors::new()
+        .allow_origins(origins.iter().map(String::as_str))
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
+        .allow_headers(["authorization", "content-type", "x-request-id"])
+        .expose_headers([
+            "x-request-id",
+            "retry-after",
+            "ratelimit-limit",
+            "ratelimit-remaining",
+            "ratelimit-reset",
+            "x-user-id",
+            "x-user-role",
+        ])
+        .max_age(600)
 }
 
 /// The `/metrics` endpoint alone, for a separate listener.
