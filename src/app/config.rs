@@ -335,8 +335,7 @@ impl Settings {
             .map(|v| u32::try_from(v).unwrap_or(0));
         let cores = std::thread::available_parallelism().map_or(2, usize::from);
         let hash_workers = parse_int("PORTCULLIS_HASH_WORKERS", raw.hash_workers.as_deref(), cores as i64, 1, 256)?;
-        let hash_queue =
-            parse_int("PORTCULLIS_HASH_QUEUE", raw.hash_queue.as_deref(), hash_workers * 32, 0, 100_000)?;
+        let hash_queue = parse_int("PORTCULLIS_HASH_QUEUE", raw.hash_queue.as_deref(), hash_workers * 32, 0, 100_000)?;
 
         Ok(Self {
             bind,
@@ -366,7 +365,10 @@ impl Settings {
 /// An origin: `http(s)://host[:port]`, nothing after it.
 fn parse_origin(origin: &str) -> Result<&str, ConfigError> {
     let refuse = || {
-        invalid("PORTCULLIS_CORS_ALLOWED_ORIGINS", format!("{origin:?} is not an origin such as https://app.example.com"))
+        invalid(
+            "PORTCULLIS_CORS_ALLOWED_ORIGINS",
+            format!("{origin:?} is not an origin such as https://app.example.com"),
+        )
     };
     let rest = origin.strip_prefix("https://").or_else(|| origin.strip_prefix("http://")).ok_or_else(refuse)?;
     if rest.is_empty() || rest.contains(['/', '?', '#', '@', ' ']) {

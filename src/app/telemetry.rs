@@ -221,7 +221,8 @@ mod tests {
 
     #[test]
     fn jwts_bearer_credentials_and_url_passwords_are_masked_in_free_text() {
-        let text = format!("got {JWT} and Authorization: Bearer abc.def-ghi from postgres://app:s3cret@db/auth cookie=sid123");
+        let text =
+            format!("got {JWT} and Authorization: Bearer abc.def-ghi from postgres://app:s3cret@db/auth cookie=sid123");
         let scrubbed = scrub_text(&text);
         for secret in [JWT, "abc.def-ghi", "s3cret", "sid123"] {
             assert!(!scrubbed.contains(secret), "{secret} leaked: {scrubbed}");

@@ -2,7 +2,7 @@
 //! change, and the bearer check every protected route runs.
 
 use super::email::{Email, EmailError};
-use super::limits::Limits;
+use super::limits::{limited_network, Limits};
 use super::password::{Password, PasswordError, PasswordHash};
 use super::refresh::RefreshToken;
 use super::revocation::{Revocation, RevocationView};
@@ -320,7 +320,7 @@ impl AuthService {
 
     async fn try_login(&self, email: &str, password: String, client_ip: IpAddr) -> Result<TokenPair, LoginError> {
         let email = Email::parse(email).map_err(LoginError::InvalidEmail)?;
-        let pair = FailureKey { account: email.as_str().to_owned(), ip: Some(client_ip) };
+        let pair = FailureKey { account: email.as_str().to_owned(), ip: Some(limited_network(client_ip)) };
         let account = FailureKey { account: email.as_str().to_owned(), ip: None };
         let limiter = &self.ports.limiter;
         let locked = limiter.locked_for(&pair).await?.max(limiter.locked_for(&account).await?);

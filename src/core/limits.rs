@@ -5,6 +5,7 @@
 //! key, the theoretical arrival time, gives an exact token bucket.
 
 use crate::ports::{Decision, FailurePolicy, Quota};
+use std::net::{IpAddr, Ipv6Addr};
 use std::time::Duration;
 
 /// The configured limits of every bucket.
@@ -14,6 +15,22 @@ pub struct Limits {
     pub api: Quota,
     pub login_failures: FailurePolicy,
     pub account_failures: FailurePolicy,
+}
+
+/// The address a limit counts against: IPv4 addresses as they are, IPv6
+/// addresses by their /64, since one subscriber usually holds a whole /64
+/// and could otherwise rotate through it to dodge every per-IP limit.
+pub fn limited_network(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let segments = v6.segments();
+                IpAddr::V6(Ipv6Addr::new(segments[0], segments[1], segments[2], segments[3], 0, 0, 0, 0))
+            }
+        },
+    }
 }
 
 fn millis(duration: Duration) -> i64 {
@@ -119,6 +136,17 @@ mod tests {
         assert_eq!(refused.retry_after, Duration::from_secs(3));
         let (later, _) = gcra(tat, 3_000, &q);
         assert!(later.allowed);
+    }
+
+    #[test]
+    fn ipv6_addresses_count_by_their_slash_64() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::2".parse().unwrap();
+        assert_eq!(limited_network(a), limited_network(b));
+        assert_eq!(limited_network(a).to_string(), "2001:db8:1:2::");
+        let v4: IpAddr = "192.0.2.7".parse().unwrap();
+        assert_eq!(limited_network(v4), v4);
+        assert_eq!(limited_network("::ffff:192.0.2.7".parse().unwrap()), v4);
     }
 
     #[test]

@@ -12,6 +12,7 @@
 use super::client_ip::client_ip;
 use super::problem::{Problem, PROBLEM_CONTENT_TYPE, REQUEST_ID};
 use super::{AppState, ClientIp};
+use crate::core::limits::limited_network;
 use crate::ports::{Bucket, Decision, MetricsSink};
 use poem::error::{MethodNotAllowedError, NotFoundError};
 use poem::http::header::{self, HeaderName, HeaderValue};
@@ -136,8 +137,9 @@ impl<E> Wrapped<E> {
         if method == Method::OPTIONS {
             return None;
         }
+        let network = limited_network(client);
         if method == Method::POST && matches!(path, "/v1/auth/register" | "/v1/auth/login" | "/v1/auth/refresh") {
-            return Some(auth.limit(Bucket::Auth, &format!("ip:{client}")).await);
+            return Some(auth.limit(Bucket::Auth, &format!("ip:{network}")).await);
         }
         if !path.starts_with("/v1/") {
             return None;
@@ -153,7 +155,7 @@ impl<E> Wrapped<E> {
         if let Some(verdict) = verdict {
             req.extensions_mut().insert(verdict);
         }
-        let key = user.map_or_else(|| format!("ip:{client}"), |user| format!("user:{user}"));
+        let key = user.map_or_else(|| format!("ip:{network}"), |user| format!("user:{user}"));
         Some(auth.limit(Bucket::Api, &key).await)
     }
 }
