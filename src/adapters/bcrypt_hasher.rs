@@ -55,10 +55,15 @@ impl BcryptHasher {
 #[async_trait]
 impl PasswordHasher for BcryptHasher {
     async fn hash(&self, password: &Password) -> Result<PasswordHash, HashError> {
+        // Refuse rather than truncate: bcrypt reads at most 72 bytes. (Its
+        // `non_truncating_hash` counts the NUL terminator too and so
+        // refuses a 72-byte password the policy allows.)
+        if !password.fits_bcrypt() {
+            return Err(HashError::Unexpected(anyhow::anyhow!("password exceeds bcrypt's 72-byte input")));
+        }
         let password = password.clone();
         let cost = self.cost;
-        // `non_truncating_hash` refuses input over 72 bytes instead of cutting it.
-        self.run(move || bcrypt::non_truncating_hash(password.expose(), cost)).await.map(PasswordHash::new)
+        self.run(move || bcrypt::hash(password.expose(), cost)).await.map(PasswordHash::new)
     }
 
     async fn verify(&self, password: &Password, hash: &PasswordHash) -> Result<bool, HashError> {
@@ -90,9 +95,13 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn over_72_bytes_is_refused_by_hash() {
+    async fn over_72_bytes_is_refused_by_hash_and_exactly_72_is_used_whole() {
         let hasher = BcryptHasher::new(4, 1, 0);
         assert!(hasher.hash(&Password::unchecked("a".repeat(73))).await.is_err());
+        let full = Password::unchecked(format!("{}b", "a".repeat(71)));
+        let hash = hasher.hash(&full).await.unwrap();
+        assert!(!hasher.verify(&Password::unchecked(format!("{}c", "a".repeat(71))), &hash).await.unwrap());
+        assert!(hasher.verify(&full, &hash).await.unwrap());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -253,7 +253,7 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Running> {
                 .with_context(|| format!("PORTCULLIS_METRICS_BIND: cannot listen on {bind}"))?;
             let addr = acceptor.local_addr().first().and_then(|a| a.as_socket_addr().copied());
             let (stop, stopped) = oneshot::channel::<()>();
-            let app = http::metrics_routes(state.metrics.clone());
+            let app = http::metrics_routes(state.clone());
             let task = tokio::spawn(async move {
                 Server::new_with_acceptor(acceptor)
                     .run_with_graceful_shutdown(

@@ -3,6 +3,7 @@
 
 use super::middleware::VerifiedBearer;
 use super::problem::{endpoint_errors, Problem};
+use super::text::Text;
 use super::{AppState, ClientIp};
 use crate::core::admin::{AdminError, MAX_PAGE_SIZE};
 use crate::core::auth::{
@@ -195,10 +196,10 @@ impl From<TokenPair> for TokenPairView {
 #[oai(deny_unknown_fields, example)]
 pub struct Credentials {
     /// At most 254 bytes; compared case-insensitively.
-    pub email: String,
+    pub email: Text,
     /// 12 characters to 72 bytes of UTF-8, hard to guess, not containing the address's local part.
     #[oai(write_only)]
-    pub password: String,
+    pub password: Text,
 }
 
 impl Example for Credentials {
@@ -211,7 +212,7 @@ impl Example for Credentials {
 #[derive(Object)]
 #[oai(deny_unknown_fields, example)]
 pub struct RefreshRequest {
-    pub refresh_token: String,
+    pub refresh_token: Text,
 }
 
 impl Example for RefreshRequest {
@@ -224,7 +225,7 @@ impl Example for RefreshRequest {
 #[derive(Object)]
 #[oai(deny_unknown_fields, example)]
 pub struct LogoutRequest {
-    pub refresh_token: Option<String>,
+    pub refresh_token: Option<Text>,
 }
 
 impl Example for LogoutRequest {
@@ -238,9 +239,9 @@ impl Example for LogoutRequest {
 #[oai(deny_unknown_fields, example)]
 pub struct PasswordChange {
     #[oai(write_only)]
-    pub current_password: String,
+    pub current_password: Text,
     #[oai(write_only)]
-    pub new_password: String,
+    pub new_password: Text,
 }
 
 impl Example for PasswordChange {
@@ -272,6 +273,7 @@ impl Example for UserPatch {
 pub struct UserPageView {
     pub items: Vec<UserView>,
     /// Pass as `cursor` for the next page; absent on the last page.
+    #[oai(skip_serializing_if_is_none)]
     pub next_cursor: Option<String>,
 }
 
@@ -509,7 +511,7 @@ impl AuthApi {
         body: Json<Credentials>,
     ) -> Result<RegisterOk, RegisterErrors> {
         let Credentials { email, password } = body.0;
-        match state.auth.register(&email, password).await {
+        match state.auth.register(&email.0, password.0).await {
             Ok(user) => Ok(RegisterOk::Created(Json(user.into()))),
             Err(RegisterError::InvalidEmail(error)) => Err(Problem::validation("email", error.to_string()).into()),
             Err(RegisterError::WeakPassword(error)) => Err(password_problem("password", &error).into()),
@@ -532,7 +534,7 @@ impl AuthApi {
         client_ip: Data<&ClientIp>,
     ) -> Result<TokensOk, LoginErrors> {
         let Credentials { email, password } = body.0;
-        match state.auth.login(&email, password, client_ip.0 .0).await {
+        match state.auth.login(&email.0, password.0, client_ip.0 .0).await {
             Ok(pair) => Ok(TokensOk::Ok(Json(pair.into()))),
             Err(LoginError::InvalidEmail(error)) => Err(Problem::validation("email", error.to_string()).into()),
             Err(LoginError::InvalidCredentials) => {
@@ -559,7 +561,7 @@ impl AuthApi {
         state: Data<&Arc<AppState>>,
         body: Json<RefreshRequest>,
     ) -> Result<TokensOk, RefreshErrors> {
-        match state.auth.refresh(&body.0.refresh_token).await {
+        match state.auth.refresh(&body.0.refresh_token.0).await {
             Ok(pair) => Ok(TokensOk::Ok(Json(pair.into()))),
             Err(RefreshError::Invalid) => Err(Problem::invalid_token("the refresh token is invalid").into()),
             Err(RefreshError::Expired) => {
@@ -585,7 +587,7 @@ impl AuthApi {
         body: Json<Option<LogoutRequest>>,
     ) -> Result<NoContent, BearerBodyErrors> {
         let refresh_token = body.0.and_then(|b| b.refresh_token);
-        match state.auth.logout(&auth.0, refresh_token.as_deref()).await {
+        match state.auth.logout(&auth.0, refresh_token.as_ref().map(|t| t.0.as_str())).await {
             Ok(()) => Ok(NoContent::Done),
             Err(LogoutError::MalformedRefreshToken) => {
                 Err(Problem::validation("refresh_token", "is not a refresh token issued by this service").into())
@@ -639,7 +641,7 @@ impl UsersApi {
         body: Json<PasswordChange>,
     ) -> Result<NoContent, BearerBodyErrors> {
         let PasswordChange { current_password, new_password } = body.0;
-        match state.auth.change_password(&auth.0, current_password, new_password).await {
+        match state.auth.change_password(&auth.0, current_password.0, new_password.0).await {
             Ok(()) => Ok(NoContent::Done),
             Err(PasswordChangeError::InvalidCredentials) => {
                 Err(Problem::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "the current password is wrong")

@@ -54,7 +54,11 @@ fn parse_node(node: &str) -> Option<IpAddr> {
     if let Ok(addr) = node.parse::<SocketAddr>() {
         return Some(addr.ip());
     }
-    let inner = node.strip_prefix('[')?.split(']').next()?;
+    let (inner, after) = node.strip_prefix('[')?.split_once(']')?;
+    let port_ok = after.is_empty() || after.strip_prefix(':').is_some_and(|p| p.parse::<u16>().is_ok());
+    if !port_ok {
+        return None;
+    }
     inner.parse::<IpAddr>().ok()
 }
 
@@ -97,6 +101,9 @@ mod tests {
             assert_eq!(client_ip(ip("10.0.0.2"), None, Some(bad), &trusted), ip("10.0.0.2"), "{bad:?}");
         }
         assert_eq!(client_ip(ip("10.0.0.2"), Some("by=1.2.3.4"), None, &trusted), ip("10.0.0.2"));
+        for bad in [r#"for="[2001:db8::1""#, r#"for="[2001:db8::1]x""#, r#"for="[2001:db8::1]:99999""#] {
+            assert_eq!(client_ip(ip("10.0.0.2"), Some(bad), None, &trusted), ip("10.0.0.2"), "{bad:?}");
+        }
     }
 
     #[test]

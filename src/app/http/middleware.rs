@@ -20,6 +20,8 @@ use poem::http::{Method, StatusCode};
 use poem::web::headers::{Authorization, HeaderMapExt};
 use poem::{Body, Endpoint, PathPattern, Request, Response};
 use poem_openapi::error::{AuthorizationError, ContentTypeError, ParseParamError, ParseRequestPayloadError};
+use poem_openapi::OperationId;
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -40,20 +42,23 @@ pub struct VerifiedBearer {
 /// Builds the middleware stack around an endpoint.
 pub struct Portcullis {
     state: Arc<AppState>,
+    templates: HashMap<String, String>,
 }
 
 impl Portcullis {
-    pub fn new(state: Arc<AppState>) -> Self {
-        Self { state }
+    /// `templates` maps operation ids to their path templates.
+    pub fn new(state: Arc<AppState>, templates: HashMap<String, String>) -> Self {
+        Self { state, templates }
     }
 
     pub fn wrap<E: Endpoint<Output = Response>>(self, inner: E) -> impl Endpoint<Output = Response> {
-        Wrapped { state: self.state, inner }
+        Wrapped { state: self.state, templates: self.templates, inner }
     }
 }
 
 struct Wrapped<E> {
     state: Arc<AppState>,
+    templates: HashMap<String, String>,
     inner: E,
 }
 
@@ -108,7 +113,7 @@ impl<E: Endpoint<Output = Response>> Endpoint for Wrapped<E> {
         });
         let (mut response, decision) = handled.instrument(span.clone()).await;
 
-        let route = route_template(&response);
+        let route = route_template(&response, &self.templates);
         let status = response.status();
         finish_headers(&mut response, &request_id, &path, decision.as_ref());
         if let Some(max_age) = state.hsts_max_age_seconds {
@@ -171,33 +176,47 @@ async fn limit_body(req: &mut Request) -> Result<(), Problem> {
     };
     let declared =
         req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-    match declared {
-        Some(length) if length > MAX_BODY_BYTES as u64 => Err(too_large()),
-        Some(_) => Ok(()),
+    let empty = match declared {
+        Some(length) if length > MAX_BODY_BYTES as u64 => return Err(too_large()),
+        Some(length) => length == 0,
         None => {
             let body = req.take_body();
             match body.into_bytes_limit(MAX_BODY_BYTES).await {
                 Ok(bytes) => {
+                    let empty = bytes.is_empty();
                     req.set_body(Body::from(bytes));
-                    Ok(())
+                    empty
                 }
-                Err(poem::error::ReadBodyError::PayloadTooLarge) => Err(too_large()),
-                Err(_) => Err(Problem::new(
-                    StatusCode::BAD_REQUEST,
-                    "validation_failed",
-                    "the request body could not be read",
-                )),
+                Err(poem::error::ReadBodyError::PayloadTooLarge) => return Err(too_large()),
+                Err(_) => {
+                    return Err(Problem::new(
+                        StatusCode::BAD_REQUEST,
+                        "validation_failed",
+                        "the request body could not be read",
+                    ))
+                }
             }
         }
+    };
+    // An absent body is an absent JSON document: optional bodies (logout)
+    // then parse as none, and required ones fail as malformed, not as 415.
+    if empty && req.headers().get(header::CONTENT_TYPE).is_none() {
+        req.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     }
+    Ok(())
 }
 
 /// Turns a framework or handler error into a problem response.
 fn error_response(error: poem::Error) -> Response {
-    if error.is_from_response() {
-        return error.into_response();
-    }
     let pattern = error.data::<PathPattern>().cloned();
+    let operation = error.data::<OperationId>().cloned();
+    if error.is_from_response() {
+        let mut response = error.into_response();
+        if let Some(operation) = operation {
+            response.set_data(operation);
+        }
+        return response;
+    }
     let problem = if error.is::<NotFoundError>() {
         Problem::not_found("no such route")
     } else if error.is::<MethodNotAllowedError>() {
@@ -205,8 +224,9 @@ fn error_response(error: poem::Error) -> Response {
     } else if error.is::<AuthorizationError>() {
         Problem::invalid_token("a bearer access token is required")
     } else if let Some(parse) = error.downcast_ref::<ParseRequestPayloadError>() {
-        if parse.reason.contains("unknown field") {
+        if let Some(field) = unknown_field(&parse.reason) {
             Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", parse.reason.clone())
+                .field(field, "unknown field")
         } else {
             Problem::new(
                 StatusCode::BAD_REQUEST,
@@ -229,7 +249,16 @@ fn error_response(error: poem::Error) -> Response {
     if let Some(pattern) = pattern {
         response.set_data(pattern);
     }
+    if let Some(operation) = operation {
+        response.set_data(operation);
+    }
     response
+}
+
+/// The field named by poem-openapi's "unknown field `name`" message.
+fn unknown_field(reason: &str) -> Option<&str> {
+    let (_, rest) = reason.split_once("unknown field `")?;
+    rest.split_once('`').map(|(field, _)| field)
 }
 
 /// Any error response that is not yet problem+json becomes one.
@@ -239,6 +268,7 @@ fn ensure_problem(response: Response) -> Response {
         return response;
     }
     let pattern = response.data::<PathPattern>().cloned();
+    let operation = response.data::<OperationId>().cloned();
     let problem = match status {
         StatusCode::NOT_FOUND => Problem::not_found("no such route"),
         s if s.is_server_error() => Problem::internal(),
@@ -248,12 +278,18 @@ fn ensure_problem(response: Response) -> Response {
     if let Some(pattern) = pattern {
         replaced.set_data(pattern);
     }
+    if let Some(operation) = operation {
+        replaced.set_data(operation);
+    }
     replaced
 }
 
 /// The route template for metrics and logs, `{id}` style; `unmatched`
 /// for requests no route took, so raw paths never become labels.
-fn route_template(response: &Response) -> String {
+fn route_template(response: &Response, templates: &HashMap<String, String>) -> String {
+    if let Some(template) = response.data::<OperationId>().and_then(|id| templates.get(id.0)) {
+        return template.clone();
+    }
     let pattern =
         response.data::<PathPattern>().filter(|p| !p.0.is_empty() && response.status() != StatusCode::NOT_FOUND);
     pattern.map_or_else(
@@ -316,7 +352,11 @@ mod tests {
     fn route_templates_use_braces() {
         let mut response = Response::default();
         response.set_data(PathPattern("/v1/admin/users/:id/unlock".into()));
-        assert_eq!(route_template(&response), "/v1/admin/users/{id}/unlock");
-        assert_eq!(route_template(&Response::default()), "unmatched");
+        assert_eq!(route_template(&response, &HashMap::new()), "/v1/admin/users/{id}/unlock");
+        assert_eq!(route_template(&Response::default(), &HashMap::new()), "unmatched");
+        let mut operation = Response::default();
+        operation.set_data(OperationId("getUser"));
+        let templates = HashMap::from([("getUser".to_owned(), "/v1/admin/users/{id}".to_owned())]);
+        assert_eq!(route_template(&operation, &templates), "/v1/admin/users/{id}");
     }
 }

@@ -8,6 +8,7 @@ pub mod docs;
 pub mod middleware;
 pub mod ops;
 pub mod problem;
+pub mod text;
 
 use crate::adapters::prometheus_metrics::PrometheusMetrics;
 use crate::app::readiness::ReadinessProbe;
@@ -17,6 +18,7 @@ use poem::endpoint::make_sync;
 use poem::http::Method;
 use poem::{get, Endpoint, EndpointExt, Response, Route};
 use poem_openapi::OpenApiService;
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -66,18 +68,33 @@ pub fn spec_json() -> String {
 /// Every route of the service, with middleware.
 pub fn routes(state: Arc<AppState>) -> impl Endpoint<Output = Response> {
     let spec = spec_json();
+    let templates = route_templates(&spec);
     let docs = docs::SwaggerPage::new(openapi_service().swagger_ui_html());
     let metrics = state.metrics.clone();
     let mut route = Route::new()
         .nest("/", openapi_service())
-        .at("/openapi.json", make_sync(move |_| spec_response(&spec)))
-        .at("/docs", docs.endpoint());
+        .at("/openapi.json", get(make_sync(move |_| spec_response(&spec))))
+        .at("/docs", get(docs.endpoint()));
     if state.metrics_on_main {
         route = route.at("/metrics", get(make_sync(move |_| metrics.render())));
     }
     let cors_enabled = !state.cors_allowed_origins.is_empty();
     let route = route.with_if(cors_enabled, cors(&state.cors_allowed_origins)).map_to_response();
-    middleware::Portcullis::new(state).wrap(route)
+    middleware::Portcullis::new(state, templates).wrap(route)
+}
+
+/// The path template of each operation, by operation id, for metric labels.
+fn route_templates(spec: &str) -> HashMap<String, String> {
+    let spec: serde_json::Value = serde_json::from_str(spec).unwrap_or_default();
+    let mut templates = HashMap::new();
+    for (path, operations) in spec["paths"].as_object().into_iter().flatten() {
+        for operation in operations.as_object().into_iter().flat_map(|o| o.values()) {
+            if let Some(id) = operation["operationId"].as_str() {
+                templates.insert(id.to_owned(), path.clone());
+            }
+        }
+    }
+    templates
 }
 
 /// Answers preflights and adds CORS headers for the configured origins.
@@ -98,9 +115,12 @@ fn cors(origins: &[String]) -> poem::middleware::Cors {
         .max_age(600)
 }
 
-/// The `/metrics` endpoint alone, for a separate listener.
-pub fn metrics_routes(metrics: Arc<PrometheusMetrics>) -> impl Endpoint<Output = Response> {
-    Route::new().at("/metrics", get(make_sync(move |_| metrics.render()))).map_to_response()
+/// The `/metrics` endpoint alone, for a separate listener, with the same
+/// request ids and headers as the main one.
+pub fn metrics_routes(state: Arc<AppState>) -> impl Endpoint<Output = Response> {
+    let metrics = state.metrics.clone();
+    let route = Route::new().at("/metrics", get(make_sync(move |_| metrics.render()))).map_to_response();
+    middleware::Portcullis::new(state, HashMap::new()).wrap(route)
 }
 
 fn spec_response(spec: &str) -> Response {
