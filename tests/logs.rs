@@ -79,6 +79,14 @@ async fn no_password_token_or_key_appears_in_the_logs() {
     assert_eq!(logout.status(), 204);
     let rejected = client.get(format!("{base}/v1/users/me")).bearer_auth(&access).send().await.unwrap();
     assert_eq!(rejected.status(), 401);
+    let traced = client
+        .post(format!("{base}/v1/auth/login"))
+        .header("x-request-id", "log-trace-0001")
+        .json(&json!({"email": email, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(traced.status(), 401);
     running.stop().await.unwrap();
     // Even a careless log call is scrubbed: prove the pipeline does it.
     tracing::info!(password = PASSWORD, note = %format!("Authorization: Bearer {access}"), "deliberate probe");
@@ -86,6 +94,21 @@ async fn no_password_token_or_key_appears_in_the_logs() {
     let captured = logs.contents();
     assert!(captured.contains("request finished"), "the capture saw no request log");
     assert!(captured.contains(r#""password":"[REDACTED]""#), "the deliberate probe was not scrubbed");
+    let lines: Vec<Value> = captured.lines().filter_map(|line| serde_json::from_str(line).ok()).collect();
+    assert!(lines.len() > 10, "log lines are JSON");
+    let finished = lines
+        .iter()
+        .find(|line| line["span"]["request_id"] == "log-trace-0001" && line["message"] == "request finished")
+        .expect("the request's access-log line carries its id");
+    assert_eq!(finished["route"], "/v1/auth/login");
+    assert_eq!(finished["status"], 401);
+    assert_eq!(finished["span"]["method"], "POST");
+    assert_eq!(finished["span"]["client_ip"], "127.0.0.1");
+    assert!(finished["latency_ms"].as_f64().is_some());
+    for line in lines.iter().filter(|line| line["span"]["name"] == "request") {
+        assert!(line["span"]["request_id"].is_string(), "a request's log line lacks its id: {line}");
+    }
+
     let secrets = [
         ("admin password", ADMIN_PASSWORD.to_owned()),
         ("password", PASSWORD.to_owned()),

@@ -6,6 +6,8 @@ pub mod bcrypt_hasher;
 pub mod env_secrets;
 pub mod memory;
 pub mod memory_limiter;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 pub mod prometheus_metrics;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
@@ -13,3 +15,5 @@ pub mod system;
 
 #[cfg(test)]
 pub(crate) mod contract;
+#[cfg(all(test, feature = "postgres"))]
+pub(crate) mod test_postgres;

@@ -8,6 +8,7 @@ mod keys;
 mod limits;
 mod login;
 mod operations;
+mod protection;
 mod refresh;
 mod register;
 mod sessions;

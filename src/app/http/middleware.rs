@@ -261,10 +261,14 @@ fn unknown_field(reason: &str) -> Option<&str> {
     rest.split_once('`').map(|(field, _)| field)
 }
 
-/// Any error response that is not yet problem+json becomes one.
+/// Any error response without a documented JSON body becomes problem+json.
 fn ensure_problem(response: Response) -> Response {
     let status = response.status();
-    if status.as_u16() < 400 || response.content_type().is_some_and(|ct| ct.starts_with(PROBLEM_CONTENT_TYPE)) {
+    // Documented JSON error bodies (such as `/readyz`'s 503) stay as they are.
+    let documented = response
+        .content_type()
+        .is_some_and(|ct| ct.starts_with(PROBLEM_CONTENT_TYPE) || ct.starts_with("application/json"));
+    if status.as_u16() < 400 || documented {
         return response;
     }
     let pattern = response.data::<PathPattern>().cloned();
