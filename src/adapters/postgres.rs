@@ -110,20 +110,18 @@ pub async fn connect(url: &str, options: PostgresOptions) -> anyhow::Result<Post
         PgConnectOptions::from_str(url).map_err(|_| anyhow!("DATABASE_URL is not a valid Postgres URL"))?;
     let redacted = redact_url(url);
     let deadline = Instant::now() + options.connect_deadline;
-
-    // Migrate on a connection of its own and close it afterwards: should a
-    // migration fail, the migrator's session lock goes with the connection
-    // instead of staying behind in the pool.
-    let mut connection = reach(&connect_options, &options, deadline, &redacted).await?;
-    let migrated = MIGRATOR.run(&mut connection).await;
-    // Closing politely is a courtesy; dropping the socket releases the lock too.
-    let _ = connection.close().await;
-    migrated.with_context(|| format!("could not migrate the Postgres database at DATABASE_URL={redacted}"))?;
-
+    reach(&connect_options, &options, deadline, &redacted).await?;
     let pool = pool_options(&options)
         .connect_with(connect_options)
         .await
         .with_context(|| format!("could not open a connection pool to Postgres at DATABASE_URL={redacted}"))?;
+    if let Err(error) = MIGRATOR.run(&pool).await {
+        // A failed migration leaves the migrator's session lock on a pooled
+        // connection; closing the pool releases it for the other replicas.
+        pool.close().await;
+        return Err(anyhow::Error::new(error)
+            .context(format!("could not migrate the Postgres database at DATABASE_URL={redacted}")));
+    }
     Ok(PostgresStore { pool })
 }
 
@@ -138,20 +136,27 @@ fn pool_options(options: &PostgresOptions) -> PgPoolOptions {
         .test_before_acquire(true)
 }
 
-/// Opens one connection, retrying connection-level failures with
-/// exponential backoff until `deadline`.
+/// Waits until the server accepts a connection, retrying connection-level
+/// failures with exponential backoff until `deadline`.
+///
+/// It opens plain connections rather than a pool, whose own retries would
+/// hide the cause (connection refused, host unknown) behind a timeout.
 async fn reach(
     connect_options: &PgConnectOptions,
     options: &PostgresOptions,
     deadline: Instant,
     redacted: &str,
-) -> anyhow::Result<PgConnection> {
+) -> anyhow::Result<()> {
     let mut backoff = FIRST_BACKOFF;
     loop {
         // A dropped SYN must not use up the whole deadline in one attempt.
         let attempt_time = deadline.saturating_duration_since(Instant::now()).min(options.acquire_timeout);
         let error = match tokio::time::timeout(attempt_time, PgConnection::connect_with(connect_options)).await {
-            Ok(Ok(connection)) => return Ok(connection),
+            Ok(Ok(connection)) => {
+                // Closing politely is a courtesy; the pool opens its own.
+                let _ = connection.close().await;
+                return Ok(());
+            }
             Ok(Err(error)) if !is_connection_failure(&error) => {
                 return Err(anyhow::Error::new(error)
                     .context(format!("Postgres at DATABASE_URL={redacted} refused the connection")));
@@ -318,12 +323,12 @@ async fn fetch_user<'e>(executor: impl PgExecutor<'e>, id: UserId) -> Result<Opt
 }
 
 async fn other_active_admin_exists<'e>(executor: impl PgExecutor<'e>, except: UserId) -> Result<bool, RepoError> {
+    // Literal role and status, not parameters, so the planner can match
+    // the partial index `users_active_admins`.
     sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM users \
-         WHERE role = $1 AND status = $2 AND id <> $3)",
+         WHERE role = 'admin' AND status = 'active' AND id <> $1)",
     )
-    .bind(Role::Admin.as_str())
-    .bind(UserStatus::Active.as_str())
     .bind(except.as_uuid())
     .fetch_one(executor)
     .await
@@ -481,9 +486,7 @@ impl UserRepo for PostgresStore {
     }
 
     async fn has_active_admin(&self) -> Result<bool, RepoError> {
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE role = $1 AND status = $2)")
-            .bind(Role::Admin.as_str())
-            .bind(UserStatus::Active.as_str())
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE role = 'admin' AND status = 'active')")
             .fetch_one(&self.pool)
             .await
             .map_err(repo_error)
@@ -693,7 +696,7 @@ mod tests {
     use crate::core::user::{Role, User, UserId, UserStatus};
     use crate::ports::{RepoError, SchemaStatus, UserRepo, UserUpdateError};
     use sqlx::postgres::PgConnectOptions;
-    use sqlx::{Connection as _, Executor as _, PgConnection};
+    use sqlx::{Connection as _, PgConnection};
     use std::str::FromStr;
     use std::sync::Arc;
     use std::time::{Duration, Instant};

@@ -120,6 +120,18 @@ pub struct Settings {
     pub hash_workers: usize,
     /// bcrypt jobs that may wait for a worker before `503`.
     pub hash_queue: usize,
+    pub database: DatabaseSettings,
+}
+
+/// Connection-pool settings of the database.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DatabaseSettings {
+    pub max_connections: u32,
+    pub min_connections: u32,
+    /// How long to keep retrying an unreachable Postgres at start.
+    pub connect_deadline: Duration,
+    /// How long a request waits for a pooled connection before `503`.
+    pub acquire_timeout: Duration,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -141,6 +153,15 @@ struct RawFailures {
     max: Option<String>,
     window_seconds: Option<String>,
     lockout_seconds: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RawDatabase {
+    max_connections: Option<String>,
+    min_connections: Option<String>,
+    connect_deadline_seconds: Option<String>,
+    acquire_timeout_seconds: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -179,6 +200,7 @@ struct RawSettings {
     hsts_max_age_seconds: Option<String>,
     hash_workers: Option<String>,
     hash_queue: Option<String>,
+    database: RawDatabase,
 }
 
 /// Variables read without the `PORTCULLIS_` prefix, and the key each sets.
@@ -243,6 +265,7 @@ impl Settings {
             if !fallback.is_sqlite() {
                 return Err(invalid("PORTCULLIS_SQLITE_FALLBACK", "must be a `sqlite:` URL"));
             }
+            check_database_url("PORTCULLIS_SQLITE_FALLBACK", fallback)?;
         }
         let redis_url = raw.redis_url.filter(|v| !v.trim().is_empty()).map(ConnectionUrl::new);
         if let Some(url) = &redis_url {
@@ -337,6 +360,8 @@ impl Settings {
         let hash_workers = parse_int("PORTCULLIS_HASH_WORKERS", raw.hash_workers.as_deref(), cores as i64, 1, 256)?;
         let hash_queue = parse_int("PORTCULLIS_HASH_QUEUE", raw.hash_queue.as_deref(), hash_workers * 32, 0, 100_000)?;
 
+        let database = parse_database(&raw.database)?;
+
         Ok(Self {
             bind,
             database_url,
@@ -358,6 +383,7 @@ impl Settings {
             hsts_max_age_seconds,
             hash_workers: usize::try_from(hash_workers).unwrap_or(1),
             hash_queue: usize::try_from(hash_queue).unwrap_or(0),
+            database,
         })
     }
 }
@@ -429,6 +455,26 @@ fn check_database_url(variable: &'static str, url: &ConnectionUrl) -> Result<(),
         return Err(invalid(variable, "is a `postgres://` URL but this build lacks the `postgres` feature"));
     }
     Err(invalid(variable, format!("{} is neither a `sqlite:` nor a `postgres://` URL", url.redacted())))
+}
+
+fn parse_database(raw: &RawDatabase) -> Result<DatabaseSettings, ConfigError> {
+    let max = parse_u32("PORTCULLIS_DATABASE__MAX_CONNECTIONS", raw.max_connections.as_deref(), 10, 1000)?;
+    let min = parse_int("PORTCULLIS_DATABASE__MIN_CONNECTIONS", raw.min_connections.as_deref(), 1, 0, i64::from(max))?;
+    let deadline = parse_int(
+        "PORTCULLIS_DATABASE__CONNECT_DEADLINE_SECONDS",
+        raw.connect_deadline_seconds.as_deref(),
+        30,
+        0,
+        600,
+    )?;
+    let acquire =
+        parse_int("PORTCULLIS_DATABASE__ACQUIRE_TIMEOUT_SECONDS", raw.acquire_timeout_seconds.as_deref(), 3, 1, 60)?;
+    Ok(DatabaseSettings {
+        max_connections: max,
+        min_connections: u32::try_from(min).unwrap_or(0),
+        connect_deadline: Duration::from_secs(u64::try_from(deadline).unwrap_or(30)),
+        acquire_timeout: Duration::from_secs(u64::try_from(acquire).unwrap_or(3)),
+    })
 }
 
 fn parse_limits(raw: &RawLimits) -> Result<Limits, ConfigError> {
@@ -583,6 +629,22 @@ mod tests {
             .contains("PORTCULLIS_CORS_ALLOWED_ORIGINS"));
         assert!(problem(&[("PORTCULLIS_CORS_ALLOWED_ORIGINS", "*")]).contains("PORTCULLIS_CORS_ALLOWED_ORIGINS"));
         assert!(problem(&[("PORTCULLIS_HASH_WORKERS", "0")]).contains("PORTCULLIS_HASH_WORKERS"));
+    }
+
+    #[test]
+    fn pool_settings_have_defaults_and_ranges() {
+        let defaults = load(&[]).unwrap().database;
+        assert_eq!((defaults.max_connections, defaults.min_connections), (10, 1));
+        assert_eq!(defaults.connect_deadline, Duration::from_secs(30));
+        let tuned =
+            load(&[("PORTCULLIS_DATABASE__MAX_CONNECTIONS", "4"), ("PORTCULLIS_DATABASE__MIN_CONNECTIONS", "2")])
+                .unwrap()
+                .database;
+        assert_eq!((tuned.max_connections, tuned.min_connections), (4, 2));
+        let message =
+            problem(&[("PORTCULLIS_DATABASE__MAX_CONNECTIONS", "2"), ("PORTCULLIS_DATABASE__MIN_CONNECTIONS", "3")]);
+        assert!(message.contains("PORTCULLIS_DATABASE__MIN_CONNECTIONS") && message.contains("0..=2"), "{message}");
+        assert!(problem(&[("PORTCULLIS_SQLITE_FALLBACK", "postgres://x/y")]).contains("PORTCULLIS_SQLITE_FALLBACK"));
     }
 
     #[test]

@@ -43,20 +43,62 @@ struct Storage {
     revocations: Arc<dyn RevocationStore>,
     schema: Arc<dyn SchemaStatus>,
     name: &'static str,
+    /// Running on the SQLite fallback because Postgres was unreachable.
+    fallback: bool,
+}
+
+impl Storage {
+    fn of<S>(store: Arc<S>, name: &'static str, fallback: bool) -> Self
+    where
+        S: UserRepo + SessionRepo + RevocationStore + SchemaStatus + 'static,
+    {
+        Self {
+            users: store.clone(),
+            sessions: store.clone(),
+            revocations: store.clone(),
+            schema: store,
+            name,
+            fallback,
+        }
+    }
+}
+
+#[cfg(feature = "sqlite")]
+async fn open_sqlite(url: &config::ConnectionUrl, settings: &Settings, fallback: bool) -> anyhow::Result<Storage> {
+    let store = crate::adapters::sqlite::connect(url.expose(), settings.database.max_connections).await?;
+    Ok(Storage::of(Arc::new(store), "sqlite", fallback))
 }
 
 async fn open_storage(settings: &Settings) -> anyhow::Result<Storage> {
     let url = &settings.database_url;
     #[cfg(feature = "sqlite")]
     if url.is_sqlite() {
-        let store = Arc::new(crate::adapters::sqlite::connect(url.expose(), 8).await?);
-        return Ok(Storage {
-            users: store.clone(),
-            sessions: store.clone(),
-            revocations: store.clone(),
-            schema: store,
-            name: "sqlite",
-        });
+        return open_sqlite(url, settings, false).await;
+    }
+    #[cfg(feature = "postgres")]
+    if url.is_postgres() {
+        let database = &settings.database;
+        let options = crate::adapters::postgres::PostgresOptions {
+            max_connections: database.max_connections,
+            min_connections: database.min_connections,
+            acquire_timeout: database.acquire_timeout,
+            connect_deadline: database.connect_deadline,
+        };
+        let error = match crate::adapters::postgres::connect(url.expose(), options).await {
+            Ok(store) => return Ok(Storage::of(Arc::new(store), "postgres", false)),
+            Err(error) => error,
+        };
+        #[cfg(feature = "sqlite")]
+        if let Some(fallback) = &settings.sqlite_fallback {
+            tracing::warn!(
+                error = format!("{error:#}"),
+                fallback = %fallback.redacted(),
+                "Postgres is unreachable at start: running on the SQLite fallback. Portcullis will not switch \
+                 back by itself; restart it once Postgres is back (see the README on reconciling the two stores)"
+            );
+            return open_sqlite(fallback, settings, true).await;
+        }
+        return Err(error);
     }
     anyhow::bail!("DATABASE_URL: no storage adapter in this build serves {}", url.redacted())
 }
@@ -106,6 +148,7 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<Arc<AppState>> {
         version = env!("CARGO_PKG_VERSION"),
         features = %enabled_features().join(","),
         database = storage.name,
+        db_fallback = storage.fallback,
         rate_limiter = "memory",
         secrets = secrets.name(),
         metrics = "prometheus",
@@ -144,7 +187,7 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<Arc<AppState>> {
              and the admin routes are unusable until one exists"
         ),
     }
-    metrics.db_fallback_active(false);
+    metrics.db_fallback_active(storage.fallback);
 
     let readiness = ReadinessProbe {
         users: storage.users,
@@ -152,7 +195,7 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<Arc<AppState>> {
         limiter,
         secrets,
         admin_configured: settings.admin_email.is_some(),
-        fallback: false,
+        fallback: storage.fallback,
     };
     Ok(Arc::new(AppState {
         auth,
