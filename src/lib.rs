@@ -23,3 +23,8 @@ pub mod adapters;
 
 /// Configuration, wiring, and the poem + poem-openapi HTTP layer.
 pub mod app;
+
+/// Test support: fresh Postgres databases per test. Not part of the service.
+#[cfg(feature = "postgres")]
+#[doc(hidden)]
+pub mod testing;

@@ -15,5 +15,3 @@ pub mod system;
 
 #[cfg(test)]
 pub(crate) mod contract;
-#[cfg(all(test, feature = "postgres"))]
-pub(crate) mod test_postgres;

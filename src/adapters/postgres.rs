@@ -690,11 +690,11 @@ impl RevocationStore for PostgresStore {
 mod tests {
     use super::{connect, is_connection_sqlstate, pool_options, PostgresOptions, PostgresStore, MIGRATOR};
     use crate::adapters::contract;
-    use crate::adapters::test_postgres::fresh_database;
     use crate::core::email::Email;
     use crate::core::password::PasswordHash;
     use crate::core::user::{Role, User, UserId, UserStatus};
     use crate::ports::{RepoError, SchemaStatus, UserRepo, UserUpdateError};
+    use crate::testing::fresh_database;
     use sqlx::postgres::PgConnectOptions;
     use sqlx::{Connection as _, PgConnection};
     use std::str::FromStr;

@@ -34,7 +34,30 @@ pub struct TestApp {
     /// `None` once a test has stopped the server itself.
     pub running: Option<Running>,
     pub jwt_key: String,
+    database: Database,
     _dir: TempDir,
+}
+
+/// The test's database: a SQLite file in the test's directory, or a fresh
+/// Postgres database when `PORTCULLIS_TEST_STORE=postgres`.
+struct Database {
+    url: String,
+    #[cfg(feature = "postgres")]
+    _guard: Option<portcullis::testing::DropGuard>,
+}
+
+async fn fresh_database(dir: &TempDir) -> Database {
+    #[cfg(feature = "postgres")]
+    if std::env::var("PORTCULLIS_TEST_STORE").is_ok_and(|store| store == "postgres") {
+        if let Some((url, guard)) = portcullis::testing::fresh_database().await {
+            return Database { url, _guard: Some(guard) };
+        }
+    }
+    Database {
+        url: format!("sqlite://{}", dir.path().join("portcullis.db").display()),
+        #[cfg(feature = "postgres")]
+        _guard: None,
+    }
 }
 
 /// An access token and the refresh token of the same session.
@@ -69,13 +92,14 @@ pub async fn spawn_app() -> TestApp {
 /// 10), because many tests make more than ten auth requests; the tests of
 /// that limit set it back down explicitly.
 pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
-    spawn_in(tempfile::tempdir().expect("a temporary directory"), overrides).await
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let database = fresh_database(&dir).await;
+    spawn_in(dir, database, overrides).await
 }
 
-async fn spawn_in(dir: TempDir, overrides: &[(&str, &str)]) -> TestApp {
-    let database = dir.path().join("portcullis.db");
+async fn spawn_in(dir: TempDir, database: Database, overrides: &[(&str, &str)]) -> TestApp {
     let mut vars: HashMap<String, String> = [
-        ("DATABASE_URL", format!("sqlite://{}", database.display())),
+        ("DATABASE_URL", database.url.clone()),
         ("PORTCULLIS_BIND", "127.0.0.1:0".to_owned()),
         ("PORTCULLIS_BCRYPT_COST", "4".to_owned()),
         ("PORTCULLIS_JWT_KEYS", JWT_KEY.to_owned()),
@@ -100,7 +124,7 @@ async fn spawn_in(dir: TempDir, overrides: &[(&str, &str)]) -> TestApp {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("a reqwest client");
-    TestApp { address, client, running: Some(running), jwt_key, _dir: dir }
+    TestApp { address, client, running: Some(running), jwt_key, database, _dir: dir }
 }
 
 /// A fresh address; the local part never occurs in the test passwords.
@@ -116,7 +140,7 @@ impl TestApp {
         if let Some(running) = self.running.take() {
             running.stop().await.expect("a clean stop");
         }
-        spawn_in(self._dir, overrides).await
+        spawn_in(self._dir, self.database, overrides).await
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -1,5 +1,7 @@
 //! End-to-end tests of the HTTP contract in `API.md`: each test starts the
-//! real service on port 0 with a fresh SQLite database and speaks HTTP to it.
+//! real service on port 0 with a fresh database and speaks HTTP to it. The
+//! database is SQLite, or Postgres with `PORTCULLIS_TEST_STORE=postgres` in a
+//! build with the `postgres` feature.
 
 mod admin;
 mod errors;
@@ -8,7 +10,11 @@ mod keys;
 mod limits;
 mod login;
 mod operations;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod protection;
+#[cfg(feature = "postgres")]
+mod proxy;
 mod refresh;
 mod register;
 mod sessions;

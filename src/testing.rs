@@ -1,10 +1,13 @@
-//! Fresh PostgreSQL databases for tests: one empty database per test,
-//! created on the server that `TEST_DATABASE_URL` names and dropped when
-//! the test ends, so tests never see each other's rows and may run at once.
+//! Test support, shared by unit and integration tests; not part of the
+//! service.
 //!
-//! Without `TEST_DATABASE_URL` a test is skipped, loudly; with
-//! `PORTCULLIS_REQUIRE_SERVICES=1` a skip is a failure instead, so CI cannot
-//! pass by testing nothing.
+//! Fresh PostgreSQL databases: one empty database per test, created on the
+//! server that `TEST_DATABASE_URL` names — else, in builds with the
+//! `testcontainers` feature, in a `postgres` container when a Docker engine
+//! answers — and dropped when the test ends, so tests never see each
+//! other's rows and may run at once. With neither, a test is skipped,
+//! loudly; with `PORTCULLIS_REQUIRE_SERVICES=1` a skip is a failure
+//! instead, so CI cannot pass by testing nothing.
 
 use crate::app::config::redact_url;
 use sqlx::{Connection as _, Executor as _, PgConnection};
@@ -12,9 +15,11 @@ use uuid::Uuid;
 
 /// Drops its test database when dropped, best effort: a database left
 /// behind by a crash is harmless, and its name says where it came from.
-pub(crate) struct DropGuard {
+pub struct DropGuard {
     server_url: String,
     database: String,
+    /// A container the server runs in, kept alive as long as the database.
+    _container: Option<Box<dyn std::any::Any + Send>>,
 }
 
 impl Drop for DropGuard {
@@ -49,26 +54,16 @@ impl Drop for DropGuard {
 /// When `TEST_DATABASE_URL` is unset and `PORTCULLIS_REQUIRE_SERVICES=1`,
 /// or when the server it names cannot be reached or refuses to create a
 /// database.
-pub(crate) async fn fresh_database() -> Option<(String, DropGuard)> {
-    let server_url = match std::env::var("TEST_DATABASE_URL") {
-        Ok(url) if !url.trim().is_empty() => url,
-        _ => {
-            // testcontainers: when a Docker engine answers, start a
-            // `postgres:15` container here, keep it alive in the returned
-            // guard, and continue with its URL as `server_url`.
-            let test = std::thread::current().name().unwrap_or("a Postgres test").to_owned();
-            if std::env::var("PORTCULLIS_REQUIRE_SERVICES").is_ok_and(|value| value == "1") {
-                panic!(
-                    "{test} needs PostgreSQL: set TEST_DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/test), \
-                     or unset PORTCULLIS_REQUIRE_SERVICES to let it be skipped"
-                );
+pub async fn fresh_database() -> Option<(String, DropGuard)> {
+    let (server_url, container) = match std::env::var("TEST_DATABASE_URL") {
+        Ok(url) if !url.trim().is_empty() => (url, None),
+        _ => match container_server().await {
+            Some((url, container)) => (url, Some(container)),
+            None => {
+                skip_or_fail("PostgreSQL", "TEST_DATABASE_URL=postgres://USER@HOST:PORT/DB");
+                return None;
             }
-            eprintln!(
-                "SKIPPED: {test} needs PostgreSQL; set TEST_DATABASE_URL=postgres://USER@HOST:PORT/DB to run it \
-                 (PORTCULLIS_REQUIRE_SERVICES=1 turns this skip into a failure)"
-            );
-            return None;
-        }
+        },
     };
     let database = format!("portcullis_test_{}", Uuid::new_v4().simple());
     let mut server = PgConnection::connect(&server_url)
@@ -80,7 +75,41 @@ pub(crate) async fn fresh_database() -> Option<(String, DropGuard)> {
         .unwrap_or_else(|error| panic!("could not create test database {database}: {error}"));
     let _ = server.close().await;
     let url = with_database(&server_url, &database);
-    Some((url, DropGuard { server_url, database }))
+    Some((url, DropGuard { server_url, database, _container: container }))
+}
+
+/// Panics under `PORTCULLIS_REQUIRE_SERVICES=1`, else says loudly that the
+/// current test is skipped.
+///
+/// # Panics
+/// When `PORTCULLIS_REQUIRE_SERVICES=1`.
+pub fn skip_or_fail(service: &str, variable: &str) {
+    let test = std::thread::current().name().unwrap_or("a test").to_owned();
+    if std::env::var("PORTCULLIS_REQUIRE_SERVICES").is_ok_and(|value| value == "1") {
+        panic!("{test} needs {service}: set {variable}, or unset PORTCULLIS_REQUIRE_SERVICES to let it be skipped");
+    }
+    eprintln!("SKIPPED: {test} needs {service}; set {variable} to run it (PORTCULLIS_REQUIRE_SERVICES=1 turns this skip into a failure)");
+}
+
+/// A throwaway Postgres server in a container, when a Docker engine answers.
+#[cfg(feature = "testcontainers")]
+async fn container_server() -> Option<(String, Box<dyn std::any::Any + Send>)> {
+    use testcontainers_modules::postgres::Postgres;
+    use testcontainers_modules::testcontainers::runners::AsyncRunner;
+    let container = match Postgres::default().start().await {
+        Ok(container) => container,
+        Err(error) => {
+            eprintln!("no Docker engine for a Postgres container: {error}");
+            return None;
+        }
+    };
+    let port = container.get_host_port_ipv4(5432).await.ok()?;
+    Some((format!("postgres://postgres:postgres@127.0.0.1:{port}/postgres"), Box::new(container)))
+}
+
+#[cfg(not(feature = "testcontainers"))]
+async fn container_server() -> Option<(String, Box<dyn std::any::Any + Send>)> {
+    None
 }
 
 /// `url` with its database name replaced by `database`, keeping the
