@@ -1,5 +1,7 @@
 //! Secrets never reach a log: drive every flow that handles one, with every
 //! crate logging at `trace`, and search the captured output for each secret.
+//! (The scrubbing is storage-independent; the test runs on SQLite.)
+#![cfg(feature = "sqlite")]
 
 use portcullis::app::config::Settings;
 use portcullis::app::telemetry::{self, CapturedLogs};

@@ -258,7 +258,14 @@ impl Settings {
         let bind = parse_addr("PORTCULLIS_BIND", raw.bind.as_deref().unwrap_or("127.0.0.1:8080"))?;
         let metrics_bind = raw.metrics_bind.as_deref().map(|v| parse_addr("PORTCULLIS_METRICS_BIND", v)).transpose()?;
 
-        let database_url = ConnectionUrl::new(raw.database_url.unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()));
+        let database_url = match raw.database_url {
+            Some(url) => ConnectionUrl::new(url),
+            None if cfg!(feature = "sqlite") => ConnectionUrl::new(DEFAULT_DATABASE_URL),
+            None => return Err(invalid(
+                "DATABASE_URL",
+                "is unset, and its SQLite default needs the `sqlite` feature this build lacks: set a postgres:// URL",
+            )),
+        };
         check_database_url("DATABASE_URL", &database_url)?;
         let sqlite_fallback = raw.sqlite_fallback.map(ConnectionUrl::new);
         if let Some(fallback) = &sqlite_fallback {
@@ -513,8 +520,18 @@ fn parse_limits(raw: &RawLimits) -> Result<Limits, ConfigError> {
 mod tests {
     use super::*;
 
+    /// A database URL this build can serve, for tests about other settings.
+    fn usable_database_url() -> &'static str {
+        if cfg!(feature = "sqlite") {
+            DEFAULT_DATABASE_URL
+        } else {
+            "postgres://portcullis@localhost/portcullis"
+        }
+    }
+
     fn load(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
-        let vars = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let mut vars: HashMap<String, String> = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        vars.entry("DATABASE_URL".to_owned()).or_insert_with(|| usable_database_url().to_owned());
         Settings::load(None, &vars)
     }
 
@@ -526,7 +543,6 @@ mod tests {
     fn defaults_match_the_contract() {
         let settings = load(&[]).unwrap();
         assert_eq!(settings.bind.to_string(), "127.0.0.1:8080");
-        assert_eq!(settings.database_url.expose(), DEFAULT_DATABASE_URL);
         assert_eq!(settings.bcrypt_cost, 12);
         assert_eq!(settings.tokens.access_ttl_seconds, 900);
         assert_eq!(settings.refresh_ttl_seconds, 2_592_000);
@@ -550,14 +566,12 @@ mod tests {
             ("PORTCULLIS_LIMITS__LOGIN_FAILURES__LOCKOUT_SECONDS", "60"),
             ("PORTCULLIS_TRUSTED_PROXIES", "10.0.0.0/8, ::1"),
             ("SECRET_KEY", &"k".repeat(32)),
-            ("DATABASE_URL", "sqlite::memory:"),
         ])
         .unwrap();
         assert_eq!(settings.limits.auth.per_period, 7);
         assert_eq!(settings.limits.login_failures.lockout, Duration::from_secs(60));
         assert_eq!(settings.trusted_proxies.len(), 2);
         assert_eq!(settings.jwt_keys.len(), 1);
-        assert_eq!(settings.database_url.expose(), "sqlite::memory:");
     }
 
     #[test]
@@ -587,6 +601,16 @@ mod tests {
     }
 
     #[test]
+    fn defaults_to_sqlite_under_data_when_the_build_has_it() {
+        let vars = HashMap::new();
+        match Settings::load(None, &vars) {
+            Ok(settings) => assert_eq!(settings.database_url.expose(), DEFAULT_DATABASE_URL),
+            // Only a build without SQLite has no usable default.
+            Err(error) => assert!(error.to_string().contains("`sqlite` feature"), "{error}"),
+        }
+    }
+
+    #[test]
     fn production_refuses_missing_keys_and_low_bcrypt_cost() {
         assert!(problem(&[("PORTCULLIS_ENV", "production")]).contains("PORTCULLIS_JWT_KEYS"));
         let key = "k".repeat(32);
@@ -604,7 +628,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("portcullis.toml");
         std::fs::write(&path, "bind = \"127.0.0.1:9000\"\nbcrypt_cost = 11\n[limits.auth]\nburst = 3\n").unwrap();
-        let vars = HashMap::from([("PORTCULLIS_BCRYPT_COST".to_owned(), "10".to_owned())]);
+        let vars = HashMap::from([
+            ("PORTCULLIS_BCRYPT_COST".to_owned(), "10".to_owned()),
+            ("DATABASE_URL".to_owned(), usable_database_url().to_owned()),
+        ]);
         let settings = Settings::load(Some(&path), &vars).unwrap();
         assert_eq!(settings.bind.port(), 9000);
         assert_eq!(settings.bcrypt_cost, 10);

@@ -66,7 +66,11 @@ async fn revocations_and_accounts_survive_a_restart() {
 
 #[test]
 fn a_key_shorter_than_32_bytes_refuses_to_start() {
-    let vars = HashMap::from([("PORTCULLIS_JWT_KEYS".to_owned(), "x".repeat(31))]);
+    let database = if cfg!(feature = "sqlite") { "sqlite::memory:" } else { "postgres://localhost/portcullis" };
+    let vars = HashMap::from([
+        ("PORTCULLIS_JWT_KEYS".to_owned(), "x".repeat(31)),
+        ("DATABASE_URL".to_owned(), database.to_owned()),
+    ]);
 
     let error = Settings::load(None, &vars).expect_err("a 31-byte key is refused").to_string();
 

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 const UNREACHABLE: &str = "postgres://portcullis:pg-secret-pw@127.0.0.1:1/portcullis";
 
+#[cfg(feature = "sqlite")]
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unreachable_postgres_at_start_falls_back_to_sqlite_and_says_so() {
     let dir = tempfile::tempdir().unwrap();
