@@ -489,6 +489,8 @@ fn sorted(mut revocations: Vec<Revocation>) -> Vec<Revocation> {
 /// shortened, and entries past their `until` are neither active nor kept.
 pub async fn revocations_contract(store: &dyn RevocationStore) {
     assert!(store.active(NOW).await.expect("storage answers").is_empty());
+    revocation_feed_contract(store).await;
+    store.purge(i64::MAX).await.expect("storage answers");
 
     // The same id as a token, a session and a user: three subjects.
     let id = Uuid::now_v7();
@@ -535,4 +537,29 @@ pub async fn revocations_contract(store: &dyn RevocationStore) {
 
     assert_eq!(store.purge(NOW + 1_000).await.expect("storage answers"), 3);
     assert!(store.active(NOW).await.expect("storage answers").is_empty());
+}
+
+/// Replicas learn of each other's revocations by asking what was recorded
+/// since a position: new and re-recorded entries show up, older ones not.
+async fn revocation_feed_contract(store: &dyn RevocationStore) {
+    let pause = || tokio::time::sleep(std::time::Duration::from_millis(3));
+    let first = Revocation::Token { jti: Uuid::now_v7(), until: NOW + 60 };
+    store.record(&first).await.expect("storage answers");
+    let (seen, after_first) = store.recorded_since(i64::MIN, NOW).await.expect("storage answers");
+    assert_eq!(seen, vec![first.clone()]);
+    pause().await;
+    let second = Revocation::Session { sid: Uuid::now_v7(), until: NOW + 60 };
+    store.record(&second).await.expect("storage answers");
+    let (seen, after_second) = store.recorded_since(after_first + 1, NOW).await.expect("storage answers");
+    assert_eq!(seen, vec![second.clone()], "only what came after the position");
+    assert!(after_second > after_first);
+    let (nothing, unchanged) = store.recorded_since(after_second + 1, NOW).await.expect("storage answers");
+    assert!(nothing.is_empty());
+    assert_eq!(unchanged, after_second + 1, "with nothing new the position stays");
+    pause().await;
+    store.record(&first).await.expect("storage answers");
+    let (seen, _) = store.recorded_since(after_second + 1, NOW).await.expect("storage answers");
+    assert_eq!(seen, vec![first.clone()], "a re-recorded entry shows up again");
+    let (expired, _) = store.recorded_since(i64::MIN, NOW + 61).await.expect("storage answers");
+    assert!(expired.is_empty(), "entries that no longer matter are not fed");
 }

@@ -78,7 +78,10 @@ impl Subject {
 #[derive(Default)]
 pub struct MemoryStore {
     tables: RwLock<Tables>,
-    revocations: Mutex<HashMap<Subject, Revocation>>,
+    /// Each revocation with the position at which it was last recorded.
+    revocations: Mutex<HashMap<Subject, (Revocation, i64)>>,
+    /// The store's clock for revocation positions: a counter.
+    revocation_clock: std::sync::atomic::AtomicI64,
 }
 
 impl MemoryStore {
@@ -97,7 +100,7 @@ impl MemoryStore {
         self.tables.write().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn revocations(&self) -> MutexGuard<'_, HashMap<Subject, Revocation>> {
+    fn revocations(&self) -> MutexGuard<'_, HashMap<Subject, (Revocation, i64)>> {
         self.revocations.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -287,22 +290,28 @@ impl SessionRepo for MemoryStore {
 impl RevocationStore for MemoryStore {
     async fn record(&self, revocation: &Revocation) -> Result<(), RepoError> {
         let mut revocations = self.revocations();
+        // The store's clock is a counter: positions only need to be ordered.
+        let position = self.revocation_clock.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
         let merged = match revocations.get(&Subject::of(revocation)) {
             None => revocation.clone(),
-            Some(stored) => merge(stored, revocation),
+            Some((stored, _)) => merge(stored, revocation),
         };
-        revocations.insert(Subject::of(revocation), merged);
+        revocations.insert(Subject::of(revocation), (merged, position));
         Ok(())
     }
 
-    async fn active(&self, now: UnixSeconds) -> Result<Vec<Revocation>, RepoError> {
-        Ok(self.revocations().values().filter(|revocation| revocation.until() > now).cloned().collect())
+    async fn recorded_since(&self, since: i64, now: UnixSeconds) -> Result<(Vec<Revocation>, i64), RepoError> {
+        let revocations = self.revocations();
+        let fresh: Vec<&(Revocation, i64)> =
+            revocations.values().filter(|(revocation, at)| *at >= since && revocation.until() > now).collect();
+        let latest = fresh.iter().map(|(_, at)| *at).max().unwrap_or(since).max(since);
+        Ok((fresh.into_iter().map(|(revocation, _)| revocation.clone()).collect(), latest))
     }
 
     async fn purge(&self, now: UnixSeconds) -> Result<u64, RepoError> {
         let mut revocations = self.revocations();
         let before = revocations.len();
-        revocations.retain(|_, revocation| revocation.until() > now);
+        revocations.retain(|_, (revocation, _)| revocation.until() > now);
         let purged = before - revocations.len();
         Ok(u64::try_from(purged).unwrap_or(u64::MAX))
     }

@@ -649,9 +649,11 @@ impl RevocationStore for PostgresStore {
         // replaces a later one, and no entry is ever shortened. The upsert
         // locks the conflicting row, so racing records merge one by one.
         sqlx::query(
-            "INSERT INTO revocations (kind, subject, cutoff, until) VALUES ($1, $2, $3, $4) \
+            "INSERT INTO revocations (kind, subject, cutoff, until, recorded_at) \
+             VALUES ($1, $2, $3, $4, (extract(epoch FROM clock_timestamp()) * 1000)::bigint) \
              ON CONFLICT (kind, subject) DO UPDATE \
-             SET cutoff = excluded.cutoff, until = GREATEST(revocations.until, excluded.until) \
+             SET cutoff = excluded.cutoff, until = GREATEST(revocations.until, excluded.until), \
+                 recorded_at = excluded.recorded_at \
              WHERE excluded.cutoff IS NULL OR excluded.cutoff >= revocations.cutoff",
         )
         .bind(kind)
@@ -664,15 +666,22 @@ impl RevocationStore for PostgresStore {
         Ok(())
     }
 
-    async fn active(&self, now: UnixSeconds) -> Result<Vec<Revocation>, RepoError> {
-        sqlx::query("SELECT kind, subject, cutoff, until FROM revocations WHERE until > $1")
-            .bind(now)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(repo_error)?
-            .iter()
-            .map(revocation_from_row)
-            .collect()
+    async fn recorded_since(&self, since: i64, now: UnixSeconds) -> Result<(Vec<Revocation>, i64), RepoError> {
+        let rows = sqlx::query(
+            "SELECT kind, subject, cutoff, until, recorded_at FROM revocations WHERE recorded_at >= $1 AND until > $2",
+        )
+        .bind(since)
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(repo_error)?;
+        let mut latest = since;
+        let mut revocations = Vec::with_capacity(rows.len());
+        for row in &rows {
+            latest = latest.max(row.try_get::<i64, _>("recorded_at").map_err(repo_error)?);
+            revocations.push(revocation_from_row(row)?);
+        }
+        Ok((revocations, latest))
     }
 
     async fn purge(&self, now: UnixSeconds) -> Result<u64, RepoError> {

@@ -35,6 +35,10 @@ use tokio::task::JoinHandle;
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 /// How often expired revocations and refresh tokens are purged.
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(600);
+/// How often revocations recorded by other replicas are read from the
+/// shared database: well inside the one second in which every replica must
+/// see a logout.
+const REVOCATION_SYNC_EVERY: Duration = Duration::from_millis(250);
 
 /// The storage adapters chosen for this run.
 struct Storage {
@@ -237,6 +241,7 @@ pub struct Running {
     server: JoinHandle<std::io::Result<()>>,
     metrics_server: Option<(oneshot::Sender<()>, JoinHandle<std::io::Result<()>>)>,
     housekeeping: JoinHandle<()>,
+    revocation_sync: JoinHandle<()>,
 }
 
 impl Running {
@@ -253,6 +258,7 @@ impl Running {
             task.await??;
         }
         self.housekeeping.abort();
+        self.revocation_sync.abort();
         (&mut self.server).await??;
         Ok(())
     }
@@ -325,8 +331,31 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Running> {
             }
         })
     };
+    let revocation_sync = {
+        let auth = state.auth.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(REVOCATION_SYNC_EVERY);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut failing = false;
+            loop {
+                every.tick().await;
+                match auth.sync_revocations().await {
+                    Ok(_) if failing => {
+                        failing = false;
+                        tracing::info!("revocation sync recovered");
+                    }
+                    Ok(_) => {}
+                    Err(error) if !failing => {
+                        failing = true;
+                        tracing::warn!(error = ?error, "revocation sync failed; retrying");
+                    }
+                    Err(_) => {}
+                }
+            }
+        })
+    };
     tracing::info!(%addr, metrics_addr = ?metrics_addr, "listening");
-    Ok(Running { addr, metrics_addr, state, stop: Some(stop), server, metrics_server, housekeeping })
+    Ok(Running { addr, metrics_addr, state, stop: Some(stop), server, metrics_server, housekeeping, revocation_sync })
 }
 
 /// Resolves on SIGTERM or SIGINT.

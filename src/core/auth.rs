@@ -14,6 +14,7 @@ use crate::ports::{
     TokenKind, UserRepo, UserUpdateError,
 };
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -207,7 +208,13 @@ pub struct AuthService {
     keys: KeyRing,
     view: RevocationView,
     dummy_hash: PasswordHash,
+    /// How far the revocation feed has been read, in the store's clock.
+    feed_position: AtomicI64,
 }
+
+/// How far back each poll of the revocation feed reaches before the last
+/// position seen: a write can commit after a later-stamped one.
+const FEED_OVERLAP_MS: i64 = 5_000;
 
 impl AuthService {
     /// Builds the service and loads the revocations that still matter, so
@@ -224,10 +231,11 @@ impl AuthService {
         let dummy_hash = ports.hasher.hash(&dummy).await?;
         let view = RevocationView::new();
         let now = ports.clock.now();
-        for revocation in ports.revocations.active(now).await? {
-            view.apply(&revocation, now);
+        let (active, position) = ports.revocations.recorded_since(i64::MIN, now).await?;
+        for revocation in &active {
+            view.apply(revocation, now);
         }
-        Ok(Self { ports, policy, keys, view, dummy_hash })
+        Ok(Self { ports, policy, keys, view, dummy_hash, feed_position: AtomicI64::new(position) })
     }
 
     pub fn policy(&self) -> &AuthPolicy {
@@ -573,6 +581,22 @@ impl AuthService {
         self.view.apply(&revocation, now);
         self.ports.revocations.record(&revocation).await?;
         Ok(())
+    }
+
+    /// Applies the revocations other replicas recorded since the last call;
+    /// run every fraction of a second. Returns how many were read.
+    ///
+    /// # Errors
+    /// [`ServiceFailure`] when storage fails; the next call catches up.
+    pub async fn sync_revocations(&self) -> Result<usize, ServiceFailure> {
+        let now = self.ports.clock.now();
+        let since = self.feed_position.load(Ordering::SeqCst).saturating_sub(FEED_OVERLAP_MS);
+        let (revocations, latest) = self.ports.revocations.recorded_since(since, now).await?;
+        for revocation in &revocations {
+            self.view.apply(revocation, now);
+        }
+        self.feed_position.fetch_max(latest, Ordering::SeqCst);
+        Ok(revocations.len())
     }
 
     /// Drops expired revocations and refresh tokens; run periodically.

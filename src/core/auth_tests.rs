@@ -421,3 +421,17 @@ async fn housekeeping_prunes_what_no_longer_matters() {
     h.auth.housekeeping().await.unwrap();
     assert!(h.auth.revocations().is_empty());
 }
+
+#[tokio::test]
+async fn a_revocation_recorded_by_another_replica_is_picked_up_by_sync() {
+    let store = Arc::new(MemoryStore::new());
+    let here = harness_with(10, quiet_metrics(), store.clone()).await;
+    let there = harness_with(10, quiet_metrics(), store).await;
+    let pair = here.signed_up("ada@example.com").await;
+    assert!(there.auth.authenticate(&pair.access_token).is_ok());
+    let principal = here.auth.authenticate(&pair.access_token).unwrap();
+    here.auth.logout(&principal, None).await.unwrap();
+    assert!(there.auth.authenticate(&pair.access_token).is_ok(), "not yet synchronised");
+    assert!(there.auth.sync_revocations().await.unwrap() >= 1);
+    assert_eq!(there.auth.authenticate(&pair.access_token), Err(TokenError::Revoked));
+}

@@ -143,6 +143,11 @@ impl TestApp {
         spawn_in(self._dir, self.database, overrides).await
     }
 
+    /// The database this service runs on, for replicas that share it.
+    pub fn database_url(&self) -> &str {
+        &self.database.url
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }

@@ -17,6 +17,7 @@ mod protection;
 mod proxy;
 mod refresh;
 mod register;
+mod replicas;
 mod sessions;
 mod users;
 mod verify;
