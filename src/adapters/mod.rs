@@ -9,9 +9,13 @@ pub mod memory_limiter;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod prometheus_metrics;
+#[cfg(feature = "redis")]
+pub mod redis_limiter;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 pub mod system;
 
 #[cfg(test)]
 pub(crate) mod contract;
+#[cfg(test)]
+pub(crate) mod limiter_contract;
