@@ -4,6 +4,7 @@
 
 pub mod bcrypt_hasher;
 pub mod env_secrets;
+pub mod fallback_limiter;
 pub mod memory;
 pub mod memory_limiter;
 #[cfg(feature = "postgres")]

@@ -22,6 +22,7 @@ pub struct PrometheusMetrics {
     tokens_issued: IntCounterVec,
     refresh_reuse: IntCounter,
     db_fallback: IntGauge,
+    limiter_degraded: IntGauge,
 }
 
 impl PrometheusMetrics {
@@ -50,6 +51,10 @@ impl PrometheusMetrics {
             "Rotated refresh tokens presented after the grace window; each revoked its session.",
         )?;
         let db_fallback = IntGauge::new("db_fallback_active", "1 while running on the SQLite fallback database.")?;
+        let limiter_degraded = IntGauge::new(
+            "rate_limiter_degraded",
+            "1 while rate limits come from the in-process stand-in because the shared limiter is unavailable.",
+        )?;
         registry.register(Box::new(http_requests.clone()))?;
         registry.register(Box::new(http_duration.clone()))?;
         registry.register(Box::new(login_attempts.clone()))?;
@@ -57,6 +62,7 @@ impl PrometheusMetrics {
         registry.register(Box::new(tokens_issued.clone()))?;
         registry.register(Box::new(refresh_reuse.clone()))?;
         registry.register(Box::new(db_fallback.clone()))?;
+        registry.register(Box::new(limiter_degraded.clone()))?;
         #[cfg(target_os = "linux")]
         registry.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;
         Ok(Self {
@@ -68,6 +74,7 @@ impl PrometheusMetrics {
             tokens_issued,
             refresh_reuse,
             db_fallback,
+            limiter_degraded,
         })
     }
 
@@ -107,6 +114,10 @@ impl MetricsSink for PrometheusMetrics {
         self.db_fallback.set(i64::from(active));
     }
 
+    fn rate_limiter_degraded(&self, degraded: bool) {
+        self.limiter_degraded.set(i64::from(degraded));
+    }
+
     fn http_request(&self, method: &str, route: &str, status: u16, seconds: f64) {
         self.http_requests.with_label_values(&[method, route, &status.to_string()]).inc();
         self.http_duration.with_label_values(&[method, route]).observe(seconds);
@@ -125,6 +136,7 @@ mod tests {
         metrics.token_issued(TokenKind::Access);
         metrics.refresh_token_reuse();
         metrics.db_fallback_active(true);
+        metrics.rate_limiter_degraded(true);
         metrics.http_request("GET", "/v1/users/me", 200, 0.002);
         let text = metrics.render();
         for needle in [
@@ -135,6 +147,7 @@ mod tests {
             "tokens_issued_total{kind=\"access\"} 1",
             "refresh_token_reuse_total 1",
             "db_fallback_active 1",
+            "rate_limiter_degraded 1",
         ] {
             assert!(text.contains(needle), "missing {needle} in\n{text}");
         }

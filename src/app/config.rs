@@ -121,6 +121,8 @@ pub struct Settings {
     /// bcrypt jobs that may wait for a worker before `503`.
     pub hash_queue: usize,
     pub database: DatabaseSettings,
+    /// Namespace of every Redis key.
+    pub redis_key_prefix: String,
 }
 
 /// Connection-pool settings of the database.
@@ -201,6 +203,13 @@ struct RawSettings {
     hash_workers: Option<String>,
     hash_queue: Option<String>,
     database: RawDatabase,
+    redis: RawRedis,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RawRedis {
+    key_prefix: Option<String>,
 }
 
 /// Variables read without the `PORTCULLIS_` prefix, and the key each sets.
@@ -368,6 +377,16 @@ impl Settings {
         let hash_queue = parse_int("PORTCULLIS_HASH_QUEUE", raw.hash_queue.as_deref(), hash_workers * 32, 0, 100_000)?;
 
         let database = parse_database(&raw.database)?;
+        let redis_key_prefix = match raw.redis.key_prefix {
+            None => "portcullis".to_owned(),
+            Some(prefix) if !prefix.is_empty() && prefix.len() <= 64 && !prefix.contains(['{', '}', ' ']) => prefix,
+            Some(prefix) => {
+                return Err(invalid(
+                    "PORTCULLIS_REDIS__KEY_PREFIX",
+                    format!("{prefix:?} must be 1 to 64 characters without braces or spaces"),
+                ))
+            }
+        };
 
         Ok(Self {
             bind,
@@ -391,6 +410,7 @@ impl Settings {
             hash_workers: usize::try_from(hash_workers).unwrap_or(1),
             hash_queue: usize::try_from(hash_queue).unwrap_or(0),
             database,
+            redis_key_prefix,
         })
     }
 }

@@ -107,6 +107,33 @@ async fn open_storage(settings: &Settings) -> anyhow::Result<Storage> {
     anyhow::bail!("DATABASE_URL: no storage adapter in this build serves {}", url.redacted())
 }
 
+/// The in-process limiter, or with `REDIS_URL` the Redis limiter with the
+/// in-process one standing in while Redis is unavailable.
+fn open_limiter(
+    settings: &Settings,
+    clock: Arc<dyn Clock>,
+    metrics: Arc<PrometheusMetrics>,
+) -> anyhow::Result<(Arc<dyn RateLimiter>, &'static str)> {
+    let local: Arc<dyn RateLimiter> = Arc::new(MemoryLimiter::new(clock.clone()));
+    let Some(url) = &settings.redis_url else {
+        metrics.rate_limiter_degraded(false);
+        return Ok((local, "memory"));
+    };
+    #[cfg(feature = "redis")]
+    {
+        // Lazily: the service starts, degraded, while Redis is down.
+        let redis = crate::adapters::redis_limiter::RedisLimiter::connect_lazily(url.expose())?
+            .with_prefix(&settings.redis_key_prefix);
+        let limiter = crate::adapters::fallback_limiter::FallbackLimiter::new(Arc::new(redis), local, metrics, clock);
+        Ok((Arc::new(limiter), "redis"))
+    }
+    #[cfg(not(feature = "redis"))]
+    {
+        let _ = (local, clock, metrics);
+        anyhow::bail!("REDIS_URL is set ({}) but this build lacks the `redis` feature", url.redacted())
+    }
+}
+
 /// The signing keys: configured ones, or in development a random key that
 /// lives as long as the process.
 async fn signing_keys(settings: &Settings, entropy: &dyn Entropy) -> anyhow::Result<(Arc<dyn SecretSource>, KeyRing)> {
@@ -144,7 +171,7 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<Arc<AppState>> {
     let entropy: Arc<dyn Entropy> = Arc::new(OsEntropy);
     let metrics = Arc::new(PrometheusMetrics::new().context("metrics registry")?);
     let storage = open_storage(settings).await?;
-    let limiter: Arc<dyn RateLimiter> = Arc::new(MemoryLimiter::new(clock.clone()));
+    let (limiter, limiter_name) = open_limiter(settings, clock.clone(), metrics.clone())?;
     let (secrets, keys) = signing_keys(settings, entropy.as_ref()).await?;
     let hasher = Arc::new(BcryptHasher::new(settings.bcrypt_cost, settings.hash_workers, settings.hash_queue));
 
@@ -153,7 +180,7 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<Arc<AppState>> {
         features = %enabled_features().join(","),
         database = storage.name,
         db_fallback = storage.fallback,
-        rate_limiter = "memory",
+        rate_limiter = limiter_name,
         secrets = secrets.name(),
         metrics = "prometheus",
         password_hasher = "bcrypt",

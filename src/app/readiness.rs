@@ -12,6 +12,8 @@ const CHECK_DEADLINE: Duration = Duration::from_secs(2);
 pub struct ReadinessReport {
     pub database: bool,
     pub rate_limiter: bool,
+    /// The limiter answers, but from its in-process stand-in.
+    pub rate_limiter_degraded: bool,
     pub secrets: bool,
     pub seed: bool,
 }
@@ -43,6 +45,7 @@ impl ReadinessProbe {
             migrated && admin
         });
         let (database, rate_limiter, secrets, seed) = tokio::join!(database, rate_limiter, secrets, seed);
-        ReadinessReport { database, rate_limiter, secrets, seed }
+        let rate_limiter_degraded = self.limiter.degraded();
+        ReadinessReport { database, rate_limiter, rate_limiter_degraded, secrets, seed }
     }
 }

@@ -103,4 +103,10 @@ pub trait RateLimiter: Send + Sync {
 
     /// Whether the limiter can currently make decisions.
     async fn ping(&self) -> Result<(), LimiterError>;
+
+    /// Whether decisions are coming from a stand-in because the real
+    /// limiter is unavailable.
+    fn degraded(&self) -> bool {
+        false
+    }
 }

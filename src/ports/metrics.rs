@@ -47,6 +47,9 @@ pub trait MetricsSink: Send + Sync {
     fn token_issued(&self, kind: TokenKind);
     fn refresh_token_reuse(&self);
     fn db_fallback_active(&self, active: bool);
+    /// Whether rate limits come from the in-process stand-in because the
+    /// shared limiter is unavailable.
+    fn rate_limiter_degraded(&self, degraded: bool);
     /// One finished HTTP request; `route` is the route template, never the raw path.
     fn http_request(&self, method: &str, route: &str, status: u16, seconds: f64);
 }

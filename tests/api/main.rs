@@ -13,8 +13,10 @@ mod operations;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod protection;
-#[cfg(feature = "postgres")]
+#[cfg(any(feature = "postgres", feature = "redis"))]
 mod proxy;
+#[cfg(feature = "redis")]
+mod redis;
 mod refresh;
 mod register;
 mod replicas;

@@ -19,7 +19,9 @@ pub struct Health {
     pub version: String,
 }
 
-/// The result of each readiness check: `ok` or `failing`.
+/// The result of each readiness check: `ok` or `failing`; the rate
+/// limiter may also be `degraded` (the shared limiter is down and limits
+/// are kept in process), which does not fail readiness.
 #[derive(Object)]
 pub struct ReadinessChecks {
     pub database: String,
@@ -83,7 +85,11 @@ impl OpsApi {
             fallback: state.readiness.fallback,
             checks: ReadinessChecks {
                 database: verdict(report.database),
-                rate_limiter: verdict(report.rate_limiter),
+                rate_limiter: if report.rate_limiter && report.rate_limiter_degraded {
+                    "degraded".to_owned()
+                } else {
+                    verdict(report.rate_limiter)
+                },
                 secrets: verdict(report.secrets),
                 seed: verdict(report.seed),
             },
