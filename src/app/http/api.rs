@@ -3,7 +3,7 @@
 
 use super::middleware::VerifiedBearer;
 use super::problem::{endpoint_errors, Problem};
-use super::text::Text;
+use super::text::{EmailText, RefreshTokenText, Text};
 use super::{AppState, ClientIp};
 use crate::core::admin::{AdminError, MAX_PAGE_SIZE};
 use crate::core::auth::{
@@ -14,12 +14,15 @@ use crate::core::token::{Principal, TokenError};
 use crate::core::user::{Role, User, UserChange, UserId, UserStatus};
 use poem::http::StatusCode;
 use poem::web::Data;
-use poem::Request;
+use poem::{FromRequest, Request, RequestBody};
 use poem_openapi::auth::Bearer;
+use poem_openapi::error::ParseRequestPayloadError;
 use poem_openapi::param::{Path, Query};
-use poem_openapi::payload::Json;
-use poem_openapi::types::Example;
+use poem_openapi::payload::{Json, ParsePayload, Payload};
+use poem_openapi::registry::{MetaSchema, MetaSchemaRef, Registry};
+use poem_openapi::types::{Example, MaybeUndefined, ParseError, ParseFromJSON, ParseFromParameter, ParseResult, Type};
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi, SecurityScheme, Tags};
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -177,6 +180,10 @@ pub struct TokenPairView {
     /// Seconds until the access token expires.
     pub expires_in: i64,
     /// Opaque; single use: each refresh returns a new one.
+    // The pattern is `text::REFRESH_TOKEN_PATTERN` (an attribute needs a
+    // literal; a test in `spec` checks they agree). Response-only: nothing
+    // is validated, the document just states the shape.
+    #[oai(validator(pattern = "^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$"))]
     pub refresh_token: String,
 }
 
@@ -191,14 +198,17 @@ impl From<TokenPair> for TokenPairView {
     }
 }
 
+// The request objects below carry no `write_only`: they only ever travel in
+// requests, and poem-openapi leaves write-only fields out of an object's
+// example, which left the login example without a password.
+
 /// E-mail and password.
 #[derive(Object)]
 #[oai(deny_unknown_fields, example)]
 pub struct Credentials {
     /// At most 254 bytes; compared case-insensitively.
-    pub email: Text,
+    pub email: EmailText,
     /// 12 characters to 72 bytes of UTF-8, hard to guess, not containing the address's local part.
-    #[oai(write_only)]
     pub password: Text,
 }
 
@@ -212,7 +222,7 @@ impl Example for Credentials {
 #[derive(Object)]
 #[oai(deny_unknown_fields, example)]
 pub struct RefreshRequest {
-    pub refresh_token: Text,
+    pub refresh_token: RefreshTokenText,
 }
 
 impl Example for RefreshRequest {
@@ -225,7 +235,9 @@ impl Example for RefreshRequest {
 #[derive(Object)]
 #[oai(deny_unknown_fields, example)]
 pub struct LogoutRequest {
-    pub refresh_token: Option<Text>,
+    /// Omitted or `null`: end only the caller's own session.
+    #[oai(nullable)]
+    pub refresh_token: Option<RefreshTokenText>,
 }
 
 impl Example for LogoutRequest {
@@ -234,13 +246,53 @@ impl Example for LogoutRequest {
     }
 }
 
+/// A JSON request body that may be left out, but is an object when sent.
+/// `Json<Option<T>>` would also take a literal `null` body, which the
+/// document does not allow; here `null` is a `400` like any wrong type.
+pub struct OptionalJson<T>(pub Option<T>);
+
+impl<T: Type> Payload for OptionalJson<T> {
+    const CONTENT_TYPE: &'static str = <Json<T> as Payload>::CONTENT_TYPE;
+
+    fn check_content_type(content_type: &str) -> bool {
+        <Json<T> as Payload>::check_content_type(content_type)
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        T::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+}
+
+impl<T: ParseFromJSON> ParsePayload for OptionalJson<T> {
+    const IS_REQUIRED: bool = false;
+
+    async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
+        let malformed = |reason: String| ParseRequestPayloadError { reason };
+        let data = Vec::<u8>::from_request(request, body).await?;
+        if data.is_empty() {
+            return Ok(Self(None));
+        }
+        let value: serde_json::Value = serde_json::from_slice(&data).map_err(|e| malformed(e.to_string()))?;
+        if value.is_null() {
+            return Err(malformed("expected an object or no body at all, found null".to_owned()).into());
+        }
+        let parsed = T::parse_from_json(Some(value)).map_err(|e| malformed(e.into_message()))?;
+        Ok(Self(Some(parsed)))
+    }
+}
+
+poem_openapi::impl_apirequest_for_payload!(OptionalJson<T>, T: ParseFromJSON);
+
 /// The current password and the new one.
 #[derive(Object)]
 #[oai(deny_unknown_fields, example)]
 pub struct PasswordChange {
-    #[oai(write_only)]
     pub current_password: Text,
-    #[oai(write_only)]
+    /// The same rules as at registration.
     pub new_password: Text,
 }
 
@@ -253,17 +305,105 @@ impl Example for PasswordChange {
     }
 }
 
-/// Fields to change; omitted fields stay as they are.
+/// Fields to change; omitted fields stay as they are (`null` is refused).
 #[derive(Object)]
 #[oai(deny_unknown_fields, example)]
 pub struct UserPatch {
-    pub role: Option<RoleView>,
-    pub status: Option<StatusView>,
+    pub role: MaybeUndefined<RoleView>,
+    pub status: MaybeUndefined<StatusView>,
 }
 
 impl Example for UserPatch {
     fn example() -> Self {
-        Self { role: Some(RoleView::Admin), status: Some(StatusView::Active) }
+        Self { role: MaybeUndefined::Value(RoleView::Admin), status: MaybeUndefined::Value(StatusView::Active) }
+    }
+}
+
+/// An omitted field is no change; `null` is refused, as the schema says
+/// (an `Option` would quietly take `null` for "omitted").
+fn patch_field<T>(name: &str, field: MaybeUndefined<T>) -> Result<Option<T>, Problem> {
+    match field {
+        MaybeUndefined::Null => Err(Problem::validation(name, "must not be null; omit it to leave it unchanged")),
+        other => Ok(other.take()),
+    }
+}
+
+/// `limit` of the user list. The schema states the accepted range; the
+/// handler checks it, so a value outside it is a `422 validation_failed`
+/// naming the field (a poem-openapi validator would make it a `400`).
+pub struct PageSize(pub i64);
+
+impl Type for PageSize {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = i64;
+    type RawElementValueType = i64;
+
+    fn name() -> Cow<'static, str> {
+        "PageSize".into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Inline(Box::new(MetaSchema {
+            minimum: Some(1.0),
+            maximum: Some(f64::from(MAX_PAGE_SIZE)),
+            default: Some(DEFAULT_PAGE_SIZE.into()),
+            ..MetaSchema::new_with_format("integer", "int64")
+        }))
+    }
+
+    fn as_raw_value(&self) -> Option<&i64> {
+        Some(&self.0)
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a i64> + 'a> {
+        Box::new(self.as_raw_value().into_iter())
+    }
+}
+
+impl ParseFromParameter for PageSize {
+    fn parse_from_parameter(value: &str) -> ParseResult<Self> {
+        i64::parse_from_parameter(value).map(Self).map_err(ParseError::propagate)
+    }
+}
+
+const DEFAULT_PAGE_SIZE: i64 = 50;
+
+/// `cursor` of the user list: the `next_cursor` of the previous page. The
+/// schema states its shape; anything else is a `422 validation_failed`
+/// naming the field, checked by the handler.
+pub struct Cursor(pub String);
+
+/// The shape of a cursor (a user id, hyphenated).
+const CURSOR_PATTERN: &str = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$";
+
+impl Type for Cursor {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = String;
+    type RawElementValueType = String;
+
+    fn name() -> Cow<'static, str> {
+        "Cursor".into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Inline(Box::new(MetaSchema {
+            pattern: Some(CURSOR_PATTERN.to_owned()),
+            ..MetaSchema::new("string")
+        }))
+    }
+
+    fn as_raw_value(&self) -> Option<&String> {
+        Some(&self.0)
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a String> + 'a> {
+        Box::new(self.as_raw_value().into_iter())
+    }
+}
+
+impl ParseFromParameter for Cursor {
+    fn parse_from_parameter(value: &str) -> ParseResult<Self> {
+        Ok(Self(value.to_owned()))
     }
 }
 
@@ -448,7 +588,7 @@ endpoint_errors!(AdminChangeErrors {
     409 => Conflict,
     /// Body over 16 KiB.
     413 => PayloadTooLarge,
-    /// Unknown field (`validation_failed`).
+    /// Unknown field or a `null` value (`validation_failed`).
     422 => Unprocessable,
 } retry {
     /// Rate limited (`rate_limited`).
@@ -584,7 +724,7 @@ impl AuthApi {
         &self,
         state: Data<&Arc<AppState>>,
         auth: BearerAuth,
-        body: Json<Option<LogoutRequest>>,
+        body: OptionalJson<LogoutRequest>,
     ) -> Result<NoContent, BearerBodyErrors> {
         let refresh_token = body.0.and_then(|b| b.refresh_token);
         match state.auth.logout(&auth.0, refresh_token.as_ref().map(|t| t.0.as_str())).await {
@@ -669,12 +809,12 @@ impl AdminApi {
         state: Data<&Arc<AppState>>,
         auth: BearerAuth,
         /// Page size, 1..=100 (default 50).
-        limit: Query<Option<i64>>,
+        limit: Query<Option<PageSize>>,
         /// `next_cursor` of the previous page.
-        cursor: Query<Option<String>>,
+        cursor: Query<Option<Cursor>>,
     ) -> Result<UserPageOk, AdminListErrors> {
         require_admin(&auth.0)?;
-        let limit = limit.0.unwrap_or(50);
+        let limit = limit.0.map_or(DEFAULT_PAGE_SIZE, |size| size.0);
         let limit = u32::try_from(limit)
             .ok()
             .filter(|l| (1..=MAX_PAGE_SIZE).contains(l))
@@ -682,7 +822,7 @@ impl AdminApi {
         let cursor = cursor
             .0
             .map(|c| {
-                c.parse::<UserId>().map_err(|_| Problem::validation("cursor", "is not a cursor from a previous page"))
+                c.0.parse::<UserId>().map_err(|_| Problem::validation("cursor", "is not a cursor from a previous page"))
             })
             .transpose()?;
         let page = state.auth.list_users(limit, cursor).await.map_err(admin_problem)?;
@@ -718,7 +858,11 @@ impl AdminApi {
         body: Json<UserPatch>,
     ) -> Result<UserOk, AdminChangeErrors> {
         require_admin(&auth.0)?;
-        let change = UserChange { role: body.0.role.map(Role::from), status: body.0.status.map(UserStatus::from) };
+        let UserPatch { role, status } = body.0;
+        let change = UserChange {
+            role: patch_field("role", role)?.map(Role::from),
+            status: patch_field("status", status)?.map(UserStatus::from),
+        };
         let user = state.auth.update_user(UserId::from_uuid(id.0), change).await.map_err(admin_problem)?;
         Ok(UserOk::Ok(Json(user.into())))
     }

@@ -19,6 +19,9 @@ pub struct SwaggerPage {
 impl SwaggerPage {
     /// Wraps the page poem-openapi renders for the service.
     pub fn new(html: String) -> Self {
+        // The page names an empty icon, or browsers fetch `/favicon.ico`,
+        // get a 404 and log it as a console error.
+        let html = html.replacen("<head>", "<head>\n    <link rel=\"icon\" href=\"data:,\">", 1);
         let scripts = inline_blocks(&html, "script");
         let styles = inline_blocks(&html, "style");
         let policy = format!(
@@ -77,6 +80,9 @@ mod tests {
     fn the_policy_hashes_every_inline_block_and_allows_nothing_remote() {
         let page = SwaggerPage::new(poem_openapi::OpenApiService::new((), "Test", "1").swagger_ui_html());
         assert!(page.html.contains("SwaggerUIBundle"));
+        assert!(
+            page.html.contains(r#"<link rel="icon" href="data:,">"#) && page.policy().contains("img-src 'self' data:")
+        );
         let scripts = inline_blocks(&page.html, "script");
         assert_eq!(scripts.len(), 2);
         assert_eq!(page.policy().matches("'sha256-").count(), 3);

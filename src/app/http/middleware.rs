@@ -39,26 +39,91 @@ pub struct VerifiedBearer {
     pub verdict: Result<crate::core::token::Principal, crate::core::token::TokenError>,
 }
 
+/// The methods each route answers, for the `Allow` header that RFC 9110
+/// requires on a `405`. A route answering `GET` answers `HEAD` too (poem
+/// serves `HEAD` from the `GET` handler).
+#[derive(Clone, Debug, Default)]
+pub struct AllowedMethods(Vec<(String, Vec<String>)>);
+
+impl AllowedMethods {
+    /// The operations of an OpenAPI document, `{name}` segments matching any
+    /// segment.
+    pub fn from_spec(spec: &str) -> Self {
+        let spec: serde_json::Value = serde_json::from_str(spec).unwrap_or_default();
+        let mut allowed = Self::default();
+        for (path, operations) in spec["paths"].as_object().into_iter().flatten() {
+            for method in operations.as_object().into_iter().flat_map(|o| o.keys()) {
+                allowed = allowed.route(path, &method.to_ascii_uppercase());
+            }
+        }
+        allowed
+    }
+
+    /// Adds `method` to the methods `path` answers.
+    #[must_use]
+    pub fn route(mut self, path: &str, method: &str) -> Self {
+        let index = self.0.iter().position(|(p, _)| p == path).unwrap_or_else(|| {
+            self.0.push((path.to_owned(), Vec::new()));
+            self.0.len() - 1
+        });
+        let methods = &mut self.0[index].1;
+        let mut add = |m: &str| {
+            if !methods.iter().any(|known| known == m) {
+                methods.push(m.to_owned());
+            }
+        };
+        add(method);
+        if method == "GET" {
+            add("HEAD");
+        }
+        self
+    }
+
+    /// The `Allow` value for a request path, if a known route matches it.
+    pub fn header_for(&self, path: &str) -> Option<String> {
+        let matches = |template: &str| {
+            let (mut t, mut p) = (template.split('/'), path.split('/'));
+            loop {
+                match (t.next(), p.next()) {
+                    (None, None) => return true,
+                    (Some(ts), Some(ps)) if ts == ps || (ts.starts_with('{') && !ps.is_empty()) => {}
+                    _ => return false,
+                }
+            }
+        };
+        self.0.iter().find(|(template, _)| matches(template)).map(|(_, methods)| methods.join(", "))
+    }
+}
+
 /// Builds the middleware stack around an endpoint.
 pub struct Portcullis {
     state: Arc<AppState>,
     templates: HashMap<String, String>,
+    allowed: AllowedMethods,
 }
 
 impl Portcullis {
     /// `templates` maps operation ids to their path templates.
     pub fn new(state: Arc<AppState>, templates: HashMap<String, String>) -> Self {
-        Self { state, templates }
+        Self { state, templates, allowed: AllowedMethods::default() }
+    }
+
+    /// The methods of each route, named in the `Allow` header of a `405`.
+    #[must_use]
+    pub fn allowed_methods(mut self, allowed: AllowedMethods) -> Self {
+        self.allowed = allowed;
+        self
     }
 
     pub fn wrap<E: Endpoint<Output = Response>>(self, inner: E) -> impl Endpoint<Output = Response> {
-        Wrapped { state: self.state, templates: self.templates, inner }
+        Wrapped { state: self.state, templates: self.templates, allowed: self.allowed, inner }
     }
 }
 
 struct Wrapped<E> {
     state: Arc<AppState>,
     templates: HashMap<String, String>,
+    allowed: AllowedMethods,
     inner: E,
 }
 
@@ -116,6 +181,11 @@ impl<E: Endpoint<Output = Response>> Endpoint for Wrapped<E> {
         let route = route_template(&response, &self.templates);
         let status = response.status();
         finish_headers(&mut response, &request_id, &path, decision.as_ref());
+        if status == StatusCode::METHOD_NOT_ALLOWED && !response.headers().contains_key(header::ALLOW) {
+            if let Some(value) = self.allowed.header_for(&path).and_then(|v| HeaderValue::from_str(&v).ok()) {
+                response.headers_mut().insert(header::ALLOW, value);
+            }
+        }
         if let Some(max_age) = state.hsts_max_age_seconds {
             if let Ok(value) = HeaderValue::from_str(&format!("max-age={max_age}; includeSubDomains")) {
                 response.headers_mut().insert(header::STRICT_TRANSPORT_SECURITY, value);
@@ -349,6 +419,19 @@ mod tests {
         assert!(is_valid_request_id(&"a".repeat(128)));
         for bad in ["", "has space", "semi;colon", "ünïcode", &"a".repeat(129)] {
             assert!(!is_valid_request_id(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn allow_lists_the_methods_of_the_matching_route() {
+        let spec = r#"{"paths": {"/v1/users/{id}": {"get": {}, "delete": {}}, "/healthz": {"get": {}}}}"#;
+        let allowed = AllowedMethods::from_spec(spec).route("/docs", "GET").route("/login", "POST");
+        assert_eq!(allowed.header_for("/v1/users/42").as_deref(), Some("DELETE, GET, HEAD"));
+        assert_eq!(allowed.header_for("/healthz").as_deref(), Some("GET, HEAD"));
+        assert_eq!(allowed.header_for("/docs").as_deref(), Some("GET, HEAD"));
+        assert_eq!(allowed.header_for("/login").as_deref(), Some("POST"));
+        for unknown in ["/v1/users/", "/v1/users/42/x", "/nope", "/"] {
+            assert_eq!(allowed.header_for(unknown), None, "{unknown}");
         }
     }
 

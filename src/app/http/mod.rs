@@ -8,6 +8,7 @@ pub mod docs;
 pub mod middleware;
 pub mod ops;
 pub mod problem;
+pub mod spec;
 pub mod text;
 
 use crate::adapters::prometheus_metrics::PrometheusMetrics;
@@ -46,10 +47,12 @@ type Apis = (api::AuthApi, api::UsersApi, api::AdminApi, ops::OpsApi);
 /// exporter both call it, so they cannot drift apart.
 pub fn openapi_service() -> OpenApiService<Apis, ()> {
     let apis = (api::AuthApi, api::UsersApi, api::AdminApi, ops::OpsApi);
+    // No `.summary()`: `info.summary` is OpenAPI 3.1, and poem-openapi
+    // declares 3.0.0, so validators reject it; the description opens with it.
     OpenApiService::new(apis, "Portcullis", env!("CARGO_PKG_VERSION"))
-        .summary("Authentication service: passwords, JWT access tokens, rotating refresh tokens.")
         .description(
-            "Register and sign in with e-mail and password; receive a short-lived HS256 access token \
+            "Authentication service: passwords, JWT access tokens, rotating refresh tokens.\n\n\
+             Register and sign in with e-mail and password; receive a short-lived HS256 access token \
              and a rotating refresh token; revoke sessions one by one or all at once. Every error is \
              an RFC 9457 `application/problem+json` document with a stable `code` and the request's \
              `request_id`.",
@@ -60,16 +63,24 @@ pub fn openapi_service() -> OpenApiService<Apis, ()> {
 /// The OpenAPI document as served at `/openapi.json` and committed at
 /// `openapi/openapi.json`.
 pub fn spec_json() -> String {
-    let mut spec = openapi_service().spec();
+    let mut spec = spec::refine(&openapi_service().spec());
     spec.push('\n');
     spec
+}
+
+/// Swagger UI with the same document as `/openapi.json` embedded.
+fn swagger_ui_html() -> String {
+    let service = openapi_service();
+    let raw = service.spec();
+    service.swagger_ui_html().replacen(&raw, &spec::refine(&raw), 1)
 }
 
 /// Every route of the service, with middleware.
 pub fn routes(state: Arc<AppState>) -> impl Endpoint<Output = Response> {
     let spec = spec_json();
     let templates = route_templates(&spec);
-    let docs = docs::SwaggerPage::new(openapi_service().swagger_ui_html());
+    let mut allowed = middleware::AllowedMethods::from_spec(&spec).route("/openapi.json", "GET").route("/docs", "GET");
+    let docs = docs::SwaggerPage::new(swagger_ui_html());
     let metrics = state.metrics.clone();
     let mut route = Route::new()
         .nest("/", openapi_service())
@@ -77,10 +88,11 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint<Output = Response> {
         .at("/docs", get(docs.endpoint()));
     if state.metrics_on_main {
         route = route.at("/metrics", get(make_sync(move |_| metrics.render())));
+        allowed = allowed.route("/metrics", "GET");
     }
     let cors_enabled = !state.cors_allowed_origins.is_empty();
     let route = route.with_if(cors_enabled, cors(&state.cors_allowed_origins)).map_to_response();
-    middleware::Portcullis::new(state, templates).wrap(route)
+    middleware::Portcullis::new(state, templates).allowed_methods(allowed).wrap(route)
 }
 
 /// The path template of each operation, by operation id, for metric labels.
@@ -120,7 +132,8 @@ fn cors(origins: &[String]) -> poem::middleware::Cors {
 pub fn metrics_routes(state: Arc<AppState>) -> impl Endpoint<Output = Response> {
     let metrics = state.metrics.clone();
     let route = Route::new().at("/metrics", get(make_sync(move |_| metrics.render()))).map_to_response();
-    middleware::Portcullis::new(state, HashMap::new()).wrap(route)
+    let allowed = middleware::AllowedMethods::default().route("/metrics", "GET");
+    middleware::Portcullis::new(state, HashMap::new()).allowed_methods(allowed).wrap(route)
 }
 
 fn spec_response(spec: &str) -> Response {
@@ -139,6 +152,11 @@ mod tests {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json");
         let committed = std::fs::read_to_string(path).unwrap_or_default();
         assert!(committed == spec_json(), "openapi/openapi.json is stale: run `cargo run -- openapi` and commit it");
+    }
+
+    #[test]
+    fn the_docs_page_embeds_the_served_document() {
+        assert!(swagger_ui_html().contains(spec_json().trim_end()));
     }
 
     #[test]

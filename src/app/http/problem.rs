@@ -49,8 +49,8 @@ pub struct ProblemBody {
     pub code: String,
     /// The request's id, as in the `X-Request-ID` header.
     pub request_id: String,
-    /// For validation errors: the fields at fault.
-    #[oai(skip_serializing_if_is_empty)]
+    /// For validation errors: the fields at fault. Absent on other errors.
+    #[oai(skip_serializing_if_is_empty, default)]
     pub errors: Vec<FieldError>,
 }
 

@@ -2,9 +2,11 @@
 //!
 //! poem-openapi's `String` also accepts JSON numbers and booleans, turning
 //! `{"password": 123}` into the text "123"; a client that sends the wrong
-//! type should hear so, with `400`, instead.
+//! type should hear so, with `400`, instead. The shaped variants below are
+//! the same, with a schema that tells clients (and fuzzers) what is accepted.
 
-use poem_openapi::registry::MetaSchemaRef;
+use crate::core::email::MAX_EMAIL_BYTES;
+use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
 use poem_openapi::types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type};
 use serde_json::Value;
 use std::borrow::Cow;
@@ -57,9 +59,96 @@ impl From<&str> for Text {
     }
 }
 
+/// The shape of the refresh tokens this service issues: 256 random bits as
+/// unpadded base64url, 43 characters, the last one carrying 4 bits.
+pub const REFRESH_TOKEN_PATTERN: &str = "^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$";
+
+/// A JSON string like [`Text`] whose schema also states the shape the
+/// handlers accept. Only the document says so: the handlers judge the
+/// value, so one of another shape keeps its documented answer (a `422`
+/// naming the field, or a `401`), instead of the `400` a poem-openapi
+/// validator would give.
+macro_rules! shaped_text {
+    ($(#[$meta:meta])* $name:ident, $schema_name:literal, $schema:expr) => {
+        $(#[$meta])*
+        #[derive(Clone, Debug, PartialEq, Eq)]
+        pub struct $name(pub String);
+
+        impl Type for $name {
+            const IS_REQUIRED: bool = true;
+            type RawValueType = String;
+            type RawElementValueType = String;
+
+            fn name() -> Cow<'static, str> {
+                $schema_name.into()
+            }
+
+            fn schema_ref() -> MetaSchemaRef {
+                MetaSchemaRef::Inline(Box::new($schema))
+            }
+
+            fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+                Some(&self.0)
+            }
+
+            fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+                Box::new(self.as_raw_value().into_iter())
+            }
+        }
+
+        impl ParseFromJSON for $name {
+            fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+                Text::parse_from_json(value).map(|text| Self(text.0)).map_err(ParseError::propagate)
+            }
+        }
+
+        impl ToJSON for $name {
+            fn to_json(&self) -> Option<Value> {
+                Some(Value::String(self.0.clone()))
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(text: &str) -> Self {
+                Self(text.to_owned())
+            }
+        }
+    };
+}
+
+shaped_text!(
+    /// A refresh token in a request, documented with the shape this service
+    /// issues (a token of another shape is still a `401` on refresh and a
+    /// `422` on logout).
+    RefreshTokenText,
+    "RefreshToken",
+    MetaSchema { pattern: Some(REFRESH_TOKEN_PATTERN.to_owned()), ..MetaSchema::new("string") }
+);
+
+shaped_text!(
+    /// An e-mail address in a request, documented as `format: email` of at
+    /// most 254 characters (the handlers trim it, count bytes and check the
+    /// syntax: a `422 validation_failed` otherwise).
+    EmailText,
+    "Email",
+    MetaSchema { max_length: Some(MAX_EMAIL_BYTES), ..MetaSchema::new_with_format("string", "email") }
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shaped_texts_are_strings_documented_with_their_shape() {
+        assert_eq!(RefreshTokenText::parse_from_json(Some(Value::String("t".into()))).unwrap(), "t".into());
+        assert!(RefreshTokenText::parse_from_json(Some(serde_json::json!(1))).is_err());
+        assert!(EmailText::parse_from_json(Some(Value::Null)).is_err());
+        assert_eq!(EmailText::from("not checked here").to_json(), Some(Value::String("not checked here".into())));
+        let MetaSchemaRef::Inline(token) = RefreshTokenText::schema_ref() else { panic!("inline schema") };
+        assert_eq!(token.pattern.as_deref(), Some(REFRESH_TOKEN_PATTERN));
+        let MetaSchemaRef::Inline(email) = EmailText::schema_ref() else { panic!("inline schema") };
+        assert_eq!((email.format, email.max_length), (Some("email"), Some(MAX_EMAIL_BYTES)));
+    }
 
     #[test]
     fn only_strings_parse() {
