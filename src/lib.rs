@@ -24,7 +24,8 @@ pub mod adapters;
 /// Configuration, wiring, and the poem + poem-openapi HTTP layer.
 pub mod app;
 
-/// Test support: fresh Postgres databases per test. Not part of the service.
-#[cfg(feature = "postgres")]
+/// Test support: fresh Postgres databases and Redis servers for tests. Not
+/// part of the service.
+#[cfg(any(feature = "postgres", feature = "redis"))]
 #[doc(hidden)]
 pub mod testing;

@@ -9,10 +9,14 @@
 //! loudly; with `PORTCULLIS_REQUIRE_SERVICES=1` a skip is a failure
 //! instead, so CI cannot pass by testing nothing.
 
+#[cfg(feature = "postgres")]
 use crate::app::config::redact_url;
+#[cfg(feature = "postgres")]
 use sqlx::{Connection as _, Executor as _, PgConnection};
+#[cfg(feature = "postgres")]
 use uuid::Uuid;
 
+#[cfg(feature = "postgres")]
 /// Drops its test database when dropped, best effort: a database left
 /// behind by a crash is harmless, and its name says where it came from.
 pub struct DropGuard {
@@ -22,6 +26,7 @@ pub struct DropGuard {
     _container: Option<Box<dyn std::any::Any + Send>>,
 }
 
+#[cfg(feature = "postgres")]
 impl Drop for DropGuard {
     fn drop(&mut self) {
         let server_url = self.server_url.clone();
@@ -47,6 +52,7 @@ impl Drop for DropGuard {
     }
 }
 
+#[cfg(feature = "postgres")]
 /// A new, empty database and its URL, or `None` when no server is
 /// configured and the caller should return early.
 ///
@@ -92,7 +98,7 @@ pub fn skip_or_fail(service: &str, variable: &str) {
 }
 
 /// A throwaway Postgres server in a container, when a Docker engine answers.
-#[cfg(feature = "testcontainers")]
+#[cfg(all(feature = "postgres", feature = "testcontainers"))]
 async fn container_server() -> Option<(String, Box<dyn std::any::Any + Send>)> {
     use testcontainers_modules::postgres::Postgres;
     use testcontainers_modules::testcontainers::runners::AsyncRunner;
@@ -107,11 +113,12 @@ async fn container_server() -> Option<(String, Box<dyn std::any::Any + Send>)> {
     Some((format!("postgres://postgres:postgres@127.0.0.1:{port}/postgres"), Box::new(container)))
 }
 
-#[cfg(not(feature = "testcontainers"))]
+#[cfg(all(feature = "postgres", not(feature = "testcontainers")))]
 async fn container_server() -> Option<(String, Box<dyn std::any::Any + Send>)> {
     None
 }
 
+#[cfg(feature = "postgres")]
 /// `url` with its database name replaced by `database`, keeping the
 /// credentials, host and query parameters.
 fn with_database(url: &str, database: &str) -> String {
@@ -122,7 +129,50 @@ fn with_database(url: &str, database: &str) -> String {
     format!("{scheme}://{authority}/{database}{query}")
 }
 
-#[cfg(test)]
+/// A Redis server for a test and whatever keeps it alive.
+pub type RedisServer = (String, Option<Box<dyn std::any::Any + Send>>);
+
+/// The Redis server `TEST_REDIS_URL` names, else (with the `testcontainers`
+/// feature) a `redis` container when a Docker engine answers, else `None`
+/// after saying the test is skipped.
+///
+/// # Panics
+/// When there is no server and `PORTCULLIS_REQUIRE_SERVICES=1`.
+#[cfg(feature = "redis")]
+pub async fn redis_server() -> Option<RedisServer> {
+    if let Ok(url) = std::env::var("TEST_REDIS_URL") {
+        if !url.trim().is_empty() {
+            return Some((url, None));
+        }
+    }
+    if let Some((url, container)) = redis_container().await {
+        return Some((url, Some(container)));
+    }
+    skip_or_fail("Redis", "TEST_REDIS_URL=redis://HOST:PORT");
+    None
+}
+
+#[cfg(all(feature = "redis", feature = "testcontainers"))]
+async fn redis_container() -> Option<(String, Box<dyn std::any::Any + Send>)> {
+    use testcontainers_modules::redis::Redis;
+    use testcontainers_modules::testcontainers::runners::AsyncRunner;
+    let container = match Redis::default().start().await {
+        Ok(container) => container,
+        Err(error) => {
+            eprintln!("no Docker engine for a Redis container: {error}");
+            return None;
+        }
+    };
+    let port = container.get_host_port_ipv4(6379).await.ok()?;
+    Some((format!("redis://127.0.0.1:{port}"), Box::new(container)))
+}
+
+#[cfg(all(feature = "redis", not(feature = "testcontainers")))]
+async fn redis_container() -> Option<(String, Box<dyn std::any::Any + Send>)> {
+    None
+}
+
+#[cfg(all(test, feature = "postgres"))]
 mod tests {
     use super::with_database;
 

@@ -443,26 +443,6 @@ mod tests {
     use std::time::Instant;
     use uuid::Uuid;
 
-    /// The Redis server to test against, or `None` when the test should
-    /// skip: loudly, and never when `PORTCULLIS_REQUIRE_SERVICES=1`.
-    fn redis_url() -> Option<String> {
-        if let Ok(url) = std::env::var("TEST_REDIS_URL") {
-            if !url.trim().is_empty() {
-                return Some(url);
-            }
-        }
-        // testcontainers: start a `redis:7` container here, when the
-        // `testcontainers` feature is on and a Docker engine answers.
-        if std::env::var("PORTCULLIS_REQUIRE_SERVICES").as_deref() == Ok("1") {
-            panic!(
-                "Redis is required (PORTCULLIS_REQUIRE_SERVICES=1) but TEST_REDIS_URL is unset; \
-                 set TEST_REDIS_URL=redis://HOST:PORT"
-            );
-        }
-        eprintln!("SKIPPED: no Redis for this test; set TEST_REDIS_URL=redis://HOST:PORT to run it");
-        None
-    }
-
     /// A limiter whose keys no other test shares, and the prefix to clean up.
     async fn fresh_limiter(url: &str) -> (RedisLimiter, String) {
         let prefix = format!("portcullis-test-{}", Uuid::new_v4().simple());
@@ -518,7 +498,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn redis_limiter_keeps_the_limiter_contract() {
-        let Some(url) = redis_url() else { return };
+        let Some((url, _server)) = crate::testing::redis_server().await else { return };
         let (limiter, prefix) = fresh_limiter(&url).await;
         limiter_contract(&limiter).await;
         let keys = keys_under(&url, &prefix).await;
@@ -531,7 +511,7 @@ mod tests {
 
     #[tokio::test]
     async fn every_key_expires_once_it_carries_no_information() {
-        let Some(url) = redis_url() else { return };
+        let Some((url, _server)) = crate::testing::redis_server().await else { return };
         let (limiter, prefix) = fresh_limiter(&url).await;
         // 500 ms per request, three at once: full again 1.5 s after three.
         let quota = Quota { per_period: 2, period: Duration::from_secs(1), burst: 3 };
@@ -567,7 +547,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn twenty_concurrent_requests_through_two_replicas_get_exactly_the_burst() {
-        let Some(url) = redis_url() else { return };
+        let Some((url, _server)) = crate::testing::redis_server().await else { return };
         let (first, prefix) = fresh_limiter(&url).await;
         // A second connection with the same namespace: another replica.
         let second = RedisLimiter::connect(&url).await.unwrap().with_prefix(&prefix).with_timeout(first.timeout);
@@ -596,8 +576,8 @@ mod tests {
     ) where
         S::Value: fmt::Debug,
     {
-        let Some(url) = redis_url() else { return };
         let runtime = tokio::runtime::Runtime::new().unwrap();
+        let Some((url, _server)) = runtime.block_on(crate::testing::redis_server()) else { return };
         let (limiter, prefix) = runtime.block_on(fresh_limiter(&url));
         let mut runner = TestRunner::new(Config { cases, ..Config::default() });
         let outcome = runner.run(&strategy, |input| property(&runtime, &limiter, input));

@@ -6,22 +6,6 @@ use crate::helpers::{assert_problem, json_body, spawn_app_with, unique_email, Te
 use crate::proxy::Proxy;
 use std::time::{Duration, Instant};
 
-/// The Redis to test against, or `None` (after saying so) to skip.
-fn redis_url() -> Option<String> {
-    match std::env::var("TEST_REDIS_URL") {
-        Ok(url) if !url.trim().is_empty() => Some(url),
-        _ => {
-            // testcontainers: start a `redis:7` container here when a Docker engine answers.
-            let test = std::thread::current().name().unwrap_or("a Redis test").to_owned();
-            if std::env::var("PORTCULLIS_REQUIRE_SERVICES").is_ok_and(|v| v == "1") {
-                panic!("{test} needs Redis: set TEST_REDIS_URL, or unset PORTCULLIS_REQUIRE_SERVICES to skip it");
-            }
-            eprintln!("SKIPPED: {test} needs Redis; set TEST_REDIS_URL=redis://HOST:PORT to run it");
-            None
-        }
-    }
-}
-
 fn prefix() -> String {
     format!("portcullis-test-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
 }
@@ -44,7 +28,7 @@ async fn replicas(count: usize, redis: &str, extra: &[(&str, &str)]) -> Vec<Test
 
 #[tokio::test(flavor = "multi_thread")]
 async fn failed_logins_spread_over_three_replicas_lock_at_exactly_the_limit() {
-    let Some(redis) = redis_url() else { return };
+    let Some((redis, _server)) = portcullis::testing::redis_server().await else { return };
     let replicas = replicas(3, &redis, &[("PORTCULLIS_LIMITS__LOGIN_FAILURES__MAX", "4")]).await;
     let email = unique_email("spread");
     assert_eq!(replicas[0].register(&email, STRONG_PASSWORD).await.status().as_u16(), 201);
@@ -60,7 +44,7 @@ async fn failed_logins_spread_over_three_replicas_lock_at_exactly_the_limit() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_auth_limit_is_one_budget_across_replicas() {
-    let Some(redis) = redis_url() else { return };
+    let Some((redis, _server)) = portcullis::testing::redis_server().await else { return };
     let replicas =
         replicas(3, &redis, &[("PORTCULLIS_LIMITS__AUTH__BURST", "5"), ("PORTCULLIS_LIMITS__AUTH__PER_MINUTE", "1")])
             .await;
@@ -78,7 +62,7 @@ async fn readiness(app: &TestApp) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn cutting_redis_degrades_to_local_limits_and_restoring_it_recovers() {
-    let Some(redis) = redis_url() else { return };
+    let Some((redis, _server)) = portcullis::testing::redis_server().await else { return };
     let upstream = redis.trim_start_matches("redis://").trim_end_matches('/').replace("localhost", "127.0.0.1");
     let proxy = Proxy::start(upstream.parse().expect("TEST_REDIS_URL names IP:port")).await;
     let proxied = format!("redis://{}", proxy.addr);
