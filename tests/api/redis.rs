@@ -94,3 +94,25 @@ async fn cutting_redis_degrades_to_local_limits_and_restoring_it_recovers() {
     assert_eq!(replicas[0].metric_value("rate_limiter_degraded").await, 0.0);
     assert_eq!(replicas[0].login(&email, STRONG_PASSWORD).await.status().as_u16(), 200);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_logout_on_one_of_three_replicas_sharing_redis_fails_on_the_other_two_within_a_second() {
+    let Some((redis, _server)) = portcullis::testing::redis_server().await else { return };
+    let replicas = replicas(3, &redis, &[]).await;
+    let email = unique_email("three");
+    assert_eq!(replicas[0].register(&email, STRONG_PASSWORD).await.status().as_u16(), 201);
+    let pair = replicas[0].login_pair(&email, STRONG_PASSWORD).await;
+    for replica in &replicas {
+        assert_eq!(replica.verify(&pair.access_token).await.status().as_u16(), 200);
+    }
+
+    assert_eq!(replicas[0].logout(&pair.access_token, None).await.status().as_u16(), 204);
+
+    let started = Instant::now();
+    for replica in &replicas[1..] {
+        while replica.verify(&pair.access_token).await.status().as_u16() != 401 {
+            assert!(started.elapsed() < Duration::from_secs(1), "a replica still accepted the token after 1 s");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+}
