@@ -46,12 +46,14 @@ python=$venv/bin/python
 requirements=$root/clients/python/requirements.txt
 if wants spec || wants python || wants fuzz; then
   stamp=$venv/.requirements
-  if ! [ -x "$python" ] || ! cmp -s "$requirements" "$stamp"; then
+  # A venv's scripts name its absolute path: a moved target/ needs a new one.
+  wanted=$(cat "$requirements"; echo "# venv at $venv")
+  if ! [ -x "$python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
     say "installing Python tools into target/external-venv"
     rm -rf "$venv"
     python3 -m venv "$venv"
     "$python" -m pip install --quiet --disable-pip-version-check -r "$requirements"
-    cp "$requirements" "$stamp"
+    printf '%s\n' "$wanted" >"$stamp"
   fi
   export PATH="$venv/bin:$PATH" # openapi-python-client formats with the venv's ruff
 fi
