@@ -213,22 +213,14 @@ fn refresh_token_from_row(row: &SqliteRow) -> Result<RefreshRecord, RepoError> {
 }
 
 /// How a revocation is keyed in the `revocations` table.
-const TOKEN: &str = "token";
-const SESSION: &str = "session";
-const USER_CUTOFF: &str = "user_cutoff";
-
 fn revocation_from_row(row: &SqliteRow) -> Result<Revocation, RepoError> {
     let kind: String = row.try_get("kind").map_err(repo_error)?;
     let subject: String = row.try_get("subject").map_err(repo_error)?;
     let cutoff: Option<UnixSeconds> = row.try_get("cutoff").map_err(repo_error)?;
     let until: UnixSeconds = row.try_get("until").map_err(repo_error)?;
     let subject = Uuid::parse_str(&subject).map_err(|e| corrupt("revocation subject", e))?;
-    match (kind.as_str(), cutoff) {
-        (TOKEN, _) => Ok(Revocation::Token { jti: subject, until }),
-        (SESSION, _) => Ok(Revocation::Session { sid: subject, until }),
-        (USER_CUTOFF, Some(cutoff)) => Ok(Revocation::UserCutoff { user: UserId::from_uuid(subject), cutoff, until }),
-        _ => Err(corrupt("revocation", anyhow!("kind {kind:?} with cut-off {cutoff:?}"))),
-    }
+    Revocation::from_parts(&kind, subject, cutoff, until)
+        .ok_or_else(|| corrupt("revocation", anyhow!("kind {kind:?} with cut-off {cutoff:?}")))
 }
 
 async fn fetch_user<'e>(executor: impl SqliteExecutor<'e>, id: UserId) -> Result<Option<User>, RepoError> {
@@ -540,11 +532,7 @@ impl SessionRepo for SqliteStore {
 #[async_trait]
 impl RevocationStore for SqliteStore {
     async fn record(&self, revocation: &Revocation) -> Result<(), RepoError> {
-        let (kind, subject, cutoff) = match *revocation {
-            Revocation::Token { jti, .. } => (TOKEN, jti, None),
-            Revocation::Session { sid, .. } => (SESSION, sid, None),
-            Revocation::UserCutoff { user, cutoff, .. } => (USER_CUTOFF, user.as_uuid(), Some(cutoff)),
-        };
+        let (kind, subject, cutoff) = (revocation.kind(), revocation.subject(), revocation.cutoff());
         // The same merge as the in-memory view: an earlier cut-off never
         // replaces a later one, and no entry is ever shortened.
         sqlx::query(

@@ -12,6 +12,10 @@ use std::collections::HashMap;
 use std::sync::RwLock;
 use uuid::Uuid;
 
+const TOKEN: &str = "token";
+const SESSION: &str = "session";
+const USER_CUTOFF: &str = "user_cutoff";
+
 /// One revocation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Revocation {
@@ -25,6 +29,43 @@ pub enum Revocation {
 }
 
 impl Revocation {
+    /// The stored name of this kind of revocation.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Token { .. } => TOKEN,
+            Self::Session { .. } => SESSION,
+            Self::UserCutoff { .. } => USER_CUTOFF,
+        }
+    }
+
+    /// The id of what is revoked: a token, a session or a user.
+    pub fn subject(&self) -> Uuid {
+        match *self {
+            Self::Token { jti, .. } => jti,
+            Self::Session { sid, .. } => sid,
+            Self::UserCutoff { user, .. } => user.as_uuid(),
+        }
+    }
+
+    /// The cut-off of a user cut-off.
+    pub fn cutoff(&self) -> Option<UnixSeconds> {
+        match *self {
+            Self::UserCutoff { cutoff, .. } => Some(cutoff),
+            Self::Token { .. } | Self::Session { .. } => None,
+        }
+    }
+
+    /// Rebuilds a revocation from its stored parts; `None` when they do not
+    /// describe one.
+    pub fn from_parts(kind: &str, subject: Uuid, cutoff: Option<UnixSeconds>, until: UnixSeconds) -> Option<Self> {
+        match (kind, cutoff) {
+            (TOKEN, _) => Some(Self::Token { jti: subject, until }),
+            (SESSION, _) => Some(Self::Session { sid: subject, until }),
+            (USER_CUTOFF, Some(cutoff)) => Some(Self::UserCutoff { user: UserId::from_uuid(subject), cutoff, until }),
+            _ => None,
+        }
+    }
+
     pub fn until(&self) -> UnixSeconds {
         match self {
             Self::Token { until, .. } | Self::Session { until, .. } | Self::UserCutoff { until, .. } => *until,
@@ -143,6 +184,21 @@ mod tests {
         view.apply(&Revocation::UserCutoff { user: user(), cutoff: 150, until: 300 }, 100);
         view.apply(&Revocation::UserCutoff { user: user(), cutoff: 120, until: 250 }, 100);
         assert_eq!(view.cutoff(user()), Some(150));
+    }
+
+    #[test]
+    fn revocations_round_trip_through_their_stored_parts() {
+        let all = [
+            Revocation::Token { jti: Uuid::from_u128(1), until: 9 },
+            Revocation::Session { sid: Uuid::from_u128(2), until: 9 },
+            Revocation::UserCutoff { user: user(), cutoff: 5, until: 9 },
+        ];
+        for revocation in all {
+            let parts = (revocation.kind(), revocation.subject(), revocation.cutoff(), revocation.until());
+            assert_eq!(Revocation::from_parts(parts.0, parts.1, parts.2, parts.3), Some(revocation));
+        }
+        assert_eq!(Revocation::from_parts("user_cutoff", Uuid::from_u128(3), None, 9), None);
+        assert_eq!(Revocation::from_parts("other", Uuid::from_u128(3), None, 9), None);
     }
 
     #[test]
