@@ -100,17 +100,8 @@ pub fn skip_or_fail(service: &str, variable: &str) {
 /// A throwaway Postgres server in a container, when a Docker engine answers.
 #[cfg(all(feature = "postgres", feature = "testcontainers"))]
 async fn container_server() -> Option<(String, Box<dyn std::any::Any + Send>)> {
-    use testcontainers_modules::postgres::Postgres;
-    use testcontainers_modules::testcontainers::runners::AsyncRunner;
-    let container = match Postgres::default().start().await {
-        Ok(container) => container,
-        Err(error) => {
-            eprintln!("no Docker engine for a Postgres container: {error}");
-            return None;
-        }
-    };
-    let port = container.get_host_port_ipv4(5432).await.ok()?;
-    Some((format!("postgres://postgres:postgres@127.0.0.1:{port}/postgres"), Box::new(container)))
+    let (port, container) = start_container(testcontainers_modules::postgres::Postgres::default(), 5432).await?;
+    Some((format!("postgres://postgres:postgres@127.0.0.1:{port}/postgres"), container))
 }
 
 #[cfg(all(feature = "postgres", not(feature = "testcontainers")))]
@@ -118,9 +109,9 @@ async fn container_server() -> Option<(String, Box<dyn std::any::Any + Send>)> {
     None
 }
 
-#[cfg(feature = "postgres")]
 /// `url` with its database name replaced by `database`, keeping the
 /// credentials, host and query parameters.
+#[cfg(feature = "postgres")]
 fn with_database(url: &str, database: &str) -> String {
     let (scheme, rest) = url.split_once("://").expect("TEST_DATABASE_URL is a postgres:// URL");
     let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
@@ -154,17 +145,28 @@ pub async fn redis_server() -> Option<RedisServer> {
 
 #[cfg(all(feature = "redis", feature = "testcontainers"))]
 async fn redis_container() -> Option<(String, Box<dyn std::any::Any + Send>)> {
-    use testcontainers_modules::redis::Redis;
+    let (port, container) = start_container(testcontainers_modules::redis::Redis::default(), 6379).await?;
+    Some((format!("redis://127.0.0.1:{port}"), container))
+}
+
+/// Starts `image` when a Docker engine answers: the host port that maps
+/// `port`, and the container, which lives as long as the box is held.
+#[cfg(feature = "testcontainers")]
+async fn start_container<I>(image: I, port: u16) -> Option<(u16, Box<dyn std::any::Any + Send>)>
+where
+    I: testcontainers_modules::testcontainers::Image + 'static,
+{
     use testcontainers_modules::testcontainers::runners::AsyncRunner;
-    let container = match Redis::default().start().await {
+    let name = image.name().to_owned();
+    let container = match image.start().await {
         Ok(container) => container,
         Err(error) => {
-            eprintln!("no Docker engine for a Redis container: {error}");
+            eprintln!("no Docker engine for a {name} container: {error}");
             return None;
         }
     };
-    let port = container.get_host_port_ipv4(6379).await.ok()?;
-    Some((format!("redis://127.0.0.1:{port}"), Box::new(container)))
+    let host_port = container.get_host_port_ipv4(port).await.ok()?;
+    Some((host_port, Box::new(container)))
 }
 
 #[cfg(all(feature = "redis", not(feature = "testcontainers")))]
