@@ -21,6 +21,9 @@ pub mod ports;
 /// Implementations of the ports, one module per technology.
 pub mod adapters;
 
+/// One redaction for connection URLs, used by logs, configuration and adapters.
+pub mod redact;
+
 /// Configuration, wiring, and the poem + poem-openapi HTTP layer.
 pub mod app;
 

@@ -10,7 +10,7 @@
 //! instead, so CI cannot pass by testing nothing.
 
 #[cfg(feature = "postgres")]
-use crate::app::config::redact_url;
+use crate::redact::redact_url;
 #[cfg(feature = "postgres")]
 use sqlx::{Connection as _, Executor as _, PgConnection};
 #[cfg(feature = "postgres")]

@@ -12,7 +12,6 @@
 //! (or [`UserUpdateError::EmailTaken`] for a duplicate address) here. The
 //! database URL appears in an error only with its password masked.
 
-use crate::app::config::redact_url;
 use crate::core::email::Email;
 use crate::core::password::PasswordHash;
 use crate::core::revocation::Revocation;
@@ -21,6 +20,7 @@ use crate::ports::{
     RefreshRecord, RepoError, RevocationStore, RotateOutcome, SchemaStatus, SessionId, SessionRecord, SessionRepo,
     TokenHash, UserRepo, UserUpdateError,
 };
+use crate::redact::redact_url;
 use anyhow::{anyhow, Context as _};
 use async_trait::async_trait;
 use sqlx::migrate::Migrator;

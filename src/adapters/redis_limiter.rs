@@ -69,8 +69,8 @@
 //! Redis fails fast, and the caller decides what to do without it. No error
 //! message carries the password of the Redis URL.
 
-use crate::app::config::redact_url;
 use crate::ports::{Bucket, Decision, FailureKey, FailurePolicy, LimiterError, Quota, RateLimiter};
+use crate::redact::redact_url;
 use anyhow::{anyhow, Context as _};
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};

@@ -8,11 +8,11 @@
 use crate::core::limits::Limits;
 use crate::core::token::{TokenSettings, MIN_KEY_BYTES};
 use crate::ports::{FailurePolicy, Quota};
+pub use crate::redact::ConnectionUrl;
 use ipnet::IpNet;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use std::collections::HashMap;
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -39,51 +39,6 @@ fn invalid(variable: &'static str, problem: impl Into<String>) -> ConfigError {
 pub enum Deployment {
     Development,
     Production,
-}
-
-/// A connection URL whose password never reaches a log.
-#[derive(Clone)]
-pub struct ConnectionUrl(SecretString);
-
-impl ConnectionUrl {
-    pub fn new(url: impl Into<String>) -> Self {
-        Self(SecretString::from(url.into()))
-    }
-    /// The URL itself, for the driver only.
-    pub fn expose(&self) -> &str {
-        self.0.expose_secret()
-    }
-    /// The URL with any password replaced by `***`.
-    pub fn redacted(&self) -> String {
-        redact_url(self.expose())
-    }
-    pub fn is_sqlite(&self) -> bool {
-        self.expose().starts_with("sqlite:")
-    }
-    pub fn is_postgres(&self) -> bool {
-        self.expose().starts_with("postgres://") || self.expose().starts_with("postgresql://")
-    }
-}
-
-impl fmt::Debug for ConnectionUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ConnectionUrl({})", self.redacted())
-    }
-}
-
-/// Replaces the password in `scheme://user:password@host` with `***`.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
-            let masked = if userinfo.contains(':') { format!("{user}:***") } else { user.to_owned() };
-            format!("{scheme}://{masked}@{host}{tail}")
-        }
-        None => url.to_owned(),
-    }
 }
 
 /// Where signing keys come from.
@@ -692,14 +647,5 @@ mod tests {
             problem(&[("PORTCULLIS_DATABASE__MAX_CONNECTIONS", "2"), ("PORTCULLIS_DATABASE__MIN_CONNECTIONS", "3")]);
         assert!(message.contains("PORTCULLIS_DATABASE__MIN_CONNECTIONS") && message.contains("0..=2"), "{message}");
         assert!(problem(&[("PORTCULLIS_SQLITE_FALLBACK", "postgres://x/y")]).contains("PORTCULLIS_SQLITE_FALLBACK"));
-    }
-
-    #[test]
-    fn database_passwords_are_redacted() {
-        let url = ConnectionUrl::new("postgres://app:s3cret@db:5432/auth?sslmode=require");
-        assert_eq!(url.redacted(), "postgres://app:***@db:5432/auth?sslmode=require");
-        assert!(!format!("{url:?}").contains("s3cret"));
-        assert_eq!(redact_url("sqlite://data/x.db"), "sqlite://data/x.db");
-        assert_eq!(redact_url("redis://:pw@h:6379"), "redis://:***@h:6379");
     }
 }

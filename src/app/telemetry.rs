@@ -154,7 +154,7 @@ fn scrub_word(word: &str) -> String {
         }
     }
     if word.contains("://") && word.contains('@') {
-        return mask_url_password(word);
+        return crate::redact::redact_url(word);
     }
     word.to_owned()
 }
@@ -165,15 +165,6 @@ fn looks_like_jwt(word: &str) -> bool {
     parts.len() == 3
         && core.starts_with("eyJ")
         && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
-}
-
-fn mask_url_password(word: &str) -> String {
-    let Some((scheme, rest)) = word.split_once("://") else { return word.to_owned() };
-    let Some((userinfo, host)) = rest.split_once('@') else { return word.to_owned() };
-    match userinfo.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-        None => word.to_owned(),
-    }
 }
 
 /// A writer that keeps everything in memory, for tests that inspect logs.
