@@ -13,7 +13,7 @@
 //! within a minute.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use portcullis::adapters::redis_limiter::RedisLimiter;
+use portcullis::adapters::redis_limiter::{KeyPrefix, RedisLimiter};
 use portcullis::ports::{Bucket, Quota, RateLimiter};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -39,7 +39,7 @@ fn decisions(c: &mut Criterion) {
     let limiter = runtime
         .block_on(RedisLimiter::connect(&url))
         .unwrap_or_else(|error| panic!("TEST_REDIS_URL cannot be reached: {error:#}"))
-        .with_prefix("portcullis-bench")
+        .with_prefix(KeyPrefix::parse("portcullis-bench").expect("a valid prefix"))
         .with_timeout(Duration::from_secs(5));
 
     let mut group = c.benchmark_group("redis_limiter");

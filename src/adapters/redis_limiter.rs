@@ -124,6 +124,47 @@ impl Scripts {
     }
 }
 
+/// Longest key prefix accepted, in bytes.
+pub const MAX_PREFIX_BYTES: usize = 64;
+
+/// The namespace in front of every key: 1 to [`MAX_PREFIX_BYTES`] bytes of
+/// printable ASCII without braces, because a brace would change the keys'
+/// hash tags and a space or a non-ASCII byte makes keys that operators
+/// cannot type. This is the only place the rule is written; configuration
+/// parses `PORTCULLIS_REDIS__KEY_PREFIX` through it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyPrefix(Arc<str>);
+
+/// A key prefix was refused.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a key prefix: use 1 to {MAX_PREFIX_BYTES} printable ASCII characters without braces or spaces")]
+pub struct KeyPrefixError(String);
+
+impl KeyPrefix {
+    /// # Errors
+    /// [`KeyPrefixError`] when `prefix` breaks the rule above.
+    pub fn parse(prefix: &str) -> Result<Self, KeyPrefixError> {
+        let valid = !prefix.is_empty()
+            && prefix.len() <= MAX_PREFIX_BYTES
+            && prefix.bytes().all(|byte| byte.is_ascii_graphic() && byte != b'{' && byte != b'}');
+        if valid {
+            Ok(Self(prefix.into()))
+        } else {
+            Err(KeyPrefixError(prefix.to_owned()))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for KeyPrefix {
+    fn default() -> Self {
+        Self(DEFAULT_PREFIX.into())
+    }
+}
+
 /// The names of the keys; see the module docs for the layout.
 #[derive(Clone, Debug)]
 struct Keys {
@@ -293,16 +334,8 @@ impl RedisLimiter {
 
     /// Puts every key under `prefix` instead of [`DEFAULT_PREFIX`], e.g. to
     /// share one Redis between deployments, or tests.
-    ///
-    /// # Panics
-    /// When `prefix` is empty or holds anything but printable ASCII without
-    /// braces: a brace would change the keys' hash tags.
-    pub fn with_prefix(mut self, prefix: &str) -> Self {
-        assert!(
-            !prefix.is_empty() && prefix.bytes().all(|byte| byte.is_ascii_graphic() && byte != b'{' && byte != b'}'),
-            "a Redis key prefix must be printable ASCII without braces, not {prefix:?}"
-        );
-        self.keys = Keys { prefix: prefix.into() };
+    pub fn with_prefix(mut self, prefix: KeyPrefix) -> Self {
+        self.keys = Keys { prefix: prefix.0 };
         self
     }
 
@@ -449,7 +482,7 @@ mod tests {
         let limiter = RedisLimiter::connect(url)
             .await
             .unwrap_or_else(|error| panic!("TEST_REDIS_URL cannot be reached: {error:#}"))
-            .with_prefix(&prefix)
+            .with_prefix(KeyPrefix::parse(&prefix).unwrap())
             // Generous: the tests share two cores with the build.
             .with_timeout(Duration::from_secs(5));
         (limiter, prefix)
@@ -550,7 +583,11 @@ mod tests {
         let Some((url, _server)) = crate::testing::redis_server().await else { return };
         let (first, prefix) = fresh_limiter(&url).await;
         // A second connection with the same namespace: another replica.
-        let second = RedisLimiter::connect(&url).await.unwrap().with_prefix(&prefix).with_timeout(first.timeout);
+        let second = RedisLimiter::connect(&url)
+            .await
+            .unwrap()
+            .with_prefix(KeyPrefix::parse(&prefix).unwrap())
+            .with_timeout(first.timeout);
         let quota = Quota { per_period: 1, period: Duration::from_secs(60), burst: 5 };
         let tasks: Vec<_> = (0..20)
             .map(|n| {
@@ -704,10 +741,13 @@ mod tests {
     }
 
     #[test]
-    #[should_panic(expected = "without braces")]
-    fn a_prefix_with_a_brace_is_refused() {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let _guard = runtime.enter();
-        let _ = RedisLimiter::connect_lazily("redis://127.0.0.1:1").unwrap().with_prefix("a{b}");
+    fn a_prefix_is_printable_ascii_without_braces_or_spaces() {
+        assert_eq!(KeyPrefix::parse("tenant-7:prod").unwrap().as_str(), "tenant-7:prod");
+        assert_eq!(KeyPrefix::default().as_str(), DEFAULT_PREFIX);
+        assert!(KeyPrefix::parse(&"p".repeat(MAX_PREFIX_BYTES)).is_ok());
+        for bad in ["", "a{b}", "}", "with space", "tab\there", "café", &"p".repeat(MAX_PREFIX_BYTES + 1)] {
+            let error = KeyPrefix::parse(bad).expect_err(bad);
+            assert!(error.to_string().contains("without braces"), "{error}");
+        }
     }
 }

@@ -6,7 +6,7 @@
 //! range.
 
 use crate::core::limits::Limits;
-use crate::core::token::{TokenSettings, MIN_KEY_BYTES};
+use crate::core::token::{check_key_length, TokenSettings};
 use crate::ports::{FailurePolicy, Quota};
 pub use crate::redact::ConnectionUrl;
 use ipnet::IpNet;
@@ -77,7 +77,8 @@ pub struct Settings {
     pub hash_queue: usize,
     pub database: DatabaseSettings,
     /// Namespace of every Redis key.
-    pub redis_key_prefix: String,
+    #[cfg(feature = "redis")]
+    pub redis_key_prefix: crate::adapters::redis_limiter::KeyPrefix,
 }
 
 /// Connection-pool settings of the database.
@@ -253,16 +254,8 @@ impl Settings {
             (None, None) => (Vec::new(), "PORTCULLIS_JWT_KEYS"),
         };
         for (position, key) in jwt_keys.iter().enumerate() {
-            let length = key.expose_secret().len();
-            if length < MIN_KEY_BYTES {
-                return Err(invalid(
-                    keys_variable,
-                    format!(
-                        "key #{} is {length} bytes; HS256 keys must be at least {MIN_KEY_BYTES} bytes",
-                        position + 1
-                    ),
-                ));
-            }
+            check_key_length(position + 1, key.expose_secret().as_bytes())
+                .map_err(|error| invalid(keys_variable, error.to_string()))?;
         }
         let secrets = match raw.secrets.as_deref().map(str::trim) {
             None | Some("env") => SecretsBackend::Env,
@@ -332,16 +325,7 @@ impl Settings {
         let hash_queue = parse_int("PORTCULLIS_HASH_QUEUE", raw.hash_queue.as_deref(), hash_workers * 32, 0, 100_000)?;
 
         let database = parse_database(&raw.database)?;
-        let redis_key_prefix = match raw.redis.key_prefix {
-            None => "portcullis".to_owned(),
-            Some(prefix) if !prefix.is_empty() && prefix.len() <= 64 && !prefix.contains(['{', '}', ' ']) => prefix,
-            Some(prefix) => {
-                return Err(invalid(
-                    "PORTCULLIS_REDIS__KEY_PREFIX",
-                    format!("{prefix:?} must be 1 to 64 characters without braces or spaces"),
-                ))
-            }
-        };
+        let redis_key_prefix = redis_key_prefix(raw.redis.key_prefix, redis_url.is_some())?;
 
         Ok(Self {
             bind,
@@ -365,9 +349,35 @@ impl Settings {
             hash_workers: usize::try_from(hash_workers).unwrap_or(1),
             hash_queue: usize::try_from(hash_queue).unwrap_or(0),
             database,
+            #[cfg(feature = "redis")]
             redis_key_prefix,
         })
     }
+}
+
+/// `PORTCULLIS_REDIS__KEY_PREFIX`, by the Redis adapter's own rule.
+#[cfg(feature = "redis")]
+fn redis_key_prefix(
+    prefix: Option<String>,
+    _redis_configured: bool,
+) -> Result<crate::adapters::redis_limiter::KeyPrefix, ConfigError> {
+    use crate::adapters::redis_limiter::KeyPrefix;
+    prefix.map_or_else(
+        || Ok(KeyPrefix::default()),
+        |prefix| KeyPrefix::parse(&prefix).map_err(|error| invalid("PORTCULLIS_REDIS__KEY_PREFIX", error.to_string())),
+    )
+}
+
+/// Without the Redis adapter there is no Redis setting to accept.
+#[cfg(not(feature = "redis"))]
+fn redis_key_prefix(prefix: Option<String>, redis_configured: bool) -> Result<(), ConfigError> {
+    if redis_configured {
+        return Err(invalid("REDIS_URL", "is set but this build lacks the `redis` feature"));
+    }
+    if prefix.is_some() {
+        return Err(invalid("PORTCULLIS_REDIS__KEY_PREFIX", "is set but this build lacks the `redis` feature"));
+    }
+    Ok(())
 }
 
 /// An origin: `http(s)://host[:port]`, nothing after it.

@@ -123,7 +123,7 @@ fn open_limiter(
     {
         // Lazily: the service starts, degraded, while Redis is down.
         let redis = crate::adapters::redis_limiter::RedisLimiter::connect_lazily(url.expose())?
-            .with_prefix(&settings.redis_key_prefix);
+            .with_prefix(settings.redis_key_prefix.clone());
         let limiter = crate::adapters::fallback_limiter::FallbackLimiter::new(Arc::new(redis), local, metrics, clock);
         Ok((Arc::new(limiter), "redis"))
     }

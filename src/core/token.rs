@@ -72,6 +72,18 @@ pub enum KeyError {
     TooShort { position: usize, length: usize },
 }
 
+/// The one HS256 key-length rule: the key ring and configuration both ask
+/// it, so a key configuration accepts is a key the ring accepts.
+///
+/// # Errors
+/// [`KeyError::TooShort`] naming the key's 1-based `position`, never its bytes.
+pub fn check_key_length(position: usize, key: &[u8]) -> Result<(), KeyError> {
+    if key.len() < MIN_KEY_BYTES {
+        return Err(KeyError::TooShort { position, length: key.len() });
+    }
+    Ok(())
+}
+
 struct RingKey {
     kid: String,
     encoding: EncodingKey,
@@ -104,9 +116,7 @@ impl KeyRing {
             .enumerate()
             .map(|(index, secret)| {
                 let bytes = secret.expose_secret().as_bytes();
-                if bytes.len() < MIN_KEY_BYTES {
-                    return Err(KeyError::TooShort { position: index + 1, length: bytes.len() });
-                }
+                check_key_length(index + 1, bytes)?;
                 Ok(RingKey {
                     kid: key_id(bytes),
                     encoding: EncodingKey::from_secret(bytes),
