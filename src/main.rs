@@ -49,8 +49,10 @@ fn main() -> ExitCode {
 }
 
 fn serve(config: Option<PathBuf>) -> ExitCode {
-    app::telemetry::init();
-    let settings = match Settings::load(config.as_deref(), &Settings::environment()) {
+    // Read before logging starts, so that `.env` may set RUST_LOG too.
+    let vars = Settings::environment();
+    app::telemetry::init(vars.get("RUST_LOG").map(String::as_str));
+    let settings = match Settings::load(config.as_deref(), &vars) {
         Ok(settings) => settings,
         Err(error) => {
             tracing::error!(error = %error, "invalid configuration");

@@ -23,20 +23,50 @@ const SECRET_FIELDS: &[&str] =
 /// Field names that contain a secret word but hold no secret.
 const HARMLESS_FIELDS: &[&str] = &["token_type", "kind", "keys_configured"];
 
-/// Installs the JSON subscriber writing to standard output. `RUST_LOG` sets
-/// the filter (default `info`).
-pub fn init() {
-    init_with(std::io::stdout, "info");
+/// Names that speak of a secret but hold a choice from a closed set, such
+/// as the start-up line's `password_hasher` or `PORTCULLIS_SECRETS=env` in
+/// an error: the value passes only when it is one of these words, so
+/// anything else under the same name is still masked.
+const NAMED_CHOICES: &[(&str, &[&str])] = &[
+    ("password_hasher", &["bcrypt"]),
+    ("secrets", &["env", "vault", "file"]),
+    ("portcullis_secrets", &["env", "vault", "file"]),
+];
+
+/// Poem announces each listener itself; the service logs one "listening"
+/// line naming every address, so poem's own start and stop lines are kept
+/// to warnings.
+const QUIET_SERVER: &str = "poem::server=warn";
+
+/// Installs the JSON subscriber writing to standard output, filtered by
+/// `rust_log` (the `RUST_LOG` of the environment over `.env`, read before
+/// logging starts), by default `info`. A filter that does not parse falls
+/// back to `info` and says so in the log.
+pub fn init(rust_log: Option<&str>) {
+    let requested = rust_log.map(str::trim).filter(|filter| !filter.is_empty());
+    match requested.map(log_filter) {
+        None => init_with(std::io::stdout, "info"),
+        Some(Ok(_)) => init_with(std::io::stdout, requested.unwrap_or("info")),
+        Some(Err(error)) => {
+            init_with(std::io::stdout, "info");
+            tracing::warn!(error = %error, "RUST_LOG does not parse; logging at info");
+        }
+    }
+}
+
+fn log_filter(directives: &str) -> Result<EnvFilter, tracing_subscriber::filter::ParseError> {
+    let quiet_server = QUIET_SERVER.parse()?;
+    Ok(EnvFilter::try_new(directives)?.add_directive(quiet_server))
 }
 
 /// Installs the JSON subscriber writing through `writer`, filtered by
-/// `RUST_LOG` or else `default_filter`; a second call changes nothing.
-/// Tests use it to capture what would be logged.
-pub fn init_with<W>(writer: W, default_filter: &str)
+/// `filter` (`RUST_LOG` syntax; `info` when it does not parse); a second
+/// call changes nothing. Tests use it to capture what would be logged.
+pub fn init_with<W>(writer: W, filter: &str)
 where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    let filter = log_filter(filter).or_else(|_| log_filter("info")).unwrap_or_else(|_| EnvFilter::new("info"));
     let json = tracing_subscriber::fmt::layer()
         .json()
         .with_current_span(true)
@@ -108,6 +138,12 @@ fn is_secret_field(name: &str) -> bool {
     !HARMLESS_FIELDS.contains(&name.as_str()) && SECRET_FIELDS.iter().any(|word| name.contains(word))
 }
 
+/// Whether `value` under `name` is one of the closed choices that may pass.
+fn is_named_choice(name: &str, value: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    NAMED_CHOICES.iter().any(|(choice, values)| *choice == name && values.contains(&value))
+}
+
 fn scrub_value(field: Option<&str>, value: &mut Value) {
     match value {
         Value::Object(map) => {
@@ -116,6 +152,7 @@ fn scrub_value(field: Option<&str>, value: &mut Value) {
             }
         }
         Value::Array(items) => items.iter_mut().for_each(|item| scrub_value(field, item)),
+        Value::String(text) if field.is_some_and(|name| is_named_choice(name, text)) => {}
         Value::String(text) if field.is_some_and(is_secret_field) => *text = REDACTED.to_owned(),
         Value::String(text) => *text = scrub_text(text),
         Value::Number(_) | Value::Bool(_) | Value::Null => {
@@ -148,8 +185,10 @@ fn scrub_word(word: &str) -> String {
     if looks_like_jwt(word) {
         return REDACTED.to_owned();
     }
-    if let Some((name, _)) = word.split_once('=') {
-        if is_secret_field(name.trim_start_matches(['"', '\'', '{', '('])) {
+    if let Some((name, value)) = word.split_once('=') {
+        let bare_name = name.trim_start_matches(['"', '\'', '{', '(']);
+        let bare_value = value.trim_end_matches(|c: char| !c.is_ascii_alphanumeric());
+        if is_secret_field(bare_name) && !is_named_choice(bare_name, bare_value) {
             return format!("{name}={REDACTED}");
         }
     }
@@ -229,6 +268,27 @@ mod tests {
         let line = r#"{"level":"INFO","message":"request finished","route":"/v1/auth/login","status":200}"#;
         assert_eq!(scrub_line(line), serde_json::from_str::<Value>(line).unwrap().to_string());
         assert_eq!(scrub_text("plain words only"), "plain words only");
+    }
+
+    #[test]
+    fn adapter_names_pass_but_their_fields_still_hide_anything_else() {
+        let line =
+            r#"{"message":"starting portcullis","password_hasher":"bcrypt","secrets":"env","database":"sqlite"}"#;
+        assert_eq!(scrub_line(line), serde_json::from_str::<Value>(line).unwrap().to_string());
+        let line = r#"{"password_hasher":"hunter2hunter2","secrets":"s3cret-value"}"#;
+        let scrubbed = scrub_line(line);
+        assert!(!scrubbed.contains("hunter2hunter2") && !scrubbed.contains("s3cret-value"), "{scrubbed}");
+        let text = "PORTCULLIS_SECRETS=vault: this build has no Vault adapter";
+        assert_eq!(scrub_text(text), text);
+        let scrubbed = scrub_text("PORTCULLIS_SECRETS=hunter2 PORTCULLIS_ADMIN_PASSWORD=vault");
+        assert!(!scrubbed.contains("hunter2") && !scrubbed.contains("=vault"), "{scrubbed}");
+    }
+
+    #[test]
+    fn a_filter_keeps_poem_listener_lines_quiet_and_refuses_nonsense() {
+        assert!(log_filter("debug").unwrap().to_string().contains(QUIET_SERVER));
+        assert!(log_filter("warn,portcullis=debug").is_ok());
+        assert!(log_filter("[[[").is_err());
     }
 
     #[test]

@@ -1,0 +1,245 @@
+//! The composition root: the only place that picks adapters, and the only
+//! `#[cfg(feature = …)]` wiring. It turns [`Settings`] into an
+//! [`AppState`]; it never serves a request and never reads a variable.
+
+use super::config::{Deployment, Settings, StorageBackend};
+use super::http::AppState;
+use super::readiness::ReadinessProbe;
+use crate::adapters::bcrypt_hasher::BcryptHasher;
+use crate::adapters::env_secrets::EnvSecrets;
+use crate::adapters::memory_limiter::MemoryLimiter;
+use crate::adapters::prometheus_metrics::PrometheusMetrics;
+use crate::adapters::system::{OsEntropy, SystemClock};
+use crate::core::auth::{AuthPolicy, AuthPorts, AuthService, SeedOutcome};
+use crate::core::token::KeyRing;
+use crate::ports::{
+    Clock, Entropy, MetricsSink, RateLimiter, RevocationStore, SchemaStatus, SecretError, SecretSource, SessionRepo,
+    UserRepo,
+};
+use crate::redact::ConnectionUrl;
+use anyhow::Context;
+use base64::Engine;
+use secrecy::{ExposeSecret, SecretString};
+use std::sync::Arc;
+
+/// The storage adapters chosen for this run.
+struct Storage {
+    users: Arc<dyn UserRepo>,
+    sessions: Arc<dyn SessionRepo>,
+    revocations: Arc<dyn RevocationStore>,
+    schema: Arc<dyn SchemaStatus>,
+    name: &'static str,
+    /// Running on the SQLite fallback because Postgres was unreachable.
+    fallback: bool,
+}
+
+impl Storage {
+    fn of<S>(store: Arc<S>, name: &'static str, fallback: bool) -> Self
+    where
+        S: UserRepo + SessionRepo + RevocationStore + SchemaStatus + 'static,
+    {
+        Self {
+            users: store.clone(),
+            sessions: store.clone(),
+            revocations: store.clone(),
+            schema: store,
+            name,
+            fallback,
+        }
+    }
+}
+
+#[cfg(feature = "sqlite")]
+async fn open_sqlite(url: &ConnectionUrl, settings: &Settings, fallback: bool) -> anyhow::Result<Storage> {
+    let store = crate::adapters::sqlite::connect(url.expose(), settings.database.pool.max_connections).await?;
+    Ok(Storage::of(Arc::new(store), "sqlite", fallback))
+}
+
+#[cfg(not(feature = "sqlite"))]
+async fn open_sqlite(url: &ConnectionUrl, _: &Settings, _: bool) -> anyhow::Result<Storage> {
+    // Configuration refuses a SQLite URL in this build; this is a backstop.
+    anyhow::bail!("{} needs the `sqlite` feature this build lacks", url.redacted())
+}
+
+#[cfg(feature = "postgres")]
+async fn open_postgres(
+    url: &ConnectionUrl,
+    sqlite_fallback: Option<&ConnectionUrl>,
+    settings: &Settings,
+) -> anyhow::Result<Storage> {
+    let pool = &settings.database.pool;
+    let options = crate::adapters::postgres::PostgresOptions {
+        max_connections: pool.max_connections,
+        min_connections: pool.min_connections,
+        acquire_timeout: pool.acquire_timeout,
+        connect_deadline: pool.connect_deadline,
+    };
+    let error = match crate::adapters::postgres::connect(url.expose(), options).await {
+        Ok(store) => return Ok(Storage::of(Arc::new(store), "postgres", false)),
+        Err(error) => error,
+    };
+    let Some(fallback) = sqlite_fallback else { return Err(error) };
+    tracing::warn!(
+        error = format!("{error:#}"),
+        fallback = %fallback.redacted(),
+        "Postgres is unreachable at start: running on the SQLite fallback. Portcullis will not switch \
+         back by itself; restart it once Postgres is back (see the README on reconciling the two stores)"
+    );
+    open_sqlite(fallback, settings, true).await
+}
+
+#[cfg(not(feature = "postgres"))]
+async fn open_postgres(url: &ConnectionUrl, _: Option<&ConnectionUrl>, _: &Settings) -> anyhow::Result<Storage> {
+    // Configuration refuses a Postgres URL in this build; this is a backstop.
+    anyhow::bail!("{} needs the `postgres` feature this build lacks", url.redacted())
+}
+
+async fn open_storage(settings: &Settings) -> anyhow::Result<Storage> {
+    match &settings.database.backend {
+        StorageBackend::Sqlite { url } => open_sqlite(url, settings, false).await,
+        StorageBackend::Postgres { url, sqlite_fallback } => {
+            open_postgres(url, sqlite_fallback.as_ref(), settings).await
+        }
+    }
+}
+
+/// The in-process limiter, or with `REDIS_URL` the Redis limiter with the
+/// in-process one standing in while Redis is unavailable.
+#[cfg_attr(not(feature = "redis"), allow(clippy::unnecessary_wraps))]
+fn open_limiter(
+    settings: &Settings,
+    clock: Arc<dyn Clock>,
+    metrics: Arc<PrometheusMetrics>,
+) -> anyhow::Result<(Arc<dyn RateLimiter>, &'static str)> {
+    let local: Arc<dyn RateLimiter> = Arc::new(MemoryLimiter::new(clock.clone()));
+    #[cfg(feature = "redis")]
+    if let Some(redis) = &settings.redis {
+        // Lazily: the service starts, degraded, while Redis is down.
+        let shared = crate::adapters::redis_limiter::RedisLimiter::connect_lazily(redis.url.expose())?
+            .with_prefix(redis.key_prefix.clone());
+        let limiter = crate::adapters::fallback_limiter::FallbackLimiter::new(Arc::new(shared), local, metrics, clock);
+        return Ok((Arc::new(limiter), "redis"));
+    }
+    let _ = (settings, clock);
+    metrics.rate_limiter_degraded(false);
+    Ok((local, "memory"))
+}
+
+/// The signing keys: configured ones, or in development a random key that
+/// lives as long as the process.
+async fn signing_keys(settings: &Settings, entropy: &dyn Entropy) -> anyhow::Result<(Arc<dyn SecretSource>, KeyRing)> {
+    let mut keys = settings.keys.0.clone();
+    if keys.is_empty() && settings.deployment == Deployment::Development {
+        tracing::warn!(
+            "PORTCULLIS_JWT_KEYS is not set: signing with a random key that dies with this process; \
+             tokens will not survive a restart and replicas will not accept each other's tokens"
+        );
+        let mut bytes = [0u8; 32];
+        entropy.fill(&mut bytes);
+        keys.push(SecretString::from(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)));
+    }
+    let source: Arc<dyn SecretSource> = Arc::new(EnvSecrets::new(keys));
+    let keys = match source.jwt_keys().await {
+        Ok(keys) => keys,
+        Err(SecretError::Missing) => anyhow::bail!("PORTCULLIS_JWT_KEYS: no signing key is configured"),
+        Err(error) => return Err(error).context("signing keys could not be read"),
+    };
+    let ring = KeyRing::new(&keys).context("PORTCULLIS_JWT_KEYS")?;
+    Ok((source, ring))
+}
+
+/// Builds every adapter and the core service for `settings`.
+///
+/// # Errors
+/// Any dependency that cannot be opened, or an initial admin the policy refuses.
+pub async fn build_state(settings: &Settings) -> anyhow::Result<Arc<AppState>> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let entropy: Arc<dyn Entropy> = Arc::new(OsEntropy);
+    let metrics = Arc::new(PrometheusMetrics::new().context("metrics registry")?);
+    let storage = open_storage(settings).await?;
+    let (limiter, limiter_name) = open_limiter(settings, clock.clone(), metrics.clone())?;
+    let (secrets, keys) = signing_keys(settings, entropy.as_ref()).await?;
+    let hashing = &settings.hashing;
+    let hasher = Arc::new(BcryptHasher::new(hashing.bcrypt_cost, hashing.workers, hashing.queue));
+
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        features = %enabled_features().join(","),
+        database = storage.name,
+        db_fallback = storage.fallback,
+        rate_limiter = limiter_name,
+        secrets = secrets.name(),
+        metrics = "prometheus",
+        password_hasher = "bcrypt",
+        bcrypt_cost = hashing.bcrypt_cost,
+        "starting portcullis"
+    );
+
+    let ports = AuthPorts {
+        users: storage.users.clone(),
+        sessions: storage.sessions,
+        revocations: storage.revocations,
+        limiter: limiter.clone(),
+        hasher,
+        metrics: metrics.clone() as Arc<dyn MetricsSink>,
+        clock,
+        entropy,
+    };
+    let policy = AuthPolicy {
+        tokens: settings.tokens.clone(),
+        refresh_ttl_seconds: settings.refresh.ttl_seconds,
+        refresh_grace_seconds: settings.refresh.grace_seconds,
+        limits: settings.limits,
+    };
+    let auth = Arc::new(AuthService::start(ports, policy, keys).await.context("starting the auth service")?);
+
+    match &settings.admin {
+        Some(admin) => {
+            let outcome = auth.seed_admin(&admin.email, admin.password.expose_secret().to_owned()).await?;
+            if outcome == SeedOutcome::Created {
+                tracing::info!("initial admin created from PORTCULLIS_ADMIN_EMAIL");
+            }
+        }
+        None => tracing::warn!(
+            "PORTCULLIS_ADMIN_EMAIL / PORTCULLIS_ADMIN_PASSWORD are unset: no admin account is seeded, \
+             and the admin routes are unusable until one exists"
+        ),
+    }
+    metrics.db_fallback_active(storage.fallback);
+
+    let readiness = ReadinessProbe {
+        users: storage.users,
+        schema: storage.schema,
+        limiter,
+        secrets,
+        admin_configured: settings.admin.is_some(),
+        fallback: storage.fallback,
+    };
+    Ok(Arc::new(AppState {
+        auth,
+        metrics,
+        readiness,
+        trusted_proxies: settings.server.trusted_proxies.clone(),
+        metrics_on_main: settings.server.metrics_bind.is_none(),
+        cors_allowed_origins: settings.security_headers.cors_allowed_origins.clone(),
+        hsts_max_age_seconds: settings.security_headers.hsts_max_age_seconds,
+    }))
+}
+
+/// The Cargo features this binary was built with.
+pub fn enabled_features() -> Vec<&'static str> {
+    let mut features = Vec::new();
+    if cfg!(feature = "sqlite") {
+        features.push("sqlite");
+    }
+    if cfg!(feature = "postgres") {
+        features.push("postgres");
+    }
+    if cfg!(feature = "redis") {
+        features.push("redis");
+    }
+    if cfg!(feature = "vault") {
+        features.push("vault");
+    }
+    features
+}

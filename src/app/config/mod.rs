@@ -1,0 +1,209 @@
+//! Configuration: built-in defaults, then an optional TOML file
+//! (`--config PATH`), then `.env`, then the environment, each layer
+//! overriding the one before. The variable names are part of the HTTP
+//! contract ([`names::VARIABLES`]). Everything is validated once, at start,
+//! section by section; a bad value or an unknown name stops the start with
+//! a message naming the variable, the problem and the accepted range.
+//!
+//! Each rule lives once: where a type or an adapter enforces a rule (key
+//! length, Redis key prefix), the section calls it and only adds the
+//! variable's name. This module never opens a connection or picks an
+//! adapter; [`crate::app::compose`] does that from these settings.
+
+mod accounts;
+mod limits;
+pub mod names;
+mod raw;
+mod redis;
+mod secrets;
+mod server;
+mod storage;
+#[cfg(test)]
+mod tests;
+mod values;
+
+pub use self::accounts::{AdminSeed, HashingSettings};
+#[cfg(feature = "redis")]
+pub use self::redis::{KeyPrefix, RedisSettings};
+pub use self::secrets::{RefreshSettings, SigningKeys};
+pub use self::server::{SecurityHeaders, ServerSettings};
+pub use self::storage::{DatabaseSettings, PoolSettings, StorageBackend, DEFAULT_DATABASE_URL};
+use crate::core::limits::Limits;
+use crate::core::token::TokenSettings;
+pub use crate::redact::ConnectionUrl;
+use raw::RawSettings;
+use std::collections::HashMap;
+use std::path::Path;
+use values::invalid;
+
+/// A configuration value was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{variable}: {problem}")]
+    Invalid { variable: &'static str, problem: String },
+    /// Names that are not settings, each with what to set instead.
+    #[error("{0}")]
+    Unknown(String),
+    #[error("configuration could not be read: {0}")]
+    Source(String),
+}
+
+/// `development` relaxes a few rules for local work; `production` refuses
+/// to start without real keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Deployment {
+    Development,
+    Production,
+}
+
+impl Deployment {
+    fn parse(value: Option<&str>) -> Result<Self, ConfigError> {
+        match value.map(str::trim) {
+            None | Some("development") => Ok(Self::Development),
+            Some("production") => Ok(Self::Production),
+            Some(other) => Err(invalid("PORTCULLIS_ENV", format!("{other:?} is not `development` or `production`"))),
+        }
+    }
+}
+
+/// The validated settings, one section per concern.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub deployment: Deployment,
+    pub server: ServerSettings,
+    pub security_headers: SecurityHeaders,
+    pub database: DatabaseSettings,
+    /// `None`: limits are kept in-process.
+    #[cfg(feature = "redis")]
+    pub redis: Option<RedisSettings>,
+    pub keys: SigningKeys,
+    pub tokens: TokenSettings,
+    pub refresh: RefreshSettings,
+    pub limits: Limits,
+    pub hashing: HashingSettings,
+    pub admin: Option<AdminSeed>,
+}
+
+/// Variables read without the `PORTCULLIS_` prefix, and the key each sets.
+const UNPREFIXED: &[(&str, &str)] =
+    &[("DATABASE_URL", "database_url"), ("REDIS_URL", "redis_url"), ("SECRET_KEY", "secret_key")];
+
+impl Settings {
+    /// Reads the layers: defaults, the TOML file at `file` if given, then
+    /// `vars` (the process environment over the `.env` file).
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming every unknown variable or file key, else the
+    /// first variable that is unreadable or out of range.
+    pub fn load(file: Option<&Path>, vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        names::check_variables(vars.keys())?;
+        let mut builder = config::Config::builder();
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError::Source(format!("config file {} does not exist", path.display())));
+            }
+            names::check_file_keys(&file_keys(path)?)?;
+            builder = builder.add_source(config::File::from(path).format(config::FileFormat::Toml));
+        }
+        // Settings only: the test-tooling variables configure the tests.
+        let prefixed: HashMap<String, String> = vars
+            .iter()
+            .filter(|(name, _)| name.starts_with("PORTCULLIS_") && names::VARIABLES.contains(&name.as_str()))
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect();
+        builder = builder.add_source(
+            config::Environment::with_prefix("PORTCULLIS").prefix_separator("_").separator("__").source(Some(prefixed)),
+        );
+        for (variable, key) in UNPREFIXED {
+            builder = builder
+                .set_override_option(*key, vars.get(*variable).cloned())
+                .map_err(|e| ConfigError::Source(e.to_string()))?;
+        }
+        let raw: RawSettings = builder
+            .build()
+            .and_then(config::Config::try_deserialize)
+            .map_err(|e| ConfigError::Source(e.to_string()))?;
+        Self::validate(raw)
+    }
+
+    /// The variables of the process environment, over those of `.env` in
+    /// the working directory if it exists.
+    pub fn environment() -> HashMap<String, String> {
+        let mut vars: HashMap<String, String> =
+            dotenvy::dotenv_iter().map(|iter| iter.filter_map(Result::ok).collect()).unwrap_or_default();
+        vars.extend(std::env::vars());
+        vars
+    }
+
+    fn validate(raw: RawSettings) -> Result<Self, ConfigError> {
+        let deployment = Deployment::parse(raw.env.as_deref())?;
+        let server =
+            ServerSettings::validate(raw.bind.as_deref(), raw.metrics_bind.as_deref(), raw.trusted_proxies.as_deref())?;
+        let database = DatabaseSettings {
+            backend: StorageBackend::parse(raw.database_url, raw.sqlite_fallback)?,
+            pool: PoolSettings::validate(&raw.database)?,
+        };
+        #[cfg(feature = "redis")]
+        let redis = redis::validate(raw.redis_url, raw.redis.key_prefix.as_deref())?;
+        #[cfg(not(feature = "redis"))]
+        redis::validate(raw.redis_url, raw.redis.key_prefix.as_deref())?;
+        let keys = SigningKeys::validate(
+            raw.jwt_keys.as_deref(),
+            raw.secret_key,
+            raw.secrets.as_deref(),
+            raw.vault_path.as_deref(),
+            deployment,
+        )?;
+        let hashing = HashingSettings::validate(
+            raw.bcrypt_cost.as_deref(),
+            raw.hash_workers.as_deref(),
+            raw.hash_queue.as_deref(),
+            deployment,
+        )?;
+        let tokens =
+            secrets::validate_tokens(raw.access_token_ttl_seconds.as_deref(), raw.jwt_issuer, raw.jwt_audience)?;
+        let refresh = RefreshSettings::validate(
+            raw.refresh_token_ttl_seconds.as_deref(),
+            raw.refresh_reuse_grace_seconds.as_deref(),
+        )?;
+        let limits = limits::validate(&raw.limits)?;
+        let admin = AdminSeed::validate(raw.admin_email, raw.admin_password)?;
+        let security_headers =
+            SecurityHeaders::validate(raw.cors_allowed_origins.as_deref(), raw.hsts_max_age_seconds.as_deref())?;
+        Ok(Self {
+            deployment,
+            server,
+            security_headers,
+            database,
+            #[cfg(feature = "redis")]
+            redis,
+            keys,
+            tokens,
+            refresh,
+            limits,
+            hashing,
+            admin,
+        })
+    }
+}
+
+/// The keys of the TOML file at `path`, as dotted paths.
+fn file_keys(path: &Path) -> Result<Vec<String>, ConfigError> {
+    fn flatten(prefix: &str, table: config::Map<String, config::Value>, keys: &mut Vec<String>) {
+        for (key, value) in table {
+            let path = if prefix.is_empty() { key } else { format!("{prefix}.{key}") };
+            match value.into_table() {
+                Ok(inner) => flatten(&path, inner, keys),
+                Err(_) => keys.push(path),
+            }
+        }
+    }
+    use config::Source as _;
+    let table = config::File::from(path)
+        .format(config::FileFormat::Toml)
+        .collect()
+        .map_err(|e| ConfigError::Source(e.to_string()))?;
+    let mut keys = Vec::new();
+    flatten("", table, &mut keys);
+    Ok(keys)
+}

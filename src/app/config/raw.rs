@@ -1,0 +1,89 @@
+//! Every setting as text, as the layers deliver it, before any check. The
+//! shape mirrors the variable names, which are part of the contract; the
+//! typed sections in the sibling modules are built from it.
+
+use serde::Deserialize;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RawQuota {
+    pub per_minute: Option<String>,
+    pub burst: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RawApiQuota {
+    pub per_minute: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RawLoginFailures {
+    pub max: Option<String>,
+    pub window_seconds: Option<String>,
+    pub lockout_seconds: Option<String>,
+}
+
+/// Only a maximum: the account-wide count shares the login-failure window.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RawAccountFailures {
+    pub max: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RawLimits {
+    pub auth: RawQuota,
+    pub api: RawApiQuota,
+    pub login_failures: RawLoginFailures,
+    pub account_failures: RawAccountFailures,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RawDatabase {
+    pub max_connections: Option<String>,
+    pub min_connections: Option<String>,
+    pub connect_deadline_seconds: Option<String>,
+    pub acquire_timeout_seconds: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RawRedis {
+    pub key_prefix: Option<String>,
+}
+
+/// Every setting as text. No `Debug`: it holds keys and passwords.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+pub struct RawSettings {
+    pub bind: Option<String>,
+    pub database_url: Option<String>,
+    pub sqlite_fallback: Option<String>,
+    pub redis_url: Option<String>,
+    pub jwt_keys: Option<String>,
+    pub secret_key: Option<String>,
+    pub secrets: Option<String>,
+    pub vault_path: Option<String>,
+    pub admin_email: Option<String>,
+    pub admin_password: Option<String>,
+    pub trusted_proxies: Option<String>,
+    pub env: Option<String>,
+    pub metrics_bind: Option<String>,
+    pub bcrypt_cost: Option<String>,
+    pub access_token_ttl_seconds: Option<String>,
+    pub refresh_token_ttl_seconds: Option<String>,
+    pub refresh_reuse_grace_seconds: Option<String>,
+    pub jwt_issuer: Option<String>,
+    pub jwt_audience: Option<String>,
+    pub limits: RawLimits,
+    pub cors_allowed_origins: Option<String>,
+    pub hsts_max_age_seconds: Option<String>,
+    pub hash_workers: Option<String>,
+    pub hash_queue: Option<String>,
+    pub database: RawDatabase,
+    pub redis: RawRedis,
+}

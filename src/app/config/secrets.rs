@@ -1,0 +1,94 @@
+//! Signing keys and token lifetimes. The key-length rule is the key ring's
+//! ([`check_key_length`]); this module only names the variable when it
+//! refuses. Never logs or formats a key.
+
+use super::values::{invalid, non_empty, parse_int, split_list};
+use super::{ConfigError, Deployment};
+use crate::core::token::{check_key_length, TokenSettings};
+use secrecy::{ExposeSecret, SecretString};
+
+/// The HS256 keys from `PORTCULLIS_JWT_KEYS` (or `SECRET_KEY`); the first
+/// signs. Empty only in development, where the composition root makes a
+/// random key for the life of the process.
+#[derive(Clone, Debug, Default)]
+pub struct SigningKeys(pub Vec<SecretString>);
+
+impl SigningKeys {
+    /// # Errors
+    /// [`ConfigError`] when a key is too short, when `PORTCULLIS_SECRETS`
+    /// asks for a source this build lacks, or when production has no key.
+    pub fn validate(
+        jwt_keys: Option<&str>,
+        secret_key: Option<String>,
+        secrets: Option<&str>,
+        vault_path: Option<&str>,
+        deployment: Deployment,
+    ) -> Result<Self, ConfigError> {
+        match secrets.map(str::trim) {
+            None | Some("env") => {}
+            Some("vault") => {
+                return Err(invalid(
+                    "PORTCULLIS_SECRETS",
+                    "`vault` is planned but this build has no Vault adapter; use `env`",
+                ))
+            }
+            Some(other) => return Err(invalid("PORTCULLIS_SECRETS", format!("{other:?} is not `env`"))),
+        }
+        if vault_path.is_some() {
+            return Err(invalid(
+                "PORTCULLIS_VAULT_PATH",
+                "Vault is planned but this build has no Vault adapter; keys come from PORTCULLIS_JWT_KEYS",
+            ));
+        }
+        let (keys, variable): (Vec<SecretString>, _) = match (jwt_keys, secret_key) {
+            (Some(keys), _) => {
+                (split_list(keys).map(|k| SecretString::from(k.to_owned())).collect(), "PORTCULLIS_JWT_KEYS")
+            }
+            (None, Some(key)) => (vec![SecretString::from(key)], "SECRET_KEY"),
+            (None, None) => (Vec::new(), "PORTCULLIS_JWT_KEYS"),
+        };
+        for (position, key) in keys.iter().enumerate() {
+            check_key_length(position + 1, key.expose_secret().as_bytes())
+                .map_err(|error| invalid(variable, error.to_string()))?;
+        }
+        if keys.is_empty() && deployment == Deployment::Production {
+            return Err(invalid(
+                "PORTCULLIS_JWT_KEYS",
+                "no signing key is set; production refuses to start without one (set one or more comma-separated keys of 32+ bytes)",
+            ));
+        }
+        Ok(Self(keys))
+    }
+}
+
+/// # Errors
+/// [`ConfigError`] naming a lifetime out of range or an empty issuer or audience.
+pub fn validate_tokens(
+    access_ttl_seconds: Option<&str>,
+    issuer: Option<String>,
+    audience: Option<String>,
+) -> Result<TokenSettings, ConfigError> {
+    let access_ttl_seconds = parse_int("PORTCULLIS_ACCESS_TOKEN_TTL_SECONDS", access_ttl_seconds, 900, 30, 86_400)?;
+    let issuer = non_empty("PORTCULLIS_JWT_ISSUER", issuer, "portcullis")?;
+    let audience = non_empty("PORTCULLIS_JWT_AUDIENCE", audience, "portcullis-api")?;
+    Ok(TokenSettings { issuer, audience, access_ttl_seconds, leeway_seconds: 30 })
+}
+
+/// Lifetime and reuse grace of refresh tokens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RefreshSettings {
+    pub ttl_seconds: i64,
+    /// How long a rotated refresh token still returns the same child; 0: never.
+    pub grace_seconds: i64,
+}
+
+impl RefreshSettings {
+    /// # Errors
+    /// [`ConfigError`] naming a value out of range.
+    pub fn validate(ttl_seconds: Option<&str>, grace_seconds: Option<&str>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            ttl_seconds: parse_int("PORTCULLIS_REFRESH_TOKEN_TTL_SECONDS", ttl_seconds, 2_592_000, 60, 31_536_000)?,
+            grace_seconds: parse_int("PORTCULLIS_REFRESH_REUSE_GRACE_SECONDS", grace_seconds, 10, 0, 300)?,
+        })
+    }
+}

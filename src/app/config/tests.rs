@@ -1,0 +1,219 @@
+use super::*;
+use crate::ports::Quota;
+use std::time::Duration;
+
+/// A database URL this build can serve, for tests about other settings.
+fn usable_database_url() -> &'static str {
+    if cfg!(feature = "sqlite") {
+        DEFAULT_DATABASE_URL
+    } else {
+        "postgres://portcullis@localhost/portcullis"
+    }
+}
+
+fn load(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+    let mut vars: HashMap<String, String> = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    vars.entry("DATABASE_URL".to_owned()).or_insert_with(|| usable_database_url().to_owned());
+    Settings::load(None, &vars)
+}
+
+fn problem(pairs: &[(&str, &str)]) -> String {
+    load(pairs).unwrap_err().to_string()
+}
+
+#[test]
+fn defaults_match_the_contract() {
+    let settings = load(&[]).unwrap();
+    assert_eq!(settings.server.bind.to_string(), "127.0.0.1:8080");
+    assert_eq!(settings.hashing.bcrypt_cost, 12);
+    assert_eq!(settings.tokens.access_ttl_seconds, 900);
+    assert_eq!(settings.refresh, RefreshSettings { ttl_seconds: 2_592_000, grace_seconds: 10 });
+    assert_eq!((settings.tokens.issuer.as_str(), settings.tokens.audience.as_str()), ("portcullis", "portcullis-api"));
+    assert_eq!(settings.limits.auth, Quota { per_period: 20, period: Duration::from_secs(60), burst: 10 });
+    assert_eq!(settings.limits.api.per_period, 600);
+    assert_eq!(settings.limits.login_failures.max, 5);
+    assert_eq!(settings.limits.account_failures.max, 50);
+    assert_eq!(settings.deployment, Deployment::Development);
+    assert!(settings.keys.0.is_empty() && settings.server.trusted_proxies.is_empty() && settings.admin.is_none());
+}
+
+#[test]
+fn nested_and_unprefixed_variables_are_read() {
+    let settings = load(&[
+        ("PORTCULLIS_LIMITS__AUTH__PER_MINUTE", "7"),
+        ("PORTCULLIS_LIMITS__LOGIN_FAILURES__LOCKOUT_SECONDS", "60"),
+        ("PORTCULLIS_TRUSTED_PROXIES", "10.0.0.0/8, ::1"),
+        ("SECRET_KEY", &"k".repeat(32)),
+    ])
+    .unwrap();
+    assert_eq!(settings.limits.auth.per_period, 7);
+    assert_eq!(settings.limits.login_failures.lockout, Duration::from_secs(60));
+    assert_eq!(settings.limits.account_failures.lockout, Duration::from_secs(60));
+    assert_eq!(settings.server.trusted_proxies.len(), 2);
+    assert_eq!(settings.keys.0.len(), 1);
+}
+
+#[test]
+fn bad_values_name_the_variable_and_the_range() {
+    let message = problem(&[("PORTCULLIS_LIMITS__AUTH__PER_MINUTE", "lots")]);
+    assert!(message.contains("PORTCULLIS_LIMITS__AUTH__PER_MINUTE") && message.contains("1..=1000000"), "{message}");
+    let message = problem(&[("PORTCULLIS_BCRYPT_COST", "40")]);
+    assert!(message.contains("PORTCULLIS_BCRYPT_COST") && message.contains("4..=31"), "{message}");
+    assert!(problem(&[("PORTCULLIS_BIND", "nowhere")]).contains("PORTCULLIS_BIND"));
+    assert!(problem(&[("PORTCULLIS_ENV", "staging")]).contains("PORTCULLIS_ENV"));
+    assert!(problem(&[("PORTCULLIS_TRUSTED_PROXIES", "10.0.0.0/99")]).contains("PORTCULLIS_TRUSTED_PROXIES"));
+    assert!(problem(&[("DATABASE_URL", "mysql://x")]).contains("DATABASE_URL"));
+    assert!(problem(&[("PORTCULLIS_ADMIN_EMAIL", "a@example.com")]).contains("PORTCULLIS_ADMIN_PASSWORD"));
+}
+
+#[test]
+fn short_keys_are_refused_naming_their_position() {
+    let keys = format!("{},short", "k".repeat(32));
+    let message = problem(&[("PORTCULLIS_JWT_KEYS", &keys)]);
+    assert!(
+        message.contains("PORTCULLIS_JWT_KEYS") && message.contains("key #2") && !message.contains("short"),
+        "{message}"
+    );
+}
+
+#[test]
+fn defaults_to_sqlite_under_data_when_the_build_has_it() {
+    let vars = HashMap::new();
+    match Settings::load(None, &vars) {
+        Ok(settings) => assert_eq!(settings.database.backend.url().expose(), DEFAULT_DATABASE_URL),
+        // Only a build without SQLite has no usable default.
+        Err(error) => assert!(error.to_string().contains("`sqlite` feature"), "{error}"),
+    }
+}
+
+#[test]
+fn the_url_picks_the_storage_backend_once() {
+    if cfg!(feature = "sqlite") {
+        let settings = load(&[("DATABASE_URL", "sqlite::memory:")]).unwrap();
+        assert!(matches!(settings.database.backend, StorageBackend::Sqlite { .. }));
+    }
+    if cfg!(feature = "postgres") {
+        let settings = load(&[("DATABASE_URL", "postgres://app:pw@db/auth")]).unwrap();
+        assert!(matches!(settings.database.backend, StorageBackend::Postgres { sqlite_fallback: None, .. }));
+    }
+}
+
+#[test]
+fn production_refuses_missing_keys_and_low_bcrypt_cost() {
+    assert!(problem(&[("PORTCULLIS_ENV", "production")]).contains("PORTCULLIS_JWT_KEYS"));
+    let key = "k".repeat(32);
+    let message =
+        problem(&[("PORTCULLIS_ENV", "production"), ("PORTCULLIS_JWT_KEYS", &key), ("PORTCULLIS_BCRYPT_COST", "8")]);
+    assert!(message.contains("PORTCULLIS_BCRYPT_COST"), "{message}");
+    assert!(load(&[("PORTCULLIS_BCRYPT_COST", "4")]).is_ok());
+}
+
+#[test]
+fn a_file_layer_sits_below_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("portcullis.toml");
+    std::fs::write(&path, "bind = \"127.0.0.1:9000\"\nbcrypt_cost = 11\n[limits.auth]\nburst = 3\n").unwrap();
+    let vars = HashMap::from([
+        ("PORTCULLIS_BCRYPT_COST".to_owned(), "10".to_owned()),
+        ("DATABASE_URL".to_owned(), usable_database_url().to_owned()),
+    ]);
+    let settings = Settings::load(Some(&path), &vars).unwrap();
+    assert_eq!(settings.server.bind.port(), 9000);
+    assert_eq!(settings.hashing.bcrypt_cost, 10);
+    assert_eq!(settings.limits.auth.burst, 3);
+    assert!(Settings::load(Some(&dir.path().join("missing.toml")), &HashMap::new()).is_err());
+}
+
+#[test]
+fn an_unknown_file_key_is_refused_with_a_suggestion() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("portcullis.toml");
+    std::fs::write(&path, "bcrypt_costt = 11\n[limits.auth]\nburts = 3\n").unwrap();
+    let vars = HashMap::from([("DATABASE_URL".to_owned(), usable_database_url().to_owned())]);
+    let message = Settings::load(Some(&path), &vars).unwrap_err().to_string();
+    assert!(message.contains("did you mean bcrypt_cost?"), "{message}");
+    assert!(message.contains("did you mean limits.auth.burst?"), "{message}");
+}
+
+#[test]
+fn a_misspelt_variable_is_refused_with_a_suggestion() {
+    let message = problem(&[("PORTCULLIS_BCRYPT_COSTT", "5")]);
+    assert!(
+        message.contains("PORTCULLIS_BCRYPT_COSTT is not a setting; did you mean PORTCULLIS_BCRYPT_COST?"),
+        "{message}"
+    );
+    let message = problem(&[("PORTCULLIS_DATABASE_URL", usable_database_url())]);
+    assert!(message.contains("did you mean DATABASE_URL?"), "{message}");
+    // Test tooling set by CI around the binary is no setting, and no error.
+    assert!(load(&[("PORTCULLIS_REQUIRE_SERVICES", "1"), ("PORTCULLIS_TEST_STORE", "postgres")]).is_ok());
+}
+
+#[test]
+fn values_that_would_never_be_used_are_refused() {
+    let message = problem(&[("PORTCULLIS_LIMITS__ACCOUNT_FAILURES__WINDOW_SECONDS", "abc")]);
+    assert!(message.contains("PORTCULLIS_LIMITS__LOGIN_FAILURES__WINDOW_SECONDS"), "{message}");
+    let message = problem(&[("PORTCULLIS_LIMITS__ACCOUNT_FAILURES__LOCKOUT_SECONDS", "-5")]);
+    assert!(message.contains("PORTCULLIS_LIMITS__LOGIN_FAILURES__LOCKOUT_SECONDS"), "{message}");
+    let message = problem(&[("PORTCULLIS_SQLITE_FALLBACK", "sqlite://data/fallback.db")]);
+    assert!(message.contains("PORTCULLIS_SQLITE_FALLBACK"), "{message}");
+    if !cfg!(feature = "postgres") {
+        assert!(message.contains("`postgres` feature"), "{message}");
+    }
+}
+
+#[test]
+fn vault_is_refused_until_it_exists() {
+    let message = problem(&[("PORTCULLIS_SECRETS", "vault")]);
+    assert!(message.contains("PORTCULLIS_SECRETS") && message.contains("no Vault adapter"), "{message}");
+    assert!(problem(&[("PORTCULLIS_VAULT_PATH", "secret/portcullis")]).contains("PORTCULLIS_VAULT_PATH"));
+    assert!(load(&[("PORTCULLIS_SECRETS", "env")]).is_ok());
+}
+
+#[test]
+fn a_bad_redis_key_prefix_names_the_variable() {
+    for prefix in ["caf\u{e9}", "tab\there", "a{b}"] {
+        let message = problem(&[("REDIS_URL", "redis://127.0.0.1:6379"), ("PORTCULLIS_REDIS__KEY_PREFIX", prefix)]);
+        assert!(message.starts_with("PORTCULLIS_REDIS__KEY_PREFIX") || message.starts_with("REDIS_URL"), "{message}");
+        if cfg!(feature = "redis") {
+            assert!(message.starts_with("PORTCULLIS_REDIS__KEY_PREFIX"), "{message}");
+        } else {
+            assert!(message.contains("`redis` feature"), "{message}");
+        }
+    }
+}
+
+#[test]
+fn cors_hsts_and_hashing_pool_are_validated() {
+    let settings = load(&[
+        ("PORTCULLIS_CORS_ALLOWED_ORIGINS", "https://app.example.com, http://localhost:3000"),
+        ("PORTCULLIS_HSTS_MAX_AGE_SECONDS", "31536000"),
+        ("PORTCULLIS_HASH_WORKERS", "3"),
+        ("PORTCULLIS_HASH_QUEUE", "0"),
+    ])
+    .unwrap();
+    assert_eq!(settings.security_headers.cors_allowed_origins.len(), 2);
+    assert_eq!(settings.security_headers.hsts_max_age_seconds, Some(31_536_000));
+    assert_eq!((settings.hashing.workers, settings.hashing.queue), (3, 0));
+    assert!(load(&[]).unwrap().security_headers.cors_allowed_origins.is_empty());
+    assert!(problem(&[("PORTCULLIS_CORS_ALLOWED_ORIGINS", "https://x.com/path")])
+        .contains("PORTCULLIS_CORS_ALLOWED_ORIGINS"));
+    assert!(problem(&[("PORTCULLIS_CORS_ALLOWED_ORIGINS", "*")]).contains("PORTCULLIS_CORS_ALLOWED_ORIGINS"));
+    assert!(problem(&[("PORTCULLIS_HASH_WORKERS", "0")]).contains("PORTCULLIS_HASH_WORKERS"));
+}
+
+#[test]
+fn pool_settings_have_defaults_and_ranges() {
+    let defaults = load(&[]).unwrap().database.pool;
+    assert_eq!((defaults.max_connections, defaults.min_connections), (10, 1));
+    assert_eq!(defaults.connect_deadline, Duration::from_secs(30));
+    let tuned = load(&[("PORTCULLIS_DATABASE__MAX_CONNECTIONS", "4"), ("PORTCULLIS_DATABASE__MIN_CONNECTIONS", "2")])
+        .unwrap()
+        .database
+        .pool;
+    assert_eq!((tuned.max_connections, tuned.min_connections), (4, 2));
+    let message =
+        problem(&[("PORTCULLIS_DATABASE__MAX_CONNECTIONS", "2"), ("PORTCULLIS_DATABASE__MIN_CONNECTIONS", "3")]);
+    assert!(message.contains("PORTCULLIS_DATABASE__MIN_CONNECTIONS") && message.contains("0..=2"), "{message}");
+    let message = problem(&[("DATABASE_URL", "postgres://x/y"), ("PORTCULLIS_SQLITE_FALLBACK", "postgres://x/y")]);
+    assert!(message.contains("PORTCULLIS_SQLITE_FALLBACK") || message.contains("DATABASE_URL"), "{message}");
+}

@@ -1,0 +1,68 @@
+//! The background loops of a running service: housekeeping (purging
+//! expired revocations and refresh tokens) and the revocation sync that
+//! makes a logout on one replica count on all of them. They only call the
+//! core; they never decide anything themselves.
+
+use crate::core::auth::AuthService;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+
+/// How often expired revocations and refresh tokens are purged.
+const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(600);
+/// How often revocations recorded by other replicas are read from the
+/// shared database: well inside the one second in which every replica must
+/// see a logout.
+const REVOCATION_SYNC_EVERY: Duration = Duration::from_millis(250);
+
+/// The loops of one running service; they end when it stops.
+pub struct BackgroundTasks {
+    loops: Vec<JoinHandle<()>>,
+}
+
+impl BackgroundTasks {
+    /// Starts every loop for `auth`.
+    pub fn spawn(auth: &Arc<AuthService>) -> Self {
+        Self { loops: vec![tokio::spawn(housekeeping(auth.clone())), tokio::spawn(revocation_sync(auth.clone()))] }
+    }
+
+    pub fn stop(self) {
+        for task in self.loops {
+            task.abort();
+        }
+    }
+}
+
+async fn housekeeping(auth: Arc<AuthService>) {
+    let mut every = tokio::time::interval(HOUSEKEEPING_EVERY);
+    // The first tick is immediate; start has just done the work.
+    every.tick().await;
+    loop {
+        every.tick().await;
+        if let Err(error) = auth.housekeeping().await {
+            tracing::warn!(error = ?error, "housekeeping failed");
+        }
+    }
+}
+
+/// Logs a failure once and the recovery once, not every 250 ms.
+async fn revocation_sync(auth: Arc<AuthService>) {
+    let mut every = tokio::time::interval(REVOCATION_SYNC_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failing = false;
+    loop {
+        every.tick().await;
+        match auth.sync_revocations().await {
+            Ok(_) if failing => {
+                failing = false;
+                tracing::info!("revocation sync recovered");
+            }
+            Ok(_) => {}
+            Err(error) if !failing => {
+                failing = true;
+                tracing::warn!(error = ?error, "revocation sync failed; retrying");
+            }
+            Err(_) => {}
+        }
+    }
+}
