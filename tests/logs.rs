@@ -107,6 +107,16 @@ async fn no_password_token_or_key_appears_in_the_logs() {
     assert_eq!(finished["span"]["method"], "POST");
     assert_eq!(finished["span"]["client_ip"], "127.0.0.1");
     assert!(finished["latency_ms"].as_f64().is_some());
+    let starting =
+        lines.iter().find(|line| line["message"] == "starting portcullis").expect("the start-up line is logged");
+    for (field, adapter) in
+        [("database", "sqlite"), ("rate_limiter", "memory"), ("secrets", "env"), ("password_hasher", "bcrypt")]
+    {
+        assert_eq!(starting[field], adapter, "the start-up line names its {field} in clear text: {starting}");
+    }
+    let listening: Vec<&Value> = lines.iter().filter(|line| line["message"] == "listening").collect();
+    assert_eq!(listening.len(), 1, "\"listening\" is logged once: {listening:?}");
+    assert_eq!(listening[0]["addr"].as_str(), base.strip_prefix("http://"));
     for line in lines.iter().filter(|line| line["span"]["name"] == "request") {
         assert!(line["span"]["request_id"].is_string(), "a request's log line lacks its id: {line}");
     }

@@ -1,0 +1,128 @@
+//! The real binary at start: configuration errors exit 78 with a message
+//! naming the variable, `.env` is read before logging starts, and the
+//! start-up line names its adapters in clear text. Each run fails fast on
+//! purpose (a refused setting, or an address already taken), so no test
+//! has to stop a server.
+
+#[cfg(feature = "sqlite")]
+use serde_json::Value;
+#[cfg(feature = "sqlite")]
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// A database URL this build can parse; only the tests that start the
+/// service need one it can also open.
+fn database_url(dir: &Path) -> String {
+    if cfg!(feature = "sqlite") {
+        format!("sqlite://{}", dir.join("startup.db").display())
+    } else {
+        "postgres://portcullis@127.0.0.1:1/portcullis".to_owned()
+    }
+}
+
+/// Runs the binary in `dir` with only `vars` in its environment (the
+/// working directory keeps any developer `.env` out of reach).
+fn run(dir: &Path, vars: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_portcullis"));
+    command.env_clear().current_dir(dir);
+    for (name, value) in vars {
+        command.env(name, value);
+    }
+    command.output().expect("the binary runs")
+}
+
+fn text(output: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+}
+
+#[test]
+fn a_misspelt_variable_exits_78_suggesting_the_right_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = database_url(dir.path());
+    let output = run(dir.path(), &[("DATABASE_URL", &database), ("PORTCULLIS_BCRYPT_COSTT", "5")]);
+    let printed = text(&output);
+    assert_eq!(output.status.code(), Some(78), "{printed}");
+    assert!(printed.contains("PORTCULLIS_BCRYPT_COSTT"), "{printed}");
+    assert!(printed.contains("did you mean PORTCULLIS_BCRYPT_COST?"), "{printed}");
+}
+
+#[test]
+fn an_old_alias_exits_78_naming_the_real_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = database_url(dir.path());
+    let output = run(dir.path(), &[("PORTCULLIS_DATABASE_URL", &database)]);
+    let printed = text(&output);
+    assert_eq!(output.status.code(), Some(78), "{printed}");
+    assert!(printed.contains("did you mean DATABASE_URL?"), "{printed}");
+}
+
+#[test]
+fn a_bad_redis_key_prefix_exits_78_naming_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = database_url(dir.path());
+    for prefix in ["caf\u{e9}", "tab\there", "with space"] {
+        let output = run(dir.path(), &[("DATABASE_URL", &database), ("PORTCULLIS_REDIS__KEY_PREFIX", prefix)]);
+        let printed = text(&output);
+        assert_eq!(output.status.code(), Some(78), "{prefix:?}: {printed}");
+        assert!(printed.contains("PORTCULLIS_REDIS__KEY_PREFIX"), "{printed}");
+        assert!(!printed.contains("panicked"), "{printed}");
+        if !cfg!(feature = "redis") {
+            assert!(printed.contains("`redis` feature"), "{printed}");
+        }
+    }
+}
+
+/// Starts the service on an address already taken, so that it composes
+/// every adapter, logs its start-up line and exits.
+#[cfg(feature = "sqlite")]
+fn start_on_a_taken_port(dir: &Path, extra: &[(&str, &str)]) -> (Output, Vec<Value>) {
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let bind = taken.local_addr().unwrap().to_string();
+    let database = database_url(dir);
+    let mut vars = vec![("DATABASE_URL", database.as_str()), ("PORTCULLIS_BIND", bind.as_str())];
+    vars.extend_from_slice(extra);
+    let output = run(dir, &vars);
+    let lines =
+        String::from_utf8_lossy(&output.stdout).lines().filter_map(|line| serde_json::from_str(line).ok()).collect();
+    (output, lines)
+}
+
+#[cfg(feature = "sqlite")]
+fn has_message(lines: &[Value], message: &str) -> bool {
+    lines.iter().any(|line| line["message"] == message)
+}
+
+#[cfg(feature = "sqlite")]
+#[test]
+fn the_start_up_line_names_each_adapter_in_clear_text_and_test_tooling_is_no_error() {
+    let dir = tempfile::tempdir().unwrap();
+    // CI sets these around every process it starts, the binary included.
+    let tooling =
+        [("PORTCULLIS_REQUIRE_SERVICES", "1"), ("PORTCULLIS_TEST_STORE", "postgres"), ("PORTCULLIS_URL", "x")];
+    let (output, lines) = start_on_a_taken_port(dir.path(), &tooling);
+    assert_eq!(output.status.code(), Some(1), "the taken port stops the start: {}", text(&output));
+    let starting = lines.iter().find(|line| line["message"] == "starting portcullis").expect("a start-up line");
+    for (field, adapter) in
+        [("database", "sqlite"), ("rate_limiter", "memory"), ("secrets", "env"), ("password_hasher", "bcrypt")]
+    {
+        assert_eq!(starting[field], adapter, "{field} in {starting}");
+    }
+    assert!(!starting.to_string().contains("REDACTED"), "{starting}");
+}
+
+#[cfg(feature = "sqlite")]
+#[test]
+fn rust_log_in_dot_env_is_honoured_and_the_environment_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(".env"), "RUST_LOG=warn\n").unwrap();
+
+    let (output, lines) = start_on_a_taken_port(dir.path(), &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(has_message(&lines, "start failed"), "errors still pass a warn filter: {}", text(&output));
+    assert!(!has_message(&lines, "starting portcullis"), ".env's RUST_LOG=warn hides info: {}", text(&output));
+
+    let (output, lines) = start_on_a_taken_port(dir.path(), &[("RUST_LOG", "info")]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(has_message(&lines, "starting portcullis"), "the environment overrides .env: {}", text(&output));
+}
