@@ -217,3 +217,14 @@ fn pool_settings_have_defaults_and_ranges() {
     let message = problem(&[("DATABASE_URL", "postgres://x/y"), ("PORTCULLIS_SQLITE_FALLBACK", "postgres://x/y")]);
     assert!(message.contains("PORTCULLIS_SQLITE_FALLBACK") || message.contains("DATABASE_URL"), "{message}");
 }
+
+#[test]
+fn the_example_env_file_is_accepted() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/.env.example");
+    let mut vars: HashMap<String, String> =
+        dotenvy::from_path_iter(example).unwrap().map(|pair| pair.unwrap()).collect();
+    vars.insert("DATABASE_URL".to_owned(), usable_database_url().to_owned());
+    if let Err(error) = Settings::load(None, &vars) {
+        panic!(".env.example is refused: {error}");
+    }
+}
