@@ -126,3 +126,55 @@ fn rust_log_in_dot_env_is_honoured_and_the_environment_wins() {
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
     assert!(has_message(&lines, "starting portcullis"), "the environment overrides .env: {}", text(&output));
 }
+
+#[cfg(feature = "sqlite")]
+#[test]
+fn listening_is_logged_once_with_both_addresses() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+
+    let dir = tempfile::tempdir().unwrap();
+    let database = database_url(dir.path());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .env_clear()
+        .current_dir(dir.path())
+        .env("DATABASE_URL", &database)
+        .env("PORTCULLIS_BIND", "127.0.0.1:0")
+        .env("PORTCULLIS_METRICS_BIND", "127.0.0.1:0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the binary starts");
+    let stdout = child.stdout.take().unwrap();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut seen = Vec::new();
+    while let Ok(line) = receiver.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        let parsed: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
+        let done = parsed["message"] == "listening";
+        seen.push(parsed);
+        if done {
+            break;
+        }
+    }
+    // Anything a second listener would announce arrives within moments.
+    std::thread::sleep(Duration::from_millis(300));
+    seen.extend(receiver.try_iter().map(|line| serde_json::from_str(&line).unwrap_or(Value::Null)));
+    child.kill().expect("the server stops");
+    child.wait().unwrap();
+
+    let listening: Vec<&Value> = seen.iter().filter(|line| line["message"] == "listening").collect();
+    assert_eq!(listening.len(), 1, "one listening line: {seen:?}");
+    for field in ["addr", "metrics_addr"] {
+        let address = listening[0][field].as_str().unwrap_or_else(|| panic!("{field} in {}", listening[0]));
+        assert!(address.parse::<std::net::SocketAddr>().is_ok(), "{field} is an address: {address}");
+    }
+}
