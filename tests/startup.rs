@@ -125,6 +125,10 @@ fn rust_log_in_dot_env_is_honoured_and_the_environment_wins() {
     let (output, lines) = start_on_a_taken_port(dir.path(), &[("RUST_LOG", "info")]);
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
     assert!(has_message(&lines, "starting portcullis"), "the environment overrides .env: {}", text(&output));
+
+    let (output, lines) = start_on_a_taken_port(dir.path(), &[("RUST_LOG", "[[[")]);
+    assert!(has_message(&lines, "RUST_LOG does not parse; logging at info"), "{}", text(&output));
+    assert!(has_message(&lines, "starting portcullis"), "a bad filter falls back to info: {}", text(&output));
 }
 
 #[cfg(feature = "sqlite")]

@@ -1,5 +1,6 @@
 //! Readiness: can this replica serve? Each check has a deadline, so a hung
-//! dependency makes `/readyz` fail rather than hang.
+//! dependency makes `/readyz` fail rather than hang. The probe only asks;
+//! it never repairs, reconnects or changes a dependency.
 
 use crate::ports::{RateLimiter, SchemaStatus, SecretSource, UserRepo};
 use std::sync::Arc;

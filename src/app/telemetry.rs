@@ -42,14 +42,11 @@ const QUIET_SERVER: &str = "poem::server=warn";
 /// logging starts), by default `info`. A filter that does not parse falls
 /// back to `info` and says so in the log.
 pub fn init(rust_log: Option<&str>) {
-    let requested = rust_log.map(str::trim).filter(|filter| !filter.is_empty());
-    match requested.map(log_filter) {
-        None => init_with(std::io::stdout, "info"),
-        Some(Ok(_)) => init_with(std::io::stdout, requested.unwrap_or("info")),
-        Some(Err(error)) => {
-            init_with(std::io::stdout, "info");
-            tracing::warn!(error = %error, "RUST_LOG does not parse; logging at info");
-        }
+    let requested = rust_log.map(str::trim).filter(|filter| !filter.is_empty()).unwrap_or("info");
+    let problem = log_filter(requested).err();
+    init_with(std::io::stdout, requested);
+    if let Some(error) = problem {
+        tracing::warn!(error = %error, "RUST_LOG does not parse; logging at info");
     }
 }
 
