@@ -228,9 +228,14 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<Arc<AppState>> {
         admin_configured: settings.admin_email.is_some(),
         fallback: storage.fallback,
     };
+    let render_metrics: http::RenderMetrics = {
+        let metrics = metrics.clone();
+        Arc::new(move || metrics.render())
+    };
     Ok(Arc::new(AppState {
         auth,
         metrics,
+        render_metrics,
         readiness,
         trusted_proxies: settings.trusted_proxies.clone(),
         metrics_on_main: settings.metrics_bind.is_none(),
