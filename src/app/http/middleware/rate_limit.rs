@@ -14,7 +14,8 @@
 //! The [`RateLimit`] layer around the router answers a refusal with `429`
 //! and `Retry-After`, adds the `RateLimit-*` headers, and limits on the
 //! `api` quota the `/v1/` requests no operation took (unknown paths, wrong
-//! methods). `OPTIONS` is never limited.
+//! methods). A `/v1/` operation that declares no bucket answers `500`, so
+//! it cannot ship with a quota nobody chose. `OPTIONS` is never limited.
 
 use crate::app::http::problem::Problem;
 use crate::app::http::state::AppState;
@@ -160,9 +161,12 @@ impl<E: Endpoint<Output = Response>> Endpoint for RateLimitEndpoint<E> {
             Some(decision) => Some(*decision),
             None if api_path => {
                 if let Some(operation) = response.data::<OperationId>() {
+                    // An operation without a declared bucket cannot answer,
+                    // so the first test that calls it says what is missing.
                     tracing::error!(operation = operation.0, "this operation declares no rate-limit bucket");
+                    return Ok(Problem::internal().into_response());
                 }
-                // No operation ran, so limiting now is as if before.
+                // No operation took the request: limiting now is as if before.
                 Some(limits.decide(RouteBucket::Api, &mut fallback).await)
             }
             None => None,
