@@ -69,27 +69,29 @@ struct Limits {
 }
 
 impl Limits {
-    /// Decides `bucket` for `req`, once per request.
-    async fn decide(&self, bucket: RouteBucket, req: &mut Request) -> Decision {
+    /// Decides `bucket` for a request bearing `bearer`, if any, and keeps
+    /// the decision for the layer. For the `api` bucket, also returns the
+    /// verdict on the token, for the bearer checker.
+    async fn decide(&self, bucket: RouteBucket, bearer: Option<&str>) -> (Decision, Option<VerifiedBearer>) {
         let auth = &self.state.auth;
         let network = format!("ip:{}", limited_network(self.client));
-        let decision = match bucket {
-            RouteBucket::Auth => auth.limit(Bucket::Auth, &network).await,
+        let (decision, verified) = match bucket {
+            RouteBucket::Auth => (auth.limit(Bucket::Auth, &network).await, None),
             RouteBucket::Api => {
-                let verified = req.headers().typed_get::<Authorization<Bearer>>().map(|bearer| VerifiedBearer {
-                    token: bearer.token().to_owned(),
-                    verdict: auth.authenticate(bearer.token()),
-                });
+                let verified =
+                    bearer.map(|token| VerifiedBearer { token: token.to_owned(), verdict: auth.authenticate(token) });
                 let user = verified.as_ref().and_then(|v| v.verdict.as_ref().ok()).map(|principal| principal.user_id);
-                if let Some(verified) = verified {
-                    req.extensions_mut().insert(verified);
-                }
                 let key = user.map_or(network, |user| format!("user:{user}"));
-                auth.limit(Bucket::Api, &key).await
+                (auth.limit(Bucket::Api, &key).await, verified)
             }
         };
-        *self.decision.get_or_init(|| decision)
+        (*self.decision.get_or_init(|| decision), verified)
     }
+}
+
+/// The token of an `Authorization: Bearer` header.
+fn bearer_token(req: &Request) -> Option<String> {
+    req.headers().typed_get::<Authorization<Bearer>>().map(|bearer| bearer.token().to_owned())
 }
 
 /// A route with its declared bucket.
@@ -105,7 +107,10 @@ impl<E: Endpoint> Endpoint for Declared<E> {
         // Outside the `RateLimit` layer (OPTIONS, or a router without it)
         // there is nothing to limit against.
         if let Some(limits) = req.extensions().get::<Limits>().cloned() {
-            let decision = limits.decide(self.bucket, &mut req).await;
+            let (decision, verified) = limits.decide(self.bucket, bearer_token(&req).as_deref()).await;
+            if let Some(verified) = verified {
+                req.extensions_mut().insert(verified);
+            }
             if !decision.allowed {
                 return Ok(Problem::rate_limited(decision.retry_after).into_response());
             }
@@ -150,12 +155,7 @@ impl<E: Endpoint<Output = Response>> Endpoint for RateLimitEndpoint<E> {
         let limits = Limits { state: self.state.clone(), client, decision: Arc::default() };
         req.extensions_mut().insert(limits.clone());
         let api_path = req.uri().path().starts_with("/v1/");
-        let mut fallback = Request::builder().finish();
-        if api_path {
-            if let Some(authorization) = req.headers().get(poem::http::header::AUTHORIZATION) {
-                fallback.headers_mut().insert(poem::http::header::AUTHORIZATION, authorization.clone());
-            }
-        }
+        let bearer = if api_path { bearer_token(&req) } else { None };
         let response = self.inner.call(req).await?;
         let decision = match limits.decision.get() {
             Some(decision) => Some(*decision),
@@ -167,7 +167,7 @@ impl<E: Endpoint<Output = Response>> Endpoint for RateLimitEndpoint<E> {
                     return Ok(Problem::internal().into_response());
                 }
                 // No operation took the request: limiting now is as if before.
-                Some(limits.decide(RouteBucket::Api, &mut fallback).await)
+                Some(limits.decide(RouteBucket::Api, bearer.as_deref()).await.0)
             }
             None => None,
         };
