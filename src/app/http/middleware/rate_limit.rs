@@ -199,6 +199,19 @@ fn add_headers(response: &mut Response, decision: &Decision) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use poem::endpoint::make_sync;
+
+    #[tokio::test]
+    async fn a_declared_route_outside_the_layer_is_served_unlimited() {
+        fn ok(_: Request) -> &'static str {
+            "ok"
+        }
+        for declared in [auth_bucket(make_sync(ok)), api_bucket(make_sync(ok))] {
+            let response = declared.call(Request::default()).await.unwrap();
+            assert_eq!(response.status(), poem::http::StatusCode::OK);
+            assert!(response.headers().get("ratelimit-limit").is_none());
+        }
+    }
 
     #[test]
     fn reset_rounds_up_to_whole_seconds() {
