@@ -144,8 +144,8 @@ impl AuthApi {
         auth: BearerAuth,
         body: OptionalJson<LogoutRequest>,
     ) -> Result<NoContent, BearerBodyErrors> {
-        let refresh_token = body.0.and_then(|b| b.refresh_token);
-        state.auth.logout(&auth.0, refresh_token.as_ref().map(|t| t.0.as_str())).await?;
+        let refresh_token = body.0.and_then(|request| request.refresh_token);
+        state.auth.logout(&auth.0, refresh_token.as_ref().map(|token| token.0.as_str())).await?;
         Ok(NoContent::Done)
     }
 

@@ -110,7 +110,7 @@ fn route_templates(spec: &str) -> HashMap<String, String> {
     let spec: serde_json::Value = serde_json::from_str(spec).unwrap_or_default();
     let mut templates = HashMap::new();
     for (path, operations) in spec["paths"].as_object().into_iter().flatten() {
-        for operation in operations.as_object().into_iter().flat_map(|o| o.values()) {
+        for operation in operations.as_object().into_iter().flat_map(|operations| operations.values()) {
             if let Some(id) = operation["operationId"].as_str() {
                 templates.insert(id.to_owned(), path.clone());
             }

@@ -45,8 +45,11 @@ async fn limit_body(req: &mut Request) -> Result<(), Problem> {
             format!("request bodies are limited to {MAX_BODY_BYTES} bytes"),
         )
     };
-    let declared =
-        req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
     let empty = match declared {
         Some(length) if length > MAX_BODY_BYTES as u64 => return Err(too_large()),
         Some(length) => length == 0,

@@ -23,7 +23,7 @@ impl AllowedMethods {
         let spec: serde_json::Value = serde_json::from_str(spec).unwrap_or_default();
         let mut allowed = Self::default();
         for (path, operations) in spec["paths"].as_object().into_iter().flatten() {
-            for method in operations.as_object().into_iter().flat_map(|o| o.keys()) {
+            for method in operations.as_object().into_iter().flat_map(|operations| operations.keys()) {
                 allowed = allowed.route(path, &method.to_ascii_uppercase());
             }
         }
@@ -33,14 +33,14 @@ impl AllowedMethods {
     /// Adds `method` to the methods `path` answers.
     #[must_use]
     pub fn route(mut self, path: &str, method: &str) -> Self {
-        let index = self.0.iter().position(|(p, _)| p == path).unwrap_or_else(|| {
+        let index = self.0.iter().position(|(known, _)| known == path).unwrap_or_else(|| {
             self.0.push((path.to_owned(), Vec::new()));
             self.0.len() - 1
         });
         let methods = &mut self.0[index].1;
-        let mut add = |m: &str| {
-            if !methods.iter().any(|known| known == m) {
-                methods.push(m.to_owned());
+        let mut add = |method: &str| {
+            if !methods.iter().any(|known| known == method) {
+                methods.push(method.to_owned());
             }
         };
         add(method);
@@ -53,11 +53,12 @@ impl AllowedMethods {
     /// The `Allow` value for a request path, if a known route matches it.
     pub fn header_for(&self, path: &str) -> Option<String> {
         let matches = |template: &str| {
-            let (mut t, mut p) = (template.split('/'), path.split('/'));
+            let (mut templates, mut segments) = (template.split('/'), path.split('/'));
             loop {
-                match (t.next(), p.next()) {
+                match (templates.next(), segments.next()) {
                     (None, None) => return true,
-                    (Some(ts), Some(ps)) if ts == ps || (ts.starts_with('{') && !ps.is_empty()) => {}
+                    (Some(expected), Some(segment))
+                        if expected == segment || (expected.starts_with('{') && !segment.is_empty()) => {}
                     _ => return false,
                 }
             }
@@ -113,7 +114,7 @@ impl<E: Endpoint<Output = Response>> Endpoint for HeadersEndpoint<E> {
             headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         }
         if not_allowed && !headers.contains_key(header::ALLOW) {
-            if let Some(value) = self.allowed.header_for(&path).and_then(|v| HeaderValue::from_str(&v).ok()) {
+            if let Some(value) = self.allowed.header_for(&path).and_then(|allow| HeaderValue::from_str(&allow).ok()) {
                 headers.insert(header::ALLOW, value);
             }
         }

@@ -112,9 +112,9 @@ fn unknown_field(reason: &str) -> Option<&str> {
 fn ensure_problem(response: Response) -> Response {
     let status = response.status();
     // Documented JSON error bodies (such as `/readyz`'s 503) stay as they are.
-    let documented = response
-        .content_type()
-        .is_some_and(|ct| ct.starts_with(PROBLEM_CONTENT_TYPE) || ct.starts_with("application/json"));
+    let documented = response.content_type().is_some_and(|content_type| {
+        content_type.starts_with(PROBLEM_CONTENT_TYPE) || content_type.starts_with("application/json")
+    });
     if status.as_u16() < 400 || documented {
         return response;
     }
@@ -122,8 +122,10 @@ fn ensure_problem(response: Response) -> Response {
     let operation = response.data::<OperationId>().cloned();
     let problem = match status {
         StatusCode::NOT_FOUND => Problem::not_found("no such route"),
-        s if s.is_server_error() => Problem::internal(),
-        s => Problem::new(s, ProblemCode::ValidationFailed, s.canonical_reason().unwrap_or("bad request")),
+        status if status.is_server_error() => Problem::internal(),
+        status => {
+            Problem::new(status, ProblemCode::ValidationFailed, status.canonical_reason().unwrap_or("bad request"))
+        }
     };
     let mut replaced = problem.into_response();
     keep_route(pattern, operation, &mut replaced);

@@ -80,7 +80,10 @@ impl Limits {
             RouteBucket::Api => {
                 let verified =
                     bearer.map(|token| VerifiedBearer { token: token.to_owned(), verdict: auth.authenticate(token) });
-                let user = verified.as_ref().and_then(|v| v.verdict.as_ref().ok()).map(|principal| principal.user_id);
+                let user = verified
+                    .as_ref()
+                    .and_then(|verified| verified.verdict.as_ref().ok())
+                    .map(|principal| principal.user_id);
                 let key = user.map_or(network, |user| format!("user:{user}"));
                 (auth.limit(Bucket::Api, &key).await, verified)
             }

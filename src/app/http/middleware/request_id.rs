@@ -13,7 +13,8 @@ use tracing::Instrument;
 
 /// Whether a caller-supplied id may be echoed: `^[A-Za-z0-9._-]{1,128}$`.
 pub fn is_valid_request_id(id: &str) -> bool {
-    (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    (1..=128).contains(&id.len())
+        && id.bytes().all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'_' | b'-'))
 }
 
 /// Gives each request its id, span and `X-Request-ID` header.
@@ -38,8 +39,8 @@ impl<E: Endpoint<Output = Response>> Endpoint for RequestIdEndpoint<E> {
         let request_id = req
             .headers()
             .get("x-request-id")
-            .and_then(|v| v.to_str().ok())
-            .filter(|v| is_valid_request_id(v))
+            .and_then(|value| value.to_str().ok())
+            .filter(|id| is_valid_request_id(id))
             .map_or_else(|| uuid::Uuid::new_v4().to_string(), ToOwned::to_owned);
         let client = req.extensions().get::<ClientIp>().map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |client| client.0);
         let span =
