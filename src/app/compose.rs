@@ -3,7 +3,7 @@
 //! [`AppState`]; it never serves a request and never reads a variable.
 
 use super::config::{Deployment, Settings, StorageBackend};
-use super::http::AppState;
+use super::http::{AppState, RenderMetrics};
 use super::readiness::ReadinessProbe;
 use crate::adapters::bcrypt_hasher::BcryptHasher;
 use crate::adapters::env_secrets::EnvSecrets;
@@ -215,9 +215,14 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<Arc<AppState>> {
         admin_configured: settings.admin.is_some(),
         fallback: storage.fallback,
     };
+    let render_metrics: RenderMetrics = {
+        let metrics = metrics.clone();
+        Arc::new(move || metrics.render())
+    };
     Ok(Arc::new(AppState {
         auth,
         metrics,
+        render_metrics,
         readiness,
         trusted_proxies: settings.server.trusted_proxies.clone(),
         metrics_on_main: settings.server.metrics_bind.is_none(),

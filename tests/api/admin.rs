@@ -25,6 +25,18 @@ async fn every_admin_route_is_forbidden_to_a_non_admin() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_non_admin_is_forbidden_before_the_request_is_read() {
+    let app = spawn_app().await;
+    let (_, _, pair) = app.new_user("nosy").await;
+    let token = pair.access_token.as_str();
+
+    assert_problem(app.admin_list(token, "?limit=0&cursor=nope").await, 403, "forbidden").await;
+    assert_problem(app.admin_get(token, "not-a-uuid").await, 403, "forbidden").await;
+    assert_problem(app.admin_patch(token, "not-a-uuid", &json!({"role": null, "x": 1})).await, 403, "forbidden").await;
+    assert_problem(app.admin_delete(token, "not-a-uuid").await, 403, "forbidden").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn every_admin_route_needs_a_token() {
     let app = spawn_app().await;
     let (id, _, _) = app.new_user("anon").await;

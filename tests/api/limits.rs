@@ -262,3 +262,79 @@ async fn an_unbalanced_bracket_in_forwarded_is_malformed_and_ignored() {
     // ...so the peer is now locked out.
     assert_eq!(login_with("for=nonsense", STRONG_PASSWORD).await.unwrap().status().as_u16(), 429);
 }
+
+/// Serves `route` behind the service's middleware, with the state of `app`.
+fn behind_the_middleware(
+    app: &crate::helpers::TestApp,
+    route: poem::Route,
+) -> impl poem::Endpoint<Output = poem::Response> {
+    let state = app.running.as_ref().expect("a running service").state.clone();
+    portcullis::app::http::middleware::Portcullis::new(state, std::collections::HashMap::new()).wrap(route)
+}
+
+async fn post(endpoint: &impl poem::Endpoint<Output = poem::Response>, path: &str) -> poem::Response {
+    let request = poem::Request::builder().method(poem::http::Method::POST).uri_str(path).finish();
+    endpoint.call(request).await.expect("the middleware answers every request")
+}
+
+fn ratelimit_limit(response: &poem::Response) -> Option<&str> {
+    response.headers().get("ratelimit-limit").and_then(|value| value.to_str().ok())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_route_spends_the_bucket_it_declares_whatever_its_path() {
+    use portcullis::app::http::middleware::rate_limit::{api_bucket, auth_bucket};
+    let app =
+        spawn_app_with(&[("PORTCULLIS_LIMITS__AUTH__BURST", "3"), ("PORTCULLIS_LIMITS__API__PER_MINUTE", "7")]).await;
+    let ok = || poem::endpoint::make_sync(|_| "ok");
+    let route = poem::Route::new()
+        .at("/v1/users/declared-auth", poem::post(auth_bucket(ok())))
+        .at("/v1/auth/declared-api", poem::post(api_bucket(ok())));
+    let endpoint = behind_the_middleware(&app, route);
+
+    let auth = post(&endpoint, "/v1/users/declared-auth").await;
+    let api = post(&endpoint, "/v1/auth/declared-api").await;
+
+    assert_eq!((auth.status().as_u16(), ratelimit_limit(&auth)), (200, Some("3")));
+    assert_eq!((api.status().as_u16(), ratelimit_limit(&api)), (200, Some("7")));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_operation_that_declares_no_bucket_cannot_answer() {
+    let app = spawn_app().await;
+    let undeclared = poem::endpoint::make_sync(|_| {
+        let mut response = poem::Response::builder().body("done");
+        response.set_data(poem_openapi::OperationId("undeclared"));
+        response
+    });
+    let endpoint = behind_the_middleware(&app, poem::Route::new().at("/v1/undeclared", poem::post(undeclared)));
+
+    let response = post(&endpoint, "/v1/undeclared").await;
+
+    assert_eq!(response.status().as_u16(), 500);
+    assert_eq!(ratelimit_limit(&response), None);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_operation_spends_the_quota_of_its_kind() {
+    let app =
+        spawn_app_with(&[("PORTCULLIS_LIMITS__AUTH__BURST", "30"), ("PORTCULLIS_LIMITS__API__PER_MINUTE", "70")]).await;
+    let spec: serde_json::Value = serde_json::from_str(&portcullis::app::http::spec_json()).unwrap();
+    let mut checked = 0;
+    for (path, operations) in spec["paths"].as_object().unwrap() {
+        if !path.starts_with("/v1/") {
+            continue;
+        }
+        let url = app.url(&path.replace("{id}", &uuid::Uuid::new_v4().to_string()));
+        for (method, operation) in operations.as_object().unwrap() {
+            let id = operation["operationId"].as_str().unwrap();
+            let method = reqwest::Method::from_bytes(method.to_ascii_uppercase().as_bytes()).unwrap();
+            let response = app.client.request(method, &url).json(&json!({})).send().await.unwrap();
+            let expected = if matches!(id, "register" | "login" | "refresh") { "30" } else { "70" };
+            assert_ne!(response.status().as_u16(), 500, "{id}");
+            assert_eq!(header(response.headers(), "ratelimit-limit"), Some(expected), "{id}");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 13, "{checked} operations");
+}

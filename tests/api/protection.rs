@@ -63,6 +63,7 @@ async fn readyz_answers_503_naming_the_failing_checks() {
     let state = Arc::new(AppState {
         auth: healthy.auth.clone(),
         metrics: healthy.metrics.clone(),
+        render_metrics: healthy.render_metrics.clone(),
         readiness: ReadinessProbe {
             users: healthy.readiness.users.clone(),
             schema: Arc::new(OutdatedSchema),

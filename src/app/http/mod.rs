@@ -1,52 +1,62 @@
-//! The poem + poem-openapi HTTP layer: routes, the OpenAPI document, and the
-//! middleware that gives every response its request id, security headers,
-//! rate-limit headers and problem+json errors.
+//! The poem + poem-openapi HTTP adapter: routes, the OpenAPI document, and
+//! the middleware that gives every response its request id, security
+//! headers, rate-limit headers and problem+json errors.
+//!
+//! One concern per module: [`auth`], [`users`], [`admin`] and [`ops`] are
+//! the APIs (handlers and what their domain errors mean on the wire);
+//! [`wire`] and [`params`] the shapes they exchange; [`errors`] every
+//! problem code and each endpoint's error responses; [`security`] who may
+//! call what; [`middleware`] one layer per cross-cutting concern. Nothing
+//! here holds a rule of the core, and nothing here names an adapter.
 
-pub mod api;
+pub mod admin;
+pub mod auth;
 pub mod client_ip;
 pub mod docs;
+pub mod errors;
 pub mod middleware;
 pub mod ops;
+pub mod params;
 pub mod problem;
+pub mod security;
 pub mod spec;
+pub mod state;
 pub mod text;
+pub mod users;
+pub mod wire;
 
-use crate::adapters::prometheus_metrics::PrometheusMetrics;
-use crate::app::readiness::ReadinessProbe;
-use crate::core::auth::AuthService;
-use ipnet::IpNet;
 use poem::endpoint::make_sync;
 use poem::http::Method;
 use poem::{get, Endpoint, EndpointExt, Response, Route};
-use poem_openapi::OpenApiService;
+use poem_openapi::{OpenApiService, Tags};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-/// Everything a request handler may need.
-pub struct AppState {
-    pub auth: Arc<AuthService>,
-    pub metrics: Arc<PrometheusMetrics>,
-    pub readiness: ReadinessProbe,
-    pub trusted_proxies: Vec<IpNet>,
-    /// Serve `/metrics` on the main listener (false when it has its own).
-    pub metrics_on_main: bool,
-    /// Browser origins allowed by CORS; empty: no CORS headers at all.
-    pub cors_allowed_origins: Vec<String>,
-    /// `Strict-Transport-Security` max-age, when configured.
-    pub hsts_max_age_seconds: Option<u32>,
-}
+pub use state::{AppState, RenderMetrics};
 
 /// The resolved client address of a request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ClientIp(pub IpAddr);
 
-type Apis = (api::AuthApi, api::UsersApi, api::AdminApi, ops::OpsApi);
+#[derive(Tags)]
+pub enum ApiTags {
+    /// Registration, sign-in, token refresh and sign-out.
+    Auth,
+    /// The signed-in user's own account.
+    Users,
+    /// User administration; needs the admin role.
+    Admin,
+    /// Liveness and readiness probes.
+    Operations,
+}
+
+type Apis = (auth::AuthApi, users::UsersApi, admin::AdminApi, ops::OpsApi);
 
 /// The one place the OpenAPI service is built: the server and the spec
 /// exporter both call it, so they cannot drift apart.
 pub fn openapi_service() -> OpenApiService<Apis, ()> {
-    let apis = (api::AuthApi, api::UsersApi, api::AdminApi, ops::OpsApi);
+    let apis = (auth::AuthApi, users::UsersApi, admin::AdminApi, ops::OpsApi);
     // No `.summary()`: `info.summary` is OpenAPI 3.1, and poem-openapi
     // declares 3.0.0, so validators reject it; the description opens with it.
     OpenApiService::new(apis, "Portcullis", env!("CARGO_PKG_VERSION"))
@@ -81,13 +91,13 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint<Output = Response> {
     let templates = route_templates(&spec);
     let mut allowed = middleware::AllowedMethods::from_spec(&spec).route("/openapi.json", "GET").route("/docs", "GET");
     let docs = docs::SwaggerPage::new(swagger_ui_html());
-    let metrics = state.metrics.clone();
+    let render_metrics = state.render_metrics.clone();
     let mut route = Route::new()
         .nest("/", openapi_service())
         .at("/openapi.json", get(make_sync(move |_| spec_response(&spec))))
         .at("/docs", get(docs.endpoint()));
     if state.metrics_on_main {
-        route = route.at("/metrics", get(make_sync(move |_| metrics.render())));
+        route = route.at("/metrics", get(make_sync(move |_| render_metrics())));
         allowed = allowed.route("/metrics", "GET");
     }
     let cors_enabled = !state.cors_allowed_origins.is_empty();
@@ -100,7 +110,7 @@ fn route_templates(spec: &str) -> HashMap<String, String> {
     let spec: serde_json::Value = serde_json::from_str(spec).unwrap_or_default();
     let mut templates = HashMap::new();
     for (path, operations) in spec["paths"].as_object().into_iter().flatten() {
-        for operation in operations.as_object().into_iter().flat_map(|o| o.values()) {
+        for operation in operations.as_object().into_iter().flat_map(|operations| operations.values()) {
             if let Some(id) = operation["operationId"].as_str() {
                 templates.insert(id.to_owned(), path.clone());
             }
@@ -130,8 +140,8 @@ fn cors(origins: &[String]) -> poem::middleware::Cors {
 /// The `/metrics` endpoint alone, for a separate listener, with the same
 /// request ids and headers as the main one.
 pub fn metrics_routes(state: Arc<AppState>) -> impl Endpoint<Output = Response> {
-    let metrics = state.metrics.clone();
-    let route = Route::new().at("/metrics", get(make_sync(move |_| metrics.render()))).map_to_response();
+    let render_metrics = state.render_metrics.clone();
+    let route = Route::new().at("/metrics", get(make_sync(move |_| render_metrics()))).map_to_response();
     let allowed = middleware::AllowedMethods::default().route("/metrics", "GET");
     middleware::Portcullis::new(state, HashMap::new()).allowed_methods(allowed).wrap(route)
 }

@@ -1,12 +1,12 @@
 //! Liveness and readiness probes.
 
-use super::AppState;
+use super::state::AppState;
 use poem::web::Data;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use std::sync::Arc;
 
-use super::api::ApiTags;
+use super::ApiTags;
 
 /// Liveness: the process is up. Touches no dependency.
 #[derive(Object)]

@@ -1,11 +1,10 @@
 //! RFC 9457 problem details: every error the service returns, the
 //! framework's own included, has this one shape.
 //!
-//! Each endpoint's error type lists only the statuses that endpoint can
-//! return, so the OpenAPI document tells the truth; [`Problem`] is the
-//! common currency the handlers build, and each endpoint enum converts from
-//! it.
+//! [`Problem`] is the common currency: domain errors convert into it, and
+//! each endpoint's error type (see [`super::errors`]) converts from it.
 
+use super::errors::ProblemCode;
 use poem::http::StatusCode;
 use poem_openapi::payload::Json;
 use poem_openapi::Object;
@@ -58,14 +57,14 @@ pub struct ProblemBody {
 #[derive(Clone, Debug)]
 pub struct Problem {
     pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ProblemCode,
     pub detail: String,
     pub errors: Vec<FieldError>,
     pub retry_after: Option<Duration>,
 }
 
 impl Problem {
-    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: ProblemCode, detail: impl Into<String>) -> Self {
         Self { status, code, detail: detail.into(), errors: Vec::new(), retry_after: None }
     }
 
@@ -81,31 +80,31 @@ impl Problem {
 
     pub fn validation(field: &str, message: impl Into<String>) -> Self {
         let message = message.into();
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", format!("{field}: {message}"))
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, ProblemCode::ValidationFailed, format!("{field}: {message}"))
             .field(field, message)
     }
 
     pub fn invalid_token(detail: &str) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "invalid_token", detail)
+        Self::new(StatusCode::UNAUTHORIZED, ProblemCode::InvalidToken, detail)
     }
 
     pub fn forbidden() -> Self {
-        Self::new(StatusCode::FORBIDDEN, "forbidden", "this operation needs the admin role")
+        Self::new(StatusCode::FORBIDDEN, ProblemCode::Forbidden, "this operation needs the admin role")
     }
 
     pub fn not_found(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", detail)
+        Self::new(StatusCode::NOT_FOUND, ProblemCode::NotFound, detail)
     }
 
     pub fn rate_limited(retry_after: Duration) -> Self {
-        Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "too many requests; retry later")
+        Self::new(StatusCode::TOO_MANY_REQUESTS, ProblemCode::RateLimited, "too many requests; retry later")
             .retry_after(retry_after)
     }
 
     pub fn unavailable(retry_after: Duration) -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "service_unavailable",
+            ProblemCode::ServiceUnavailable,
             "the service is temporarily unavailable; retry later",
         )
         .retry_after(retry_after)
@@ -113,7 +112,7 @@ impl Problem {
 
     /// An opaque 500. The cause belongs in the log, never in the body.
     pub fn internal() -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "an unexpected error occurred")
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, ProblemCode::Internal, "an unexpected error occurred")
     }
 
     /// Seconds for `Retry-After`, rounded up, at least 1.
@@ -131,7 +130,7 @@ impl Problem {
             title: self.title(),
             status: self.status.as_u16(),
             detail: self.detail.clone(),
-            code: self.code.to_owned(),
+            code: self.code.as_str().to_owned(),
             request_id: current_request_id(),
             errors: self.errors.clone(),
         })
@@ -153,54 +152,6 @@ impl From<Problem> for poem::Error {
         poem::Error::from_response(problem.into_response())
     }
 }
-
-/// Declares an endpoint's error response type: the listed statuses, each
-/// an `application/problem+json` body, `Retry-After` where it applies, and
-/// always `500`.
-macro_rules! endpoint_errors {
-    (
-        $(#[$meta:meta])* $name:ident {
-            $( $(#[$vmeta:meta])* $status:literal => $variant:ident ),* $(,)?
-        }
-        $( retry { $( $(#[$rmeta:meta])* $rstatus:literal => $rvariant:ident ),* $(,)? } )?
-    ) => {
-        $(#[$meta])*
-        #[derive(poem_openapi::ApiResponse, Debug)]
-        pub enum $name {
-            $(
-                $(#[$vmeta])*
-                #[oai(status = $status, content_type = "application/problem+json")]
-                $variant(poem_openapi::payload::Json<$crate::app::http::problem::ProblemBody>),
-            )*
-            $($(
-                $(#[$rmeta])*
-                #[oai(status = $rstatus, content_type = "application/problem+json")]
-                $rvariant(
-                    poem_openapi::payload::Json<$crate::app::http::problem::ProblemBody>,
-                    /// Seconds to wait before retrying.
-                    #[oai(header = "Retry-After")] Option<u64>,
-                ),
-            )*)?
-            /// Unexpected failure; the body carries no internal detail.
-            #[oai(status = 500, content_type = "application/problem+json")]
-            Internal(poem_openapi::payload::Json<$crate::app::http::problem::ProblemBody>),
-        }
-
-        impl From<$crate::app::http::problem::Problem> for $name {
-            fn from(problem: $crate::app::http::problem::Problem) -> Self {
-                match problem.status.as_u16() {
-                    $( $status => Self::$variant(problem.body()), )*
-                    $($( $rstatus => Self::$rvariant(problem.body(), problem.retry_after_seconds()), )*)?
-                    other => {
-                        tracing::error!(status = other, code = problem.code, "problem status not declared for this endpoint");
-                        Self::Internal($crate::app::http::problem::Problem::internal().body())
-                    }
-                }
-            }
-        }
-    };
-}
-pub(crate) use endpoint_errors;
 
 #[cfg(test)]
 mod tests {

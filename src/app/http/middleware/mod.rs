@@ -1,0 +1,65 @@
+//! What happens around every request, one layer per concern, outermost
+//! first:
+//!
+//! 1. [`client_ip`]: the client address;
+//! 2. [`request_id`]: the request id, its span and `X-Request-ID`;
+//! 3. [`observe`]: the request's metrics and its one access-log line;
+//! 4. [`headers`]: security, cache, HSTS and `Allow` headers;
+//! 5. [`body_limit`]: the 16 KiB body limit (a `413` before any limit is spent);
+//! 6. [`rate_limit`]: the declared rate limits, with `RateLimit-*` headers;
+//! 7. [`problems`]: every error, the framework's own included, as problem+json.
+//!
+//! No layer holds a rule of the core; each can be tried on its own around
+//! any endpoint.
+
+pub mod body_limit;
+pub mod client_ip;
+pub mod headers;
+pub mod observe;
+pub mod problems;
+pub mod rate_limit;
+pub mod request_id;
+
+use super::state::AppState;
+use poem::{Endpoint, EndpointExt, Response};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+pub use body_limit::MAX_BODY_BYTES;
+pub use headers::AllowedMethods;
+pub use rate_limit::VerifiedBearer;
+pub use request_id::is_valid_request_id;
+
+/// Builds the middleware stack around an endpoint.
+pub struct Portcullis {
+    state: Arc<AppState>,
+    templates: HashMap<String, String>,
+    allowed: AllowedMethods,
+}
+
+impl Portcullis {
+    /// `templates` maps operation ids to their path templates.
+    pub fn new(state: Arc<AppState>, templates: HashMap<String, String>) -> Self {
+        Self { state, templates, allowed: AllowedMethods::default() }
+    }
+
+    /// The methods of each route, named in the `Allow` header of a `405`.
+    #[must_use]
+    pub fn allowed_methods(mut self, allowed: AllowedMethods) -> Self {
+        self.allowed = allowed;
+        self
+    }
+
+    pub fn wrap<E: Endpoint<Output = Response>>(self, inner: E) -> impl Endpoint<Output = Response> {
+        let state = self.state;
+        inner
+            .with(problems::Problems)
+            .with(rate_limit::RateLimit::new(state.clone()))
+            .with(body_limit::BodyLimit)
+            .with(headers::Headers::new(self.allowed, state.hsts_max_age_seconds))
+            .with(observe::Observe::new(state.metrics.clone(), self.templates))
+            .with(request_id::RequestId)
+            .with(client_ip::ClientAddress::new(state.trusted_proxies.clone()))
+            .data(state)
+    }
+}

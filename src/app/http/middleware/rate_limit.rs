@@ -1,0 +1,235 @@
+//! Rate limits, declared by each route and applied by one layer.
+//!
+//! An operation names its bucket in its own `#[oai(..)]` attribute
+//! (`transform = "auth_bucket"` or `transform = "api_bucket"`), so which
+//! quota a route spends is read where the route is written, never guessed
+//! from its path. The declared limit runs after routing and before the
+//! operation reads its body or its bearer token:
+//!
+//! - `auth`: per client network (register, login, refresh);
+//! - `api`: per user when the bearer token verifies, else per client
+//!   network; the verdict is handed to the bearer checker as
+//!   [`VerifiedBearer`], so a token is verified once per request.
+//!
+//! The [`RateLimit`] layer around the router answers a refusal with `429`
+//! and `Retry-After`, adds the `RateLimit-*` headers, and limits on the
+//! `api` quota the `/v1/` requests no operation took (unknown paths, wrong
+//! methods). A `/v1/` operation that declares no bucket answers `500`, so
+//! it cannot ship with a quota nobody chose. `OPTIONS` is never limited.
+
+use crate::app::http::problem::Problem;
+use crate::app::http::state::AppState;
+use crate::app::http::ClientIp;
+use crate::core::limits::limited_network;
+use crate::core::token::{Principal, TokenError};
+use crate::ports::{Bucket, Decision};
+use poem::http::header::{HeaderName, HeaderValue};
+use poem::http::Method;
+use poem::web::headers::authorization::Bearer;
+use poem::web::headers::{Authorization, HeaderMapExt};
+use poem::{Endpoint, IntoResponse, Middleware, Request, Response};
+use poem_openapi::OperationId;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+/// A bearer token already checked by the rate limiter, for the checker.
+#[derive(Clone)]
+pub struct VerifiedBearer {
+    pub token: String,
+    pub verdict: Result<Principal, TokenError>,
+}
+
+/// The buckets a route may declare.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RouteBucket {
+    /// Per client network: the routes that take credentials.
+    Auth,
+    /// Per user, or per client network when anonymous.
+    Api,
+}
+
+/// Declares the `auth` bucket: `#[oai(.., transform = "auth_bucket")]`.
+pub fn auth_bucket<E: Endpoint>(endpoint: E) -> Declared<E> {
+    Declared { bucket: RouteBucket::Auth, inner: endpoint }
+}
+
+/// Declares the `api` bucket: `#[oai(.., transform = "api_bucket")]`.
+pub fn api_bucket<E: Endpoint>(endpoint: E) -> Declared<E> {
+    Declared { bucket: RouteBucket::Api, inner: endpoint }
+}
+
+/// What the [`RateLimit`] layer hands to the declared limits inside it, and
+/// where they leave their decision.
+#[derive(Clone)]
+struct Limits {
+    state: Arc<AppState>,
+    client: IpAddr,
+    decision: Arc<OnceLock<Decision>>,
+}
+
+impl Limits {
+    /// Decides `bucket` for a request bearing `bearer`, if any, and keeps
+    /// the decision for the layer. For the `api` bucket, also returns the
+    /// verdict on the token, for the bearer checker.
+    async fn decide(&self, bucket: RouteBucket, bearer: Option<&str>) -> (Decision, Option<VerifiedBearer>) {
+        let auth = &self.state.auth;
+        let network = format!("ip:{}", limited_network(self.client));
+        let (decision, verified) = match bucket {
+            RouteBucket::Auth => (auth.limit(Bucket::Auth, &network).await, None),
+            RouteBucket::Api => {
+                let verified =
+                    bearer.map(|token| VerifiedBearer { token: token.to_owned(), verdict: auth.authenticate(token) });
+                let user = verified
+                    .as_ref()
+                    .and_then(|verified| verified.verdict.as_ref().ok())
+                    .map(|principal| principal.user_id);
+                let key = user.map_or(network, |user| format!("user:{user}"));
+                (auth.limit(Bucket::Api, &key).await, verified)
+            }
+        };
+        (*self.decision.get_or_init(|| decision), verified)
+    }
+}
+
+/// The token of an `Authorization: Bearer` header.
+fn bearer_token(req: &Request) -> Option<String> {
+    req.headers().typed_get::<Authorization<Bearer>>().map(|bearer| bearer.token().to_owned())
+}
+
+/// A route with its declared bucket.
+pub struct Declared<E> {
+    bucket: RouteBucket,
+    inner: E,
+}
+
+impl<E: Endpoint> Endpoint for Declared<E> {
+    type Output = Response;
+
+    async fn call(&self, mut req: Request) -> poem::Result<Response> {
+        // Outside the `RateLimit` layer (OPTIONS, or a router without it)
+        // there is nothing to limit against.
+        if let Some(limits) = req.extensions().get::<Limits>().cloned() {
+            let (decision, verified) = limits.decide(self.bucket, bearer_token(&req).as_deref()).await;
+            if let Some(verified) = verified {
+                req.extensions_mut().insert(verified);
+            }
+            if !decision.allowed {
+                return Ok(Problem::rate_limited(decision.retry_after).into_response());
+            }
+        }
+        self.inner.call(req).await.map(IntoResponse::into_response)
+    }
+}
+
+/// Applies the declared limits, and the `api` one to `/v1/` requests no
+/// operation took.
+pub struct RateLimit {
+    state: Arc<AppState>,
+}
+
+impl RateLimit {
+    pub fn new(state: Arc<AppState>) -> Self {
+        Self { state }
+    }
+}
+
+impl<E: Endpoint<Output = Response>> Middleware<E> for RateLimit {
+    type Output = RateLimitEndpoint<E>;
+
+    fn transform(&self, inner: E) -> Self::Output {
+        RateLimitEndpoint { state: self.state.clone(), inner }
+    }
+}
+
+pub struct RateLimitEndpoint<E> {
+    state: Arc<AppState>,
+    inner: E,
+}
+
+impl<E: Endpoint<Output = Response>> Endpoint for RateLimitEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, mut req: Request) -> poem::Result<Response> {
+        if req.method() == Method::OPTIONS {
+            return self.inner.call(req).await;
+        }
+        let client = req.extensions().get::<ClientIp>().map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |client| client.0);
+        let limits = Limits { state: self.state.clone(), client, decision: Arc::default() };
+        req.extensions_mut().insert(limits.clone());
+        let api_path = req.uri().path().starts_with("/v1/");
+        let bearer = if api_path { bearer_token(&req) } else { None };
+        let response = self.inner.call(req).await?;
+        let decision = match limits.decision.get() {
+            Some(decision) => Some(*decision),
+            None if api_path => {
+                if let Some(operation) = response.data::<OperationId>() {
+                    // An operation without a declared bucket cannot answer,
+                    // so the first test that calls it says what is missing.
+                    tracing::error!(operation = operation.0, "this operation declares no rate-limit bucket");
+                    return Ok(Problem::internal().into_response());
+                }
+                // No operation took the request: limiting now is as if before.
+                Some(limits.decide(RouteBucket::Api, bearer.as_deref()).await.0)
+            }
+            None => None,
+        };
+        let Some(decision) = decision else { return Ok(response) };
+        // A refused request is answered afresh: it reached no operation, and
+        // its metrics say so (`route="unmatched"`).
+        let mut response =
+            if decision.allowed { response } else { Problem::rate_limited(decision.retry_after).into_response() };
+        add_headers(&mut response, &decision);
+        Ok(response)
+    }
+}
+
+/// `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` (seconds,
+/// rounded up).
+fn add_headers(response: &mut Response, decision: &Decision) {
+    let seconds = |d: Duration| (d.as_secs() + u64::from(d.subsec_nanos() > 0)).to_string();
+    for (name, value) in [
+        ("ratelimit-limit", decision.limit.to_string()),
+        ("ratelimit-remaining", decision.remaining.to_string()),
+        ("ratelimit-reset", seconds(decision.reset_after)),
+    ] {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            response.headers_mut().insert(HeaderName::from_static(name), value);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use poem::endpoint::make_sync;
+
+    #[tokio::test]
+    async fn a_declared_route_outside_the_layer_is_served_unlimited() {
+        fn ok(_: Request) -> &'static str {
+            "ok"
+        }
+        for declared in [auth_bucket(make_sync(ok)), api_bucket(make_sync(ok))] {
+            let response = declared.call(Request::default()).await.unwrap();
+            assert_eq!(response.status(), poem::http::StatusCode::OK);
+            assert!(response.headers().get("ratelimit-limit").is_none());
+        }
+    }
+
+    #[test]
+    fn reset_rounds_up_to_whole_seconds() {
+        let decision = Decision {
+            allowed: true,
+            limit: 10,
+            remaining: 9,
+            reset_after: Duration::from_millis(1_200),
+            retry_after: Duration::ZERO,
+        };
+        let mut response = Response::default();
+        add_headers(&mut response, &decision);
+        let headers = response.headers();
+        assert_eq!(headers["ratelimit-limit"], "10");
+        assert_eq!(headers["ratelimit-remaining"], "9");
+        assert_eq!(headers["ratelimit-reset"], "2");
+    }
+}

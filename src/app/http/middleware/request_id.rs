@@ -1,0 +1,83 @@
+//! The request id: the caller's `X-Request-ID` when it matches
+//! `^[A-Za-z0-9._-]{1,128}$`, otherwise a fresh UUID. It names the tracing
+//! span of the request, is in scope for every problem body, and goes back
+//! in the `X-Request-ID` header. Must run inside [`super::client_ip`], whose
+//! address the span records.
+
+use crate::app::http::problem::REQUEST_ID;
+use crate::app::http::ClientIp;
+use poem::http::header::{HeaderName, HeaderValue};
+use poem::{Endpoint, Middleware, Request, Response};
+use std::net::{IpAddr, Ipv4Addr};
+use tracing::Instrument;
+
+/// Whether a caller-supplied id may be echoed: `^[A-Za-z0-9._-]{1,128}$`.
+pub fn is_valid_request_id(id: &str) -> bool {
+    (1..=128).contains(&id.len())
+        && id.bytes().all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'_' | b'-'))
+}
+
+/// Gives each request its id, span and `X-Request-ID` header.
+pub struct RequestId;
+
+impl<E: Endpoint<Output = Response>> Middleware<E> for RequestId {
+    type Output = RequestIdEndpoint<E>;
+
+    fn transform(&self, inner: E) -> Self::Output {
+        RequestIdEndpoint { inner }
+    }
+}
+
+pub struct RequestIdEndpoint<E> {
+    inner: E,
+}
+
+impl<E: Endpoint<Output = Response>> Endpoint for RequestIdEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> poem::Result<Response> {
+        let request_id = req
+            .headers()
+            .get("x-request-id")
+            .and_then(|value| value.to_str().ok())
+            .filter(|id| is_valid_request_id(id))
+            .map_or_else(|| uuid::Uuid::new_v4().to_string(), ToOwned::to_owned);
+        let client = req.extensions().get::<ClientIp>().map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |client| client.0);
+        let span =
+            tracing::info_span!("request", request_id = %request_id, method = %req.method(), client_ip = %client);
+        let handled = REQUEST_ID.scope(request_id.clone(), self.inner.call(req)).instrument(span).await;
+        let mut response = handled?;
+        if let Ok(value) = HeaderValue::from_str(&request_id) {
+            response.headers_mut().insert(HeaderName::from_static("x-request-id"), value);
+        }
+        Ok(response)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use poem::endpoint::make_sync;
+    use poem::EndpointExt;
+
+    #[test]
+    fn request_ids_follow_the_contract_pattern() {
+        assert!(is_valid_request_id("abc-123_X.y"));
+        assert!(is_valid_request_id(&"a".repeat(128)));
+        for bad in ["", "has space", "semi;colon", "ünïcode", &"a".repeat(129)] {
+            assert!(!is_valid_request_id(bad), "{bad:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_well_formed_id_is_echoed_and_in_scope_a_bad_one_replaced() {
+        let endpoint = make_sync(|_| crate::app::http::problem::current_request_id()).map_to_response().with(RequestId);
+        let request = Request::builder().header("x-request-id", "caller-1").finish();
+        let response = endpoint.call(request).await.unwrap();
+        assert_eq!(response.headers()["x-request-id"], "caller-1");
+        assert_eq!(response.into_body().into_string().await.unwrap(), "caller-1");
+        let response = endpoint.call(Request::builder().header("x-request-id", "bad id").finish()).await.unwrap();
+        let fresh = response.headers()["x-request-id"].to_str().unwrap().to_owned();
+        assert!(uuid::Uuid::parse_str(&fresh).is_ok(), "{fresh}");
+    }
+}

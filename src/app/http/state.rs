@@ -1,0 +1,29 @@
+//! What every handler and layer may reach: the core service, the metrics
+//! port and the HTTP settings. Built once by the composition root; this
+//! module must never name an adapter.
+
+use crate::app::readiness::ReadinessProbe;
+use crate::core::auth::AuthService;
+use crate::ports::MetricsSink;
+use ipnet::IpNet;
+use std::sync::Arc;
+
+/// Renders the `/metrics` page in the exporter's text format. The
+/// composition root sets it from the adapter behind [`AppState::metrics`],
+/// so the HTTP layer serves the page without knowing which exporter it is.
+pub type RenderMetrics = Arc<dyn Fn() -> String + Send + Sync>;
+
+/// Everything a request handler may need.
+pub struct AppState {
+    pub auth: Arc<AuthService>,
+    pub metrics: Arc<dyn MetricsSink>,
+    pub render_metrics: RenderMetrics,
+    pub readiness: ReadinessProbe,
+    pub trusted_proxies: Vec<IpNet>,
+    /// Serve `/metrics` on the main listener (false when it has its own).
+    pub metrics_on_main: bool,
+    /// Browser origins allowed by CORS; empty: no CORS headers at all.
+    pub cors_allowed_origins: Vec<String>,
+    /// `Strict-Transport-Security` max-age, when configured.
+    pub hsts_max_age_seconds: Option<u32>,
+}
