@@ -1,9 +1,9 @@
 //! In-process storage: users, sessions, refresh tokens and revocations held
 //! in maps behind locks.
 //!
-//! It backs the core's tests and single-process trials, and it is the
-//! reference the storage contract in `contract.rs` is first checked
-//! against. It must never be used where data has to survive a restart or be
+//! It backs the core's tests, and it is the reference the storage contract
+//! in `contract.rs` is first checked against; it is compiled only for tests
+//! (the `test-support` feature), since no configuration can select it. It must never be used where data has to survive a restart or be
 //! shared between replicas: everything lives in this process's memory.
 //!
 //! Every method takes one lock for its whole read-check-write, so each is

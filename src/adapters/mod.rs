@@ -5,6 +5,8 @@
 pub mod bcrypt_hasher;
 pub mod env_secrets;
 pub mod fallback_limiter;
+/// Test support only: no configuration can select it.
+#[cfg(any(test, feature = "test-support"))]
 pub mod memory;
 pub mod memory_limiter;
 #[cfg(feature = "postgres")]

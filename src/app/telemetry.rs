@@ -8,6 +8,7 @@
 
 use serde_json::Value;
 use std::io::{self, Write};
+#[cfg(any(test, feature = "test-support"))]
 use std::sync::{Arc, Mutex};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
@@ -168,15 +169,18 @@ fn looks_like_jwt(word: &str) -> bool {
 }
 
 /// A writer that keeps everything in memory, for tests that inspect logs.
+#[cfg(any(test, feature = "test-support"))]
 #[derive(Clone, Default)]
 pub struct CapturedLogs(Arc<Mutex<Vec<u8>>>);
 
+#[cfg(any(test, feature = "test-support"))]
 impl CapturedLogs {
     pub fn contents(&self) -> String {
         String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
     }
 }
 
+#[cfg(any(test, feature = "test-support"))]
 impl Write for CapturedLogs {
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(bytes);
@@ -187,6 +191,7 @@ impl Write for CapturedLogs {
     }
 }
 
+#[cfg(any(test, feature = "test-support"))]
 impl<'a> MakeWriter<'a> for CapturedLogs {
     type Writer = CapturedLogs;
     fn make_writer(&'a self) -> Self::Writer {
