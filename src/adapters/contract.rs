@@ -12,7 +12,8 @@ use crate::core::password::PasswordHash;
 use crate::core::revocation::Revocation;
 use crate::core::user::{Role, UnixSeconds, User, UserChange, UserId, UserStatus};
 use crate::ports::{
-    RefreshRecord, RevocationStore, RotateOutcome, SessionRecord, SessionRepo, TokenHash, UserRepo, UserUpdateError,
+    RefreshRecord, RevocationStore, RotateOutcome, SessionRecord, SessionRepo, TokenHash, UserInsertError, UserRepo,
+    UserUpdateError,
 };
 use std::sync::Arc;
 use uuid::Uuid;
@@ -89,7 +90,7 @@ async fn emails_are_unique_and_found_whatever_their_case(users: &dyn UserRepo) {
     let twin = new_user(" alice@EXAMPLE.com ", Role::Admin, UserStatus::Active);
     let result = users.insert(&twin).await;
     assert!(
-        matches!(result, Err(UserUpdateError::EmailTaken)),
+        matches!(result, Err(UserInsertError::EmailTaken)),
         "a second user with the same e-mail is refused: {result:?}"
     );
     assert_eq!(users.by_id(twin.id).await.expect("storage answers"), None);

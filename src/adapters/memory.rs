@@ -17,7 +17,7 @@ use crate::core::revocation::Revocation;
 use crate::core::user::{UnixSeconds, User, UserChange, UserId};
 use crate::ports::{
     RefreshRecord, RepoError, RevocationStore, RotateOutcome, SchemaStatus, SessionId, SessionRecord, SessionRepo,
-    TokenHash, UserRepo, UserUpdateError,
+    TokenHash, UserInsertError, UserRepo, UserUpdateError,
 };
 use anyhow::anyhow;
 use async_trait::async_trait;
@@ -111,10 +111,10 @@ fn unexpected(message: &'static str) -> RepoError {
 
 #[async_trait]
 impl UserRepo for MemoryStore {
-    async fn insert(&self, user: &User) -> Result<(), UserUpdateError> {
+    async fn insert(&self, user: &User) -> Result<(), UserInsertError> {
         let mut tables = self.write();
         if tables.emails.contains_key(&user.email) {
-            return Err(UserUpdateError::EmailTaken);
+            return Err(UserInsertError::EmailTaken);
         }
         if tables.users.contains_key(&user.id) {
             return Err(unexpected("user id is already stored").into());

@@ -9,7 +9,7 @@
 //! start together apply them once.
 //!
 //! No sqlx type may leave this module: driver errors become [`RepoError`]
-//! (or [`UserUpdateError::EmailTaken`] for a duplicate address) here. The
+//! (or [`UserInsertError::EmailTaken`] for a duplicate address) here. The
 //! database URL appears in an error only with its password masked.
 
 use crate::core::email::Email;
@@ -18,7 +18,7 @@ use crate::core::revocation::Revocation;
 use crate::core::user::{Role, UnixSeconds, User, UserChange, UserId, UserStatus};
 use crate::ports::{
     RefreshRecord, RepoError, RevocationStore, RotateOutcome, SchemaStatus, SessionId, SessionRecord, SessionRepo,
-    TokenHash, UserRepo, UserUpdateError,
+    TokenHash, UserInsertError, UserRepo, UserUpdateError,
 };
 use crate::redact::redact_url;
 use anyhow::{anyhow, Context as _};
@@ -369,7 +369,7 @@ impl PostgresStore {
 
 #[async_trait]
 impl UserRepo for PostgresStore {
-    async fn insert(&self, user: &User) -> Result<(), UserUpdateError> {
+    async fn insert(&self, user: &User) -> Result<(), UserInsertError> {
         sqlx::query(
             "INSERT INTO users \
              (id, email, password_hash, role, status, created_at, updated_at) \
@@ -386,7 +386,7 @@ impl UserRepo for PostgresStore {
         .await
         .map_err(|error| {
             if is_email_taken(&error) {
-                UserUpdateError::EmailTaken
+                UserInsertError::EmailTaken
             } else {
                 repo_error(error).into()
             }
@@ -690,7 +690,7 @@ mod tests {
     use crate::core::email::Email;
     use crate::core::password::PasswordHash;
     use crate::core::user::{Role, User, UserId, UserStatus};
-    use crate::ports::{RepoError, SchemaStatus, UserRepo, UserUpdateError};
+    use crate::ports::{RepoError, SchemaStatus, UserInsertError, UserRepo};
     use crate::testing::fresh_database;
     use sqlx::postgres::PgConnectOptions;
     use sqlx::{Connection as _, PgConnection};
@@ -812,7 +812,7 @@ mod tests {
                 results.push(racer.await.expect("the racing task finishes"));
             }
             let inserted = results.iter().filter(|result| result.is_ok()).count();
-            let taken = results.iter().filter(|result| matches!(result, Err(UserUpdateError::EmailTaken))).count();
+            let taken = results.iter().filter(|result| matches!(result, Err(UserInsertError::EmailTaken))).count();
             assert_eq!((inserted, taken), (1, 1), "one insert and one EmailTaken: {results:?}");
         }
         assert_eq!(store.list(None, 100).await.expect("storage answers").len(), ROUNDS);
@@ -831,7 +831,7 @@ mod tests {
         .await
         .expect("a raw insert");
         let result = store.insert(&user("mixed@example.com")).await;
-        assert!(matches!(result, Err(UserUpdateError::EmailTaken)), "{result:?}");
+        assert!(matches!(result, Err(UserInsertError::EmailTaken)), "{result:?}");
     }
 
     #[tokio::test]
@@ -841,7 +841,7 @@ mod tests {
         store.insert(&first).await.expect("the first user is stored");
         let same_id = User { email: Email::parse("second@example.com").expect("a valid address"), ..first };
         let result = store.insert(&same_id).await;
-        assert!(matches!(result, Err(UserUpdateError::Repo(RepoError::Unexpected(_)))), "{result:?}");
+        assert!(matches!(result, Err(UserInsertError::Repo(RepoError::Unexpected(_)))), "{result:?}");
     }
 
     #[tokio::test]

@@ -69,7 +69,8 @@
 //! Redis fails fast, and the caller decides what to do without it. No error
 //! message carries the password of the Redis URL.
 
-use crate::ports::{Bucket, Decision, FailureKey, FailurePolicy, LimiterError, Quota, RateLimiter};
+use crate::core::limits::{Decision, FailurePolicy, Quota};
+use crate::ports::{Bucket, FailureKey, LimiterError, RateLimiter};
 use crate::redact::redact_url;
 use anyhow::{anyhow, Context as _};
 use async_trait::async_trait;

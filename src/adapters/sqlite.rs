@@ -7,7 +7,7 @@
 //! and the write cannot be separated by another writer.
 //!
 //! No sqlx type may leave this module: driver errors become [`RepoError`]
-//! (or [`UserUpdateError::EmailTaken`] for a duplicate address) here. The
+//! (or [`UserInsertError::EmailTaken`] for a duplicate address) here. The
 //! database URL never appears in an error or a log line.
 
 use crate::core::email::Email;
@@ -16,7 +16,7 @@ use crate::core::revocation::Revocation;
 use crate::core::user::{Role, UnixSeconds, User, UserChange, UserId, UserStatus};
 use crate::ports::{
     RefreshRecord, RepoError, RevocationStore, RotateOutcome, SchemaStatus, SessionId, SessionRecord, SessionRepo,
-    TokenHash, UserRepo, UserUpdateError,
+    TokenHash, UserInsertError, UserRepo, UserUpdateError,
 };
 use anyhow::{anyhow, Context as _};
 use async_trait::async_trait;
@@ -275,7 +275,7 @@ impl SqliteStore {
 
 #[async_trait]
 impl UserRepo for SqliteStore {
-    async fn insert(&self, user: &User) -> Result<(), UserUpdateError> {
+    async fn insert(&self, user: &User) -> Result<(), UserInsertError> {
         sqlx::query(
             "INSERT INTO users \
              (id, email, password_hash, role, status, created_at, updated_at) \
@@ -292,7 +292,7 @@ impl UserRepo for SqliteStore {
         .await
         .map_err(|error| {
             if is_email_taken(&error) {
-                UserUpdateError::EmailTaken
+                UserInsertError::EmailTaken
             } else {
                 repo_error(error).into()
             }

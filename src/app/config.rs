@@ -6,8 +6,8 @@
 //! range.
 
 use crate::core::limits::Limits;
+use crate::core::limits::{FailurePolicy, Quota};
 use crate::core::token::{TokenSettings, MIN_KEY_BYTES};
-use crate::ports::{FailurePolicy, Quota};
 pub use crate::redact::ConnectionUrl;
 use ipnet::IpNet;
 use secrecy::{ExposeSecret, SecretString};

@@ -25,7 +25,6 @@ impl From<UserUpdateError> for AdminError {
             UserUpdateError::NotFound => Self::NotFound,
             UserUpdateError::LastAdmin => Self::LastAdmin,
             UserUpdateError::Repo(error) => error.into(),
-            UserUpdateError::EmailTaken => Self::Failure(ServiceFailure::Unexpected(error.into())),
         }
     }
 }

@@ -2,16 +2,16 @@
 //! change, and the bearer check every protected route runs.
 
 use super::email::{Email, EmailError};
-use super::limits::{limited_network, Limits};
+use super::limits::{limited_network, Decision, Limits};
 use super::password::{Password, PasswordError, PasswordHash};
 use super::refresh::RefreshToken;
 use super::revocation::{Revocation, RevocationView};
 use super::token::{AccessClaims, KeyRing, Principal, TokenError, TokenSettings};
 use super::user::{Role, UnixSeconds, User, UserId, UserStatus};
 use crate::ports::{
-    Bucket, Clock, Decision, Entropy, FailureKey, HashError, LimiterError, LoginOutcome, MetricsSink, PasswordHasher,
+    Bucket, Clock, Entropy, FailureKey, HashError, LimiterError, LoginOutcome, MetricsSink, PasswordHasher,
     RateLimiter, RefreshRecord, RepoError, RevocationStore, RotateOutcome, SessionId, SessionRecord, SessionRepo,
-    TokenKind, UserRepo, UserUpdateError,
+    TokenKind, UserInsertError, UserRepo,
 };
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -252,7 +252,7 @@ impl AuthService {
     pub async fn limit(&self, bucket: Bucket, key: &str) -> Decision {
         let quota = match bucket {
             Bucket::Auth => self.policy.limits.auth,
-            _ => self.policy.limits.api,
+            Bucket::Api => self.policy.limits.api,
         };
         let decision = match self.ports.limiter.acquire(bucket, key, &quota).await {
             Ok(decision) => decision,
@@ -300,9 +300,8 @@ impl AuthService {
         };
         match self.ports.users.insert(&user).await {
             Ok(()) => Ok(user),
-            Err(UserUpdateError::EmailTaken) => Err(CreateError::EmailTaken),
-            Err(UserUpdateError::Repo(error)) => Err(CreateError::Failure(error.into())),
-            Err(other) => Err(CreateError::Failure(ServiceFailure::Unexpected(other.into()))),
+            Err(UserInsertError::EmailTaken) => Err(CreateError::EmailTaken),
+            Err(UserInsertError::Repo(error)) => Err(CreateError::Failure(error.into())),
         }
     }
 
