@@ -9,10 +9,12 @@
 
 use crate::core::email::Email;
 use crate::core::password::PasswordHash;
+use crate::core::refresh::TokenHash;
 use crate::core::revocation::Revocation;
+use crate::core::session::SessionId;
 use crate::core::user::{Role, UnixSeconds, User, UserChange, UserId, UserStatus};
 use crate::ports::{
-    RefreshRecord, RevocationStore, RotateOutcome, SessionRecord, SessionRepo, TokenHash, UserInsertError, UserRepo,
+    RefreshRecord, RevocationStore, RotateOutcome, SessionRecord, SessionRepo, UserInsertError, UserRepo,
     UserUpdateError,
 };
 use std::sync::Arc;
@@ -257,11 +259,11 @@ fn token_hash() -> TokenHash {
     let mut hash = [0u8; 32];
     hash[..16].copy_from_slice(Uuid::new_v4().as_bytes());
     hash[16..].copy_from_slice(Uuid::new_v4().as_bytes());
-    hash
+    TokenHash::from_bytes(hash)
 }
 
 fn new_session(user: &User, created_at: UnixSeconds) -> SessionRecord {
-    SessionRecord { id: Uuid::new_v4(), user_id: user.id, created_at, revoked_at: None }
+    SessionRecord { id: SessionId::from_uuid(Uuid::new_v4()), user_id: user.id, created_at, revoked_at: None }
 }
 
 fn refresh_record(session: &SessionRecord, issued_at: UnixSeconds, expires_at: UnixSeconds) -> RefreshRecord {
@@ -287,7 +289,7 @@ async fn token(sessions: &dyn SessionRepo, hash: &TokenHash) -> Option<RefreshRe
     sessions.refresh_token(hash).await.expect("storage answers")
 }
 
-async fn session(sessions: &dyn SessionRepo, id: Uuid) -> Option<SessionRecord> {
+async fn session(sessions: &dyn SessionRepo, id: SessionId) -> Option<SessionRecord> {
     sessions.session(id).await.expect("storage answers")
 }
 
@@ -313,7 +315,7 @@ async fn sessions_and_tokens_are_stored(sessions: &dyn SessionRepo, user: &User)
     let (created, first) = open(sessions, user).await;
     assert_eq!(session(sessions, created.id).await, Some(created.clone()));
     assert_eq!(token(sessions, &first.token_hash).await, Some(first));
-    assert_eq!(session(sessions, Uuid::new_v4()).await, None);
+    assert_eq!(session(sessions, SessionId::from_uuid(Uuid::new_v4())).await, None);
     assert_eq!(token(sessions, &token_hash()).await, None);
 }
 
@@ -397,7 +399,7 @@ async fn sessions_are_revoked_once(sessions: &dyn SessionRepo, user: &User) {
         Some(NOW + 50),
         "the first revocation's instant is kept"
     );
-    assert!(!sessions.revoke(Uuid::new_v4(), NOW).await.expect("storage answers"));
+    assert!(!sessions.revoke(SessionId::from_uuid(Uuid::new_v4()), NOW).await.expect("storage answers"));
 }
 
 async fn all_sessions_but_one_are_revoked(sessions: &dyn SessionRepo, user: &User, bystander: &User) {
@@ -480,7 +482,7 @@ async fn deleting_a_user_deletes_their_sessions(
 fn sorted(mut revocations: Vec<Revocation>) -> Vec<Revocation> {
     revocations.sort_by_key(|revocation| match *revocation {
         Revocation::Token { jti, .. } => (0, jti),
-        Revocation::Session { sid, .. } => (1, sid),
+        Revocation::Session { sid, .. } => (1, sid.as_uuid()),
         Revocation::UserCutoff { user, .. } => (2, user.as_uuid()),
     });
     revocations
@@ -497,7 +499,7 @@ pub async fn revocations_contract(store: &dyn RevocationStore) {
     let id = Uuid::now_v7();
     let user = UserId::from_uuid(id);
     let token = Revocation::Token { jti: id, until: NOW + 100 };
-    let session = Revocation::Session { sid: id, until: NOW + 50 };
+    let session = Revocation::Session { sid: SessionId::from_uuid(id), until: NOW + 50 };
     let cutoff = Revocation::UserCutoff { user, cutoff: NOW, until: NOW + 200 };
     for revocation in [&token, &session, &cutoff] {
         store.record(revocation).await.expect("the revocation is stored");
@@ -549,7 +551,7 @@ async fn revocation_feed_contract(store: &dyn RevocationStore) {
     let (seen, after_first) = store.recorded_since(i64::MIN, NOW).await.expect("storage answers");
     assert_eq!(seen, vec![first.clone()]);
     pause().await;
-    let second = Revocation::Session { sid: Uuid::now_v7(), until: NOW + 60 };
+    let second = Revocation::Session { sid: SessionId::from_uuid(Uuid::now_v7()), until: NOW + 60 };
     store.record(&second).await.expect("storage answers");
     let (seen, after_second) = store.recorded_since(after_first + 1, NOW).await.expect("storage answers");
     assert_eq!(seen, vec![second.clone()], "only what came after the position");

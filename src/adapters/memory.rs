@@ -13,11 +13,13 @@
 
 use crate::core::email::Email;
 use crate::core::password::PasswordHash;
+use crate::core::refresh::TokenHash;
 use crate::core::revocation::Revocation;
+use crate::core::session::SessionId;
 use crate::core::user::{UnixSeconds, User, UserChange, UserId};
 use crate::ports::{
-    RefreshRecord, RepoError, RevocationStore, RotateOutcome, SchemaStatus, SessionId, SessionRecord, SessionRepo,
-    TokenHash, UserInsertError, UserRepo, UserUpdateError,
+    RefreshRecord, RepoError, RevocationStore, RotateOutcome, SchemaStatus, SessionRecord, SessionRepo,
+    UserInsertError, UserRepo, UserUpdateError,
 };
 use anyhow::anyhow;
 use async_trait::async_trait;
@@ -60,7 +62,7 @@ impl Tables {
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 enum Subject {
     Token(Uuid),
-    Session(Uuid),
+    Session(SessionId),
     User(UserId),
 }
 

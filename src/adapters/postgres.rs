@@ -14,11 +14,13 @@
 
 use crate::core::email::Email;
 use crate::core::password::PasswordHash;
+use crate::core::refresh::TokenHash;
 use crate::core::revocation::Revocation;
+use crate::core::session::SessionId;
 use crate::core::user::{Role, UnixSeconds, User, UserChange, UserId, UserStatus};
 use crate::ports::{
-    RefreshRecord, RepoError, RevocationStore, RotateOutcome, SchemaStatus, SessionId, SessionRecord, SessionRepo,
-    TokenHash, UserInsertError, UserRepo, UserUpdateError,
+    RefreshRecord, RepoError, RevocationStore, RotateOutcome, SchemaStatus, SessionRecord, SessionRepo,
+    UserInsertError, UserRepo, UserUpdateError,
 };
 use crate::redact::redact_url;
 use anyhow::{anyhow, Context as _};
@@ -274,7 +276,7 @@ fn user_from_row(row: &PgRow) -> Result<User, RepoError> {
 
 fn session_from_row(row: &PgRow) -> Result<SessionRecord, RepoError> {
     Ok(SessionRecord {
-        id: row.try_get("id").map_err(repo_error)?,
+        id: SessionId::from_uuid(row.try_get("id").map_err(repo_error)?),
         user_id: UserId::from_uuid(row.try_get("user_id").map_err(repo_error)?),
         created_at: row.try_get("created_at").map_err(repo_error)?,
         revoked_at: row.try_get("revoked_at").map_err(repo_error)?,
@@ -285,7 +287,7 @@ fn refresh_token_from_row(row: &PgRow) -> Result<RefreshRecord, RepoError> {
     let token_hash: Vec<u8> = row.try_get("token_hash").map_err(repo_error)?;
     Ok(RefreshRecord {
         token_hash: TokenHash::try_from(token_hash.as_slice()).map_err(|e| corrupt("refresh token hash", e))?,
-        session_id: row.try_get("session_id").map_err(repo_error)?,
+        session_id: SessionId::from_uuid(row.try_get("session_id").map_err(repo_error)?),
         user_id: UserId::from_uuid(row.try_get("user_id").map_err(repo_error)?),
         issued_at: row.try_get("issued_at").map_err(repo_error)?,
         expires_at: row.try_get("expires_at").map_err(repo_error)?,
@@ -334,7 +336,7 @@ async fn insert_refresh_token<'e>(executor: impl PgExecutor<'e>, record: &Refres
          VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(record.token_hash.as_slice())
-    .bind(record.session_id)
+    .bind(record.session_id.as_uuid())
     .bind(record.user_id.as_uuid())
     .bind(record.issued_at)
     .bind(record.expires_at)
@@ -495,7 +497,7 @@ impl SessionRepo for PostgresStore {
     async fn create(&self, session: &SessionRecord, first: &RefreshRecord) -> Result<(), RepoError> {
         let mut transaction = self.pool.begin().await.map_err(repo_error)?;
         sqlx::query("INSERT INTO sessions (id, user_id, created_at, revoked_at) VALUES ($1, $2, $3, $4)")
-            .bind(session.id)
+            .bind(session.id.as_uuid())
             .bind(session.user_id.as_uuid())
             .bind(session.created_at)
             .bind(session.revoked_at)
@@ -508,7 +510,7 @@ impl SessionRepo for PostgresStore {
 
     async fn session(&self, id: SessionId) -> Result<Option<SessionRecord>, RepoError> {
         sqlx::query("SELECT id, user_id, created_at, revoked_at FROM sessions WHERE id = $1")
-            .bind(id)
+            .bind(id.as_uuid())
             .fetch_optional(&self.pool)
             .await
             .map_err(repo_error)?
@@ -577,7 +579,7 @@ impl SessionRepo for PostgresStore {
              ON CONFLICT (token_hash) DO NOTHING",
         )
         .bind(child.token_hash.as_slice())
-        .bind(child.session_id)
+        .bind(child.session_id.as_uuid())
         .bind(child.user_id.as_uuid())
         .bind(child.issued_at)
         .bind(child.expires_at)
@@ -591,7 +593,7 @@ impl SessionRepo for PostgresStore {
     async fn revoke(&self, id: SessionId, now: UnixSeconds) -> Result<bool, RepoError> {
         let revoked = sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
             .bind(now)
-            .bind(id)
+            .bind(id.as_uuid())
             .execute(&self.pool)
             .await
             .map_err(repo_error)?
@@ -612,10 +614,11 @@ impl SessionRepo for PostgresStore {
         )
         .bind(now)
         .bind(user.as_uuid())
-        .bind(except)
+        .bind(except.map(|id| id.as_uuid()))
         .fetch_all(&self.pool)
         .await
         .map_err(repo_error)
+        .map(|ids: Vec<Uuid>| ids.into_iter().map(SessionId::from_uuid).collect())
     }
 
     async fn purge_expired(&self, now: UnixSeconds) -> Result<u64, RepoError> {

@@ -12,11 +12,13 @@
 
 use crate::core::email::Email;
 use crate::core::password::PasswordHash;
+use crate::core::refresh::TokenHash;
 use crate::core::revocation::Revocation;
+use crate::core::session::SessionId;
 use crate::core::user::{Role, UnixSeconds, User, UserChange, UserId, UserStatus};
 use crate::ports::{
-    RefreshRecord, RepoError, RevocationStore, RotateOutcome, SchemaStatus, SessionId, SessionRecord, SessionRepo,
-    TokenHash, UserInsertError, UserRepo, UserUpdateError,
+    RefreshRecord, RepoError, RevocationStore, RotateOutcome, SchemaStatus, SessionRecord, SessionRepo,
+    UserInsertError, UserRepo, UserUpdateError,
 };
 use anyhow::{anyhow, Context as _};
 use async_trait::async_trait;
@@ -191,7 +193,7 @@ fn session_from_row(row: &SqliteRow) -> Result<SessionRecord, RepoError> {
     let id: String = row.try_get("id").map_err(repo_error)?;
     let user_id: String = row.try_get("user_id").map_err(repo_error)?;
     Ok(SessionRecord {
-        id: Uuid::parse_str(&id).map_err(|e| corrupt("session id", e))?,
+        id: id.parse().map_err(|e| corrupt("session id", e))?,
         user_id: user_id.parse().map_err(|e| corrupt("user id", e))?,
         created_at: row.try_get("created_at").map_err(repo_error)?,
         revoked_at: row.try_get("revoked_at").map_err(repo_error)?,
@@ -204,7 +206,7 @@ fn refresh_token_from_row(row: &SqliteRow) -> Result<RefreshRecord, RepoError> {
     let user_id: String = row.try_get("user_id").map_err(repo_error)?;
     Ok(RefreshRecord {
         token_hash: TokenHash::try_from(token_hash.as_slice()).map_err(|e| corrupt("refresh token hash", e))?,
-        session_id: Uuid::parse_str(&session_id).map_err(|e| corrupt("session id", e))?,
+        session_id: session_id.parse().map_err(|e| corrupt("session id", e))?,
         user_id: user_id.parse().map_err(|e| corrupt("user id", e))?,
         issued_at: row.try_get("issued_at").map_err(repo_error)?,
         expires_at: row.try_get("expires_at").map_err(repo_error)?,
@@ -515,7 +517,7 @@ impl SessionRepo for SqliteStore {
         .fetch_all(&self.pool)
         .await
         .map_err(repo_error)?;
-        ids.iter().map(|id| Uuid::parse_str(id).map_err(|e| corrupt("session id", e))).collect()
+        ids.iter().map(|id| id.parse().map_err(|e| corrupt("session id", e))).collect()
     }
 
     async fn purge_expired(&self, now: UnixSeconds) -> Result<u64, RepoError> {

@@ -6,12 +6,13 @@ use super::limits::{limited_network, Decision, Limits};
 use super::password::{Password, PasswordError, PasswordHash};
 use super::refresh::RefreshToken;
 use super::revocation::{Revocation, RevocationView};
+use super::session::SessionId;
 use super::token::{AccessClaims, KeyRing, Principal, TokenError, TokenSettings};
 use super::user::{Role, UnixSeconds, User, UserId, UserStatus};
 use crate::ports::{
     Bucket, Clock, Entropy, FailureKey, HashError, LimiterError, LoginOutcome, MetricsSink, PasswordHasher,
-    RateLimiter, RefreshRecord, RepoError, RevocationStore, RotateOutcome, SessionId, SessionRecord, SessionRepo,
-    TokenKind, UserInsertError, UserRepo,
+    RateLimiter, RefreshRecord, RepoError, RevocationStore, RotateOutcome, SessionRecord, SessionRepo, TokenKind,
+    UserInsertError, UserRepo,
 };
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -355,8 +356,12 @@ impl AuthService {
 
     async fn open_session(&self, user: &User) -> Result<TokenPair, ServiceFailure> {
         let now = self.ports.clock.now();
-        let session =
-            SessionRecord { id: self.ports.entropy.uuid_v4(), user_id: user.id, created_at: now, revoked_at: None };
+        let session = SessionRecord {
+            id: SessionId::from_uuid(self.ports.entropy.uuid_v4()),
+            user_id: user.id,
+            created_at: now,
+            revoked_at: None,
+        };
         let refresh_token = RefreshToken::generate(self.ports.entropy.as_ref());
         let record = RefreshRecord {
             token_hash: refresh_token.hash(),
@@ -382,7 +387,7 @@ impl AuthService {
             aud: settings.audience.clone(),
             sub: user.as_uuid(),
             role: role.as_str().to_owned(),
-            sid: session,
+            sid: session.as_uuid(),
             jti: self.ports.entropy.uuid_v4(),
             iat: issued_at,
             nbf: issued_at,

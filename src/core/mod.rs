@@ -9,6 +9,7 @@ pub mod limits;
 pub mod password;
 pub mod refresh;
 pub mod revocation;
+pub mod session;
 pub mod token;
 pub mod user;
 

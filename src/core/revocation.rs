@@ -7,6 +7,7 @@
 //! after which they no longer matter (every token they could reject has
 //! expired by then) and are pruned after it, so the view stays small.
 
+use super::session::SessionId;
 use super::user::{UnixSeconds, UserId};
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -22,7 +23,7 @@ pub enum Revocation {
     /// One access token, by `jti`.
     Token { jti: Uuid, until: UnixSeconds },
     /// Every access token of one session, by `sid`.
-    Session { sid: Uuid, until: UnixSeconds },
+    Session { sid: SessionId, until: UnixSeconds },
     /// Every access token of one user issued before `cutoff` (logout-all,
     /// password change, disabling, deletion).
     UserCutoff { user: UserId, cutoff: UnixSeconds, until: UnixSeconds },
@@ -42,7 +43,7 @@ impl Revocation {
     pub fn subject(&self) -> Uuid {
         match *self {
             Self::Token { jti, .. } => jti,
-            Self::Session { sid, .. } => sid,
+            Self::Session { sid, .. } => sid.as_uuid(),
             Self::UserCutoff { user, .. } => user.as_uuid(),
         }
     }
@@ -60,7 +61,7 @@ impl Revocation {
     pub fn from_parts(kind: &str, subject: Uuid, cutoff: Option<UnixSeconds>, until: UnixSeconds) -> Option<Self> {
         match (kind, cutoff) {
             (TOKEN, _) => Some(Self::Token { jti: subject, until }),
-            (SESSION, _) => Some(Self::Session { sid: subject, until }),
+            (SESSION, _) => Some(Self::Session { sid: SessionId::from_uuid(subject), until }),
             (USER_CUTOFF, Some(cutoff)) => Some(Self::UserCutoff { user: UserId::from_uuid(subject), cutoff, until }),
             _ => None,
         }
@@ -76,7 +77,7 @@ impl Revocation {
 #[derive(Default)]
 struct Entries {
     tokens: HashMap<Uuid, UnixSeconds>,
-    sessions: HashMap<Uuid, UnixSeconds>,
+    sessions: HashMap<SessionId, UnixSeconds>,
     cutoffs: HashMap<UserId, (UnixSeconds, UnixSeconds)>,
     inserts_since_prune: u32,
 }
@@ -119,7 +120,7 @@ impl RevocationView {
     }
 
     /// Whether a token with these claims has been revoked.
-    pub fn is_revoked(&self, jti: Uuid, sid: Uuid, user: UserId, issued_at: UnixSeconds) -> bool {
+    pub fn is_revoked(&self, jti: Uuid, sid: SessionId, user: UserId, issued_at: UnixSeconds) -> bool {
         let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
         entries.tokens.contains_key(&jti)
             || entries.sessions.contains_key(&sid)
@@ -164,18 +165,22 @@ mod tests {
         UserId::from_uuid(Uuid::from_u128(7))
     }
 
+    fn session(n: u128) -> SessionId {
+        SessionId::from_uuid(Uuid::from_u128(n))
+    }
+
     #[test]
     fn revoked_tokens_sessions_and_cutoffs_are_seen() {
         let view = RevocationView::new();
-        let (jti, sid) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let (jti, sid) = (Uuid::from_u128(1), session(2));
         assert!(!view.is_revoked(jti, sid, user(), 100));
         view.apply(&Revocation::Token { jti, until: 200 }, 100);
-        assert!(view.is_revoked(jti, Uuid::from_u128(3), user(), 100));
+        assert!(view.is_revoked(jti, session(3), user(), 100));
         view.apply(&Revocation::Session { sid, until: 200 }, 100);
         assert!(view.is_revoked(Uuid::from_u128(4), sid, user(), 100));
         view.apply(&Revocation::UserCutoff { user: user(), cutoff: 150, until: 300 }, 100);
-        assert!(view.is_revoked(Uuid::from_u128(5), Uuid::from_u128(6), user(), 149));
-        assert!(!view.is_revoked(Uuid::from_u128(5), Uuid::from_u128(6), user(), 150));
+        assert!(view.is_revoked(Uuid::from_u128(5), session(6), user(), 149));
+        assert!(!view.is_revoked(Uuid::from_u128(5), session(6), user(), 150));
     }
 
     #[test]
@@ -190,7 +195,7 @@ mod tests {
     fn revocations_round_trip_through_their_stored_parts() {
         let all = [
             Revocation::Token { jti: Uuid::from_u128(1), until: 9 },
-            Revocation::Session { sid: Uuid::from_u128(2), until: 9 },
+            Revocation::Session { sid: session(2), until: 9 },
             Revocation::UserCutoff { user: user(), cutoff: 5, until: 9 },
         ];
         for revocation in all {
@@ -205,7 +210,7 @@ mod tests {
     fn expired_entries_are_pruned() {
         let view = RevocationView::new();
         view.apply(&Revocation::Token { jti: Uuid::from_u128(1), until: 200 }, 100);
-        view.apply(&Revocation::Session { sid: Uuid::from_u128(2), until: 400 }, 100);
+        view.apply(&Revocation::Session { sid: session(2), until: 400 }, 100);
         view.prune(300);
         assert_eq!(view.len(), 1);
     }

@@ -1,6 +1,7 @@
 //! Access tokens: HS256 JWTs, the algorithm pinned, signed by the first key
 //! of a ring and verified by any key in it.
 
+use super::session::SessionId;
 use super::user::{Role, UnixSeconds, UserId};
 use hmac::{Hmac, Mac};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -46,7 +47,7 @@ pub struct AccessClaims {
 pub struct Principal {
     pub user_id: UserId,
     pub role: Role,
-    pub session_id: Uuid,
+    pub session_id: SessionId,
     pub token_id: Uuid,
     pub issued_at: UnixSeconds,
     pub expires_at: UnixSeconds,
@@ -169,7 +170,7 @@ impl KeyRing {
         Ok(Principal {
             user_id: UserId::from_uuid(claims.sub),
             role,
-            session_id: claims.sid,
+            session_id: SessionId::from_uuid(claims.sid),
             token_id: claims.jti,
             issued_at: claims.iat,
             expires_at: claims.exp,

@@ -19,5 +19,5 @@ pub use metrics::{LoginOutcome, MetricsSink, TokenKind};
 pub use repo::{RepoError, SchemaStatus};
 pub use revocations::RevocationStore;
 pub use secrets::{SecretError, SecretSource};
-pub use sessions::{RefreshRecord, RotateOutcome, SessionId, SessionRecord, SessionRepo, TokenHash};
+pub use sessions::{RefreshRecord, RotateOutcome, SessionRecord, SessionRepo};
 pub use users::{UserInsertError, UserRepo, UserUpdateError};
