@@ -14,6 +14,10 @@ pub mod postgres;
 pub mod prometheus_metrics;
 #[cfg(feature = "redis")]
 pub mod redis_limiter;
+/// What the two SQL adapters share: column lists, row parsing, constraint
+/// mapping.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 pub mod system;

@@ -1,6 +1,7 @@
 //! The storage contract: what every implementation of [`UserRepo`],
-//! [`SessionRepo`] and [`RevocationStore`] must do, written once against the
-//! ports so that each adapter's tests run the same checks.
+//! [`SessionRepo`](crate::ports::SessionRepo) and
+//! [`RevocationStore`](crate::ports::RevocationStore) must do, written once
+//! against the ports so that each adapter's tests run the same checks.
 //!
 //! Each function expects a fresh, empty store and panics on the first
 //! broken promise. It relies only on the ports, never on an adapter's
