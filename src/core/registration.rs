@@ -6,7 +6,7 @@ use super::auth::AuthService;
 use super::email::{Email, EmailError};
 use super::failure::{absorbs_failures, ServiceFailure};
 use super::password::{Password, PasswordError};
-use super::user::{Role, User, UserId, UserStatus};
+use super::user::{Role, UnixSeconds, User, UserId, UserStatus};
 use crate::ports::{HashError, LimiterError, RepoError, UserInsertError};
 
 #[derive(Debug, thiserror::Error)]
@@ -64,7 +64,7 @@ impl AuthService {
     async fn create_user(&self, email: Email, password: &Password, role: Role) -> Result<User, CreateError> {
         let hash = self.ports.hasher.hash(password).await.map_err(|e| CreateError::Failure(e.into()))?;
         let now_ms = self.ports.clock.now_millis();
-        let now = now_ms.div_euclid(1000);
+        let now = UnixSeconds::new(now_ms.div_euclid(1000));
         let user = User {
             id: UserId::from_uuid(self.ports.entropy.uuid_v7(u64::try_from(now_ms).unwrap_or(0))),
             email,

@@ -202,7 +202,7 @@ mod tests {
     use base64::Engine;
     use proptest::prelude::*;
 
-    const NOW: UnixSeconds = 1_800_000_000;
+    const NOW: UnixSeconds = UnixSeconds::new(1_800_000_000);
 
     fn secret(fill: char) -> SecretString {
         SecretString::from(fill.to_string().repeat(40))

@@ -26,7 +26,7 @@ use crate::ports::UserRepo;
 use uuid::Uuid;
 
 /// The instant the contract pretends it is.
-pub(super) const NOW: UnixSeconds = 1_700_000_000;
+pub(super) const NOW: UnixSeconds = UnixSeconds::new(1_700_000_000);
 
 /// A hash in bcrypt's format; no password is ever checked against it here.
 pub(super) const HASH: &str = "$2b$04$abcdefghijklmnopqrstuuK6fGdYsY7S8mLyXbbPj2xDnhR7ABCDe";

@@ -5,7 +5,7 @@
 use super::NOW;
 use crate::core::revocation::Revocation;
 use crate::core::session::SessionId;
-use crate::core::user::UserId;
+use crate::core::user::{UnixSeconds, UserId};
 use crate::ports::RevocationStore;
 use uuid::Uuid;
 
@@ -24,7 +24,7 @@ fn sorted(mut revocations: Vec<Revocation>) -> Vec<Revocation> {
 pub async fn revocations_contract(store: &dyn RevocationStore) {
     assert!(store.active(NOW).await.expect("storage answers").is_empty());
     revocation_feed_contract(store).await;
-    store.purge(i64::MAX).await.expect("storage answers");
+    store.purge(UnixSeconds::new(i64::MAX)).await.expect("storage answers");
 
     // The same id as a token, a session and a user: three subjects.
     let id = Uuid::now_v7();

@@ -16,8 +16,13 @@ use uuid::Uuid;
 fn revocation_from_row(row: &PgRow) -> Result<Revocation, RepoError> {
     let kind: String = row.try_get("kind").map_err(repo_error)?;
     let subject: Uuid = row.try_get("subject").map_err(repo_error)?;
-    let cutoff: Option<UnixSeconds> = row.try_get("cutoff").map_err(repo_error)?;
-    revocation(&kind, subject, cutoff, row.try_get("until").map_err(repo_error)?)
+    let cutoff: Option<i64> = row.try_get("cutoff").map_err(repo_error)?;
+    revocation(
+        &kind,
+        subject,
+        cutoff.map(UnixSeconds::new),
+        UnixSeconds::new(row.try_get("until").map_err(repo_error)?),
+    )
 }
 
 #[async_trait]
@@ -37,8 +42,8 @@ impl RevocationStore for PostgresStore {
         )
         .bind(kind)
         .bind(subject)
-        .bind(cutoff)
-        .bind(revocation.until())
+        .bind(cutoff.map(UnixSeconds::seconds))
+        .bind(revocation.until().seconds())
         .execute(&self.pool)
         .await
         .map_err(repo_error)?;
@@ -52,7 +57,7 @@ impl RevocationStore for PostgresStore {
             " FROM revocations WHERE recorded_at >= $1 AND until > $2"
         ))
         .bind(since)
-        .bind(now)
+        .bind(now.seconds())
         .fetch_all(&self.pool)
         .await
         .map_err(repo_error)?;
@@ -67,7 +72,7 @@ impl RevocationStore for PostgresStore {
 
     async fn purge(&self, now: UnixSeconds) -> Result<u64, RepoError> {
         let purged = sqlx::query("DELETE FROM revocations WHERE until <= $1")
-            .bind(now)
+            .bind(now.seconds())
             .execute(&self.pool)
             .await
             .map_err(repo_error)?

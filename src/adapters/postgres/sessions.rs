@@ -18,8 +18,8 @@ fn session_from_row(row: &PgRow) -> Result<SessionRecord, RepoError> {
     Ok(SessionRecord {
         id: SessionId::from_uuid(row.try_get("id").map_err(repo_error)?),
         user_id: UserId::from_uuid(row.try_get("user_id").map_err(repo_error)?),
-        created_at: row.try_get("created_at").map_err(repo_error)?,
-        revoked_at: row.try_get("revoked_at").map_err(repo_error)?,
+        created_at: UnixSeconds::new(row.try_get("created_at").map_err(repo_error)?),
+        revoked_at: row.try_get::<Option<i64>, _>("revoked_at").map_err(repo_error)?.map(UnixSeconds::new),
     })
 }
 
@@ -29,9 +29,9 @@ fn refresh_token_from_row(row: &PgRow) -> Result<RefreshRecord, RepoError> {
         token_hash: token_hash(&stored_hash)?,
         session_id: SessionId::from_uuid(row.try_get("session_id").map_err(repo_error)?),
         user_id: UserId::from_uuid(row.try_get("user_id").map_err(repo_error)?),
-        issued_at: row.try_get("issued_at").map_err(repo_error)?,
-        expires_at: row.try_get("expires_at").map_err(repo_error)?,
-        rotated_at: row.try_get("rotated_at").map_err(repo_error)?,
+        issued_at: UnixSeconds::new(row.try_get("issued_at").map_err(repo_error)?),
+        expires_at: UnixSeconds::new(row.try_get("expires_at").map_err(repo_error)?),
+        rotated_at: row.try_get::<Option<i64>, _>("rotated_at").map_err(repo_error)?.map(UnixSeconds::new),
     })
 }
 
@@ -40,9 +40,9 @@ async fn insert_refresh_token<'e>(executor: impl PgExecutor<'e>, record: &Refres
         .bind(record.token_hash.as_slice())
         .bind(record.session_id.as_uuid())
         .bind(record.user_id.as_uuid())
-        .bind(record.issued_at)
-        .bind(record.expires_at)
-        .bind(record.rotated_at)
+        .bind(record.issued_at.seconds())
+        .bind(record.expires_at.seconds())
+        .bind(record.rotated_at.map(UnixSeconds::seconds))
         .execute(executor)
         .await
         .map_err(repo_error)?;
@@ -56,8 +56,8 @@ impl SessionRepo for PostgresStore {
         sqlx::query(concat!("INSERT INTO sessions (", session_columns!(), ") VALUES ($1, $2, $3, $4)"))
             .bind(session.id.as_uuid())
             .bind(session.user_id.as_uuid())
-            .bind(session.created_at)
-            .bind(session.revoked_at)
+            .bind(session.created_at.seconds())
+            .bind(session.revoked_at.map(UnixSeconds::seconds))
             .execute(&mut *transaction)
             .await
             .map_err(repo_error)?;
@@ -101,7 +101,7 @@ impl SessionRepo for PostgresStore {
             "UPDATE refresh_tokens SET rotated_at = $1 \
              WHERE token_hash = $2 AND rotated_at IS NULL",
         )
-        .bind(now)
+        .bind(now.seconds())
         .bind(parent.as_slice())
         .execute(&mut *transaction)
         .await
@@ -109,14 +109,14 @@ impl SessionRepo for PostgresStore {
         .rows_affected();
         if marked == 0 {
             // A new statement, so a new snapshot: it sees the winner's commit.
-            let rotated_at: Option<Option<UnixSeconds>> =
+            let rotated_at: Option<Option<i64>> =
                 sqlx::query_scalar("SELECT rotated_at FROM refresh_tokens WHERE token_hash = $1")
                     .bind(parent.as_slice())
                     .fetch_optional(&mut *transaction)
                     .await
                     .map_err(repo_error)?;
             return match rotated_at {
-                Some(Some(at)) => Ok(RotateOutcome::AlreadyRotated { at }),
+                Some(Some(at)) => Ok(RotateOutcome::AlreadyRotated { at: UnixSeconds::new(at) }),
                 _ => Err(RepoError::Unexpected(anyhow!("the refresh token to rotate is not stored"))),
             };
         }
@@ -134,9 +134,9 @@ impl SessionRepo for PostgresStore {
         .bind(child.token_hash.as_slice())
         .bind(child.session_id.as_uuid())
         .bind(child.user_id.as_uuid())
-        .bind(child.issued_at)
-        .bind(child.expires_at)
-        .bind(child.rotated_at)
+        .bind(child.issued_at.seconds())
+        .bind(child.expires_at.seconds())
+        .bind(child.rotated_at.map(UnixSeconds::seconds))
         .execute(&self.pool)
         .await
         .map_err(repo_error)?;
@@ -145,7 +145,7 @@ impl SessionRepo for PostgresStore {
 
     async fn revoke(&self, id: SessionId, now: UnixSeconds) -> Result<bool, RepoError> {
         let revoked = sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-            .bind(now)
+            .bind(now.seconds())
             .bind(id.as_uuid())
             .execute(&self.pool)
             .await
@@ -165,7 +165,7 @@ impl SessionRepo for PostgresStore {
              WHERE user_id = $2 AND revoked_at IS NULL AND ($3::uuid IS NULL OR id <> $3) \
              RETURNING id",
         )
-        .bind(now)
+        .bind(now.seconds())
         .bind(user.as_uuid())
         .bind(except.map(|id| id.as_uuid()))
         .fetch_all(&self.pool)
@@ -176,7 +176,7 @@ impl SessionRepo for PostgresStore {
 
     async fn purge_expired(&self, now: UnixSeconds) -> Result<u64, RepoError> {
         let purged = sqlx::query("DELETE FROM refresh_tokens WHERE expires_at < $1")
-            .bind(now)
+            .bind(now.seconds())
             .execute(&self.pool)
             .await
             .map_err(repo_error)?

@@ -27,8 +27,8 @@ fn user_from_row(row: &PgRow) -> Result<User, RepoError> {
         password_hash: row.try_get("password_hash").map_err(repo_error)?,
         role: row.try_get("role").map_err(repo_error)?,
         status: row.try_get("status").map_err(repo_error)?,
-        created_at: row.try_get("created_at").map_err(repo_error)?,
-        updated_at: row.try_get("updated_at").map_err(repo_error)?,
+        created_at: UnixSeconds::new(row.try_get("created_at").map_err(repo_error)?),
+        updated_at: UnixSeconds::new(row.try_get("updated_at").map_err(repo_error)?),
     }
     .parse()
 }
@@ -88,8 +88,8 @@ impl UserRepo for PostgresStore {
             .bind(user.password_hash.as_str())
             .bind(user.role.as_str())
             .bind(user.status.as_str())
-            .bind(user.created_at)
-            .bind(user.updated_at)
+            .bind(user.created_at.seconds())
+            .bind(user.updated_at.seconds())
             .execute(&self.pool)
             .await
             .map_err(|error| insert_user_error(error, repo_error))?;
@@ -132,7 +132,7 @@ impl UserRepo for PostgresStore {
     async fn set_password(&self, id: UserId, hash: &PasswordHash, now: UnixSeconds) -> Result<(), RepoError> {
         sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
             .bind(hash.as_str())
-            .bind(now)
+            .bind(now.seconds())
             .bind(id.as_uuid())
             .execute(&self.pool)
             .await
@@ -153,7 +153,7 @@ impl UserRepo for PostgresStore {
         ))
         .bind(change.role.unwrap_or(current.role).as_str())
         .bind(change.status.unwrap_or(current.status).as_str())
-        .bind(now)
+        .bind(now.seconds())
         .bind(id.as_uuid())
         .fetch_one(&mut *transaction)
         .await

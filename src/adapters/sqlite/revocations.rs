@@ -16,8 +16,13 @@ fn revocation_from_row(row: &SqliteRow) -> Result<Revocation, RepoError> {
     let kind: String = row.try_get("kind").map_err(repo_error)?;
     let subject: String = row.try_get("subject").map_err(repo_error)?;
     let subject = Uuid::parse_str(&subject).map_err(|e| corrupt("revocation subject", e))?;
-    let cutoff: Option<UnixSeconds> = row.try_get("cutoff").map_err(repo_error)?;
-    revocation(&kind, subject, cutoff, row.try_get("until").map_err(repo_error)?)
+    let cutoff: Option<i64> = row.try_get("cutoff").map_err(repo_error)?;
+    revocation(
+        &kind,
+        subject,
+        cutoff.map(UnixSeconds::new),
+        UnixSeconds::new(row.try_get("until").map_err(repo_error)?),
+    )
 }
 
 #[async_trait]
@@ -36,8 +41,8 @@ impl RevocationStore for SqliteStore {
         )
         .bind(kind)
         .bind(subject.to_string())
-        .bind(cutoff)
-        .bind(revocation.until())
+        .bind(cutoff.map(UnixSeconds::seconds))
+        .bind(revocation.until().seconds())
         .execute(&self.pool)
         .await
         .map_err(repo_error)?;
@@ -51,7 +56,7 @@ impl RevocationStore for SqliteStore {
             " FROM revocations WHERE recorded_at >= ?1 AND until > ?2"
         ))
         .bind(since)
-        .bind(now)
+        .bind(now.seconds())
         .fetch_all(&self.pool)
         .await
         .map_err(repo_error)?;
@@ -66,7 +71,7 @@ impl RevocationStore for SqliteStore {
 
     async fn purge(&self, now: UnixSeconds) -> Result<u64, RepoError> {
         let purged = sqlx::query("DELETE FROM revocations WHERE until <= ?1")
-            .bind(now)
+            .bind(now.seconds())
             .execute(&self.pool)
             .await
             .map_err(repo_error)?

@@ -20,8 +20,8 @@ fn user_from_row(row: &SqliteRow) -> Result<User, RepoError> {
         password_hash: row.try_get("password_hash").map_err(repo_error)?,
         role: row.try_get("role").map_err(repo_error)?,
         status: row.try_get("status").map_err(repo_error)?,
-        created_at: row.try_get("created_at").map_err(repo_error)?,
-        updated_at: row.try_get("updated_at").map_err(repo_error)?,
+        created_at: UnixSeconds::new(row.try_get("created_at").map_err(repo_error)?),
+        updated_at: UnixSeconds::new(row.try_get("updated_at").map_err(repo_error)?),
     }
     .parse()
 }
@@ -59,8 +59,8 @@ impl UserRepo for SqliteStore {
             .bind(user.password_hash.as_str())
             .bind(user.role.as_str())
             .bind(user.status.as_str())
-            .bind(user.created_at)
-            .bind(user.updated_at)
+            .bind(user.created_at.seconds())
+            .bind(user.updated_at.seconds())
             .execute(&self.pool)
             .await
             .map_err(|error| insert_user_error(error, repo_error))?;
@@ -97,7 +97,7 @@ impl UserRepo for SqliteStore {
     async fn set_password(&self, id: UserId, hash: &PasswordHash, now: UnixSeconds) -> Result<(), RepoError> {
         sqlx::query("UPDATE users SET password_hash = ?1, updated_at = ?2 WHERE id = ?3")
             .bind(hash.as_str())
-            .bind(now)
+            .bind(now.seconds())
             .bind(id.to_string())
             .execute(&self.pool)
             .await
@@ -120,7 +120,7 @@ impl UserRepo for SqliteStore {
         sqlx::query("UPDATE users SET role = ?1, status = ?2, updated_at = ?3 WHERE id = ?4")
             .bind(updated.role.as_str())
             .bind(updated.status.as_str())
-            .bind(now)
+            .bind(now.seconds())
             .bind(id.to_string())
             .execute(&mut *transaction)
             .await
