@@ -1,6 +1,7 @@
 //! Implementations of the ports, one module per technology. In-process and
-//! environment adapters are always built; the others sit behind their Cargo
-//! feature.
+//! environment adapters are always built, except the in-memory store, which
+//! exists for tests only; the others sit behind their Cargo feature. No
+//! adapter imports anything from `crate::app`.
 
 pub mod bcrypt_hasher;
 pub mod env_secrets;
