@@ -6,7 +6,8 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use portcullis::adapters::memory_limiter::MemoryLimiter;
-use portcullis::ports::{Bucket, Clock, Quota, RateLimiter};
+use portcullis::core::limits::Quota;
+use portcullis::ports::{Bucket, Clock, RateLimiter};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;

@@ -14,7 +14,8 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use portcullis::adapters::redis_limiter::{KeyPrefix, RedisLimiter};
-use portcullis::ports::{Bucket, Quota, RateLimiter};
+use portcullis::core::limits::Quota;
+use portcullis::ports::{Bucket, RateLimiter};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

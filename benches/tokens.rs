@@ -5,12 +5,12 @@
 use criterion::{criterion_group, criterion_main, Criterion};
 use portcullis::core::revocation::{Revocation, RevocationView};
 use portcullis::core::token::{AccessClaims, KeyRing, TokenSettings};
-use portcullis::core::user::UserId;
+use portcullis::core::user::{UnixSeconds, UserId};
 use secrecy::SecretString;
 use std::hint::black_box;
 use uuid::Uuid;
 
-const NOW: i64 = 1_800_000_000;
+const NOW: UnixSeconds = UnixSeconds::new(1_800_000_000);
 
 fn settings() -> TokenSettings {
     TokenSettings {

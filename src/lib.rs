@@ -28,7 +28,7 @@ pub mod redact;
 pub mod app;
 
 /// Test support: fresh Postgres databases and Redis servers for tests. Not
-/// part of the service.
-#[cfg(any(feature = "postgres", feature = "redis"))]
+/// part of the service: compiled only for tests (the `test-support` feature).
+#[cfg(all(any(test, feature = "test-support"), any(feature = "postgres", feature = "redis")))]
 #[doc(hidden)]
 pub mod testing;

@@ -7,7 +7,8 @@
 //! limiter is retried once a second; the first answer ends the fallback.
 //! Counts made during the fallback stay in this process.
 
-use crate::ports::{Bucket, Clock, Decision, FailureKey, FailurePolicy, LimiterError, MetricsSink, RateLimiter};
+use crate::core::limits::{Decision, FailurePolicy, Quota};
+use crate::ports::{Bucket, Clock, FailureKey, LimiterError, MetricsSink, RateLimiter};
 use async_trait::async_trait;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -69,7 +70,7 @@ impl FallbackLimiter {
 
 #[async_trait]
 impl RateLimiter for FallbackLimiter {
-    async fn acquire(&self, bucket: Bucket, key: &str, quota: &crate::ports::Quota) -> Result<Decision, LimiterError> {
+    async fn acquire(&self, bucket: Bucket, key: &str, quota: &Quota) -> Result<Decision, LimiterError> {
         self.decide(|limiter| async move { limiter.acquire(bucket, key, quota).await }).await
     }
 
@@ -111,9 +112,9 @@ impl RateLimiter for FallbackLimiter {
 mod tests {
     use super::*;
     use crate::adapters::memory_limiter::MemoryLimiter;
+    use crate::core::limits::Quota;
     use crate::core::testkit::FixedClock;
     use crate::ports::metrics::MockMetricsSink;
-    use crate::ports::Quota;
 
     /// A shared limiter that can be switched off.
     struct Switchable {

@@ -9,7 +9,8 @@
 //! the whole contract takes well under a second. It expects a limiter with
 //! no state under those names, and panics on the first broken promise.
 
-use crate::ports::{Bucket, FailureKey, FailurePolicy, Quota, RateLimiter};
+use crate::core::limits::{FailurePolicy, Quota};
+use crate::ports::{Bucket, FailureKey, RateLimiter};
 use std::time::Duration;
 
 /// 500 ms per request, three at once.

@@ -1,9 +1,9 @@
 //! In-process storage: users, sessions, refresh tokens and revocations held
 //! in maps behind locks.
 //!
-//! It backs the core's tests and single-process trials, and it is the
-//! reference the storage contract in `contract.rs` is first checked
-//! against. It must never be used where data has to survive a restart or be
+//! It backs the core's tests, and it is the reference the storage contract
+//! in `contract.rs` is first checked against; it is compiled only for tests
+//! (the `test-support` feature), since no configuration can select it. It must never be used where data has to survive a restart or be
 //! shared between replicas: everything lives in this process's memory.
 //!
 //! Every method takes one lock for its whole read-check-write, so each is
@@ -13,11 +13,13 @@
 
 use crate::core::email::Email;
 use crate::core::password::PasswordHash;
+use crate::core::refresh::TokenHash;
 use crate::core::revocation::Revocation;
+use crate::core::session::SessionId;
 use crate::core::user::{UnixSeconds, User, UserChange, UserId};
 use crate::ports::{
-    RefreshRecord, RepoError, RevocationStore, RotateOutcome, SchemaStatus, SessionId, SessionRecord, SessionRepo,
-    TokenHash, UserRepo, UserUpdateError,
+    RefreshRecord, RepoError, RevocationStore, RotateOutcome, SchemaStatus, SessionRecord, SessionRepo,
+    UserInsertError, UserRepo, UserUpdateError,
 };
 use anyhow::anyhow;
 use async_trait::async_trait;
@@ -60,7 +62,7 @@ impl Tables {
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 enum Subject {
     Token(Uuid),
-    Session(Uuid),
+    Session(SessionId),
     User(UserId),
 }
 
@@ -111,10 +113,10 @@ fn unexpected(message: &'static str) -> RepoError {
 
 #[async_trait]
 impl UserRepo for MemoryStore {
-    async fn insert(&self, user: &User) -> Result<(), UserUpdateError> {
+    async fn insert(&self, user: &User) -> Result<(), UserInsertError> {
         let mut tables = self.write();
         if tables.emails.contains_key(&user.email) {
-            return Err(UserUpdateError::EmailTaken);
+            return Err(UserInsertError::EmailTaken);
         }
         if tables.users.contains_key(&user.id) {
             return Err(unexpected("user id is already stored").into());

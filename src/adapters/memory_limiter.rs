@@ -6,7 +6,8 @@
 //! memory only with the keys active within one window.
 
 use crate::core::limits::{gcra, FailureCounter};
-use crate::ports::{Bucket, Clock, Decision, FailureKey, FailurePolicy, LimiterError, Quota, RateLimiter};
+use crate::core::limits::{Decision, FailurePolicy, Quota};
+use crate::ports::{Bucket, Clock, FailureKey, LimiterError, RateLimiter};
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::net::IpAddr;

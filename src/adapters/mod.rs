@@ -1,10 +1,13 @@
 //! Implementations of the ports, one module per technology. In-process and
-//! environment adapters are always built; the others sit behind their Cargo
-//! feature.
+//! environment adapters are always built, except the in-memory store, which
+//! exists for tests only; the others sit behind their Cargo feature. No
+//! adapter imports anything from `crate::app`.
 
 pub mod bcrypt_hasher;
 pub mod env_secrets;
 pub mod fallback_limiter;
+/// Test support only: no configuration can select it.
+#[cfg(any(test, feature = "test-support"))]
 pub mod memory;
 pub mod memory_limiter;
 #[cfg(feature = "postgres")]
@@ -12,6 +15,10 @@ pub mod postgres;
 pub mod prometheus_metrics;
 #[cfg(feature = "redis")]
 pub mod redis_limiter;
+/// What the two SQL adapters share: column lists, row parsing, constraint
+/// mapping.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 pub mod system;

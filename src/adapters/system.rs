@@ -32,7 +32,7 @@ mod tests {
 
     #[test]
     fn the_clock_is_past_2025_and_entropy_varies() {
-        assert!(SystemClock.now() > 1_735_689_600);
+        assert!(SystemClock.now() > crate::core::user::UnixSeconds::new(1_735_689_600));
         let (mut a, mut b) = ([0u8; 16], [0u8; 16]);
         OsEntropy.fill(&mut a);
         OsEntropy.fill(&mut b);

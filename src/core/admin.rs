@@ -1,7 +1,8 @@
 //! What administrators may do to users, and the rule that the last active
 //! admin can be neither demoted, disabled nor deleted.
 
-use super::auth::{absorbs_failures, AuthService, EndSessions, ServiceFailure};
+use super::auth::{AuthService, EndSessions};
+use super::failure::{absorbs_failures, ServiceFailure};
 use super::user::{User, UserChange, UserId, UserStatus};
 use crate::ports::{HashError, LimiterError, RepoError, UserUpdateError};
 
@@ -25,7 +26,6 @@ impl From<UserUpdateError> for AdminError {
             UserUpdateError::NotFound => Self::NotFound,
             UserUpdateError::LastAdmin => Self::LastAdmin,
             UserUpdateError::Repo(error) => error.into(),
-            UserUpdateError::EmailTaken => Self::Failure(ServiceFailure::Unexpected(error.into())),
         }
     }
 }

@@ -1,12 +1,43 @@
-//! The arithmetic of rate limits and lockouts, shared by every limiter
-//! adapter that keeps its own state.
+//! Rate limits and lockouts as values and arithmetic: quotas, decisions,
+//! failure policies, and the computations shared by every limiter adapter
+//! that keeps its own state. No I/O; the limiter port only stores state.
 //!
 //! Rate limits use GCRA (the generic cell rate algorithm): one number per
 //! key, the theoretical arrival time, gives an exact token bucket.
 
-use crate::ports::{Decision, FailurePolicy, Quota};
 use std::net::{IpAddr, Ipv6Addr};
 use std::time::Duration;
+
+/// A token-bucket quota: `per_period` requests each `period`, at most
+/// `burst` at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Quota {
+    pub per_period: u32,
+    pub period: Duration,
+    pub burst: u32,
+}
+
+/// The outcome of one rate-limit decision, with what the `RateLimit-*`
+/// headers report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Decision {
+    pub allowed: bool,
+    pub limit: u32,
+    pub remaining: u32,
+    /// Until the bucket is full again.
+    pub reset_after: Duration,
+    /// When refused: until one more request would be allowed.
+    pub retry_after: Duration,
+}
+
+/// Failed-login counting: `max` failures within `window` lock the key for
+/// `lockout`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FailurePolicy {
+    pub max: u32,
+    pub window: Duration,
+    pub lockout: Duration,
+}
 
 /// The configured limits of every bucket.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

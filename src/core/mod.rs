@@ -5,10 +5,16 @@
 pub mod admin;
 pub mod auth;
 pub mod email;
+pub mod failure;
 pub mod limits;
+pub mod login;
+pub mod logout;
 pub mod password;
 pub mod refresh;
+pub mod registration;
 pub mod revocation;
+pub mod rotation;
+pub mod session;
 pub mod token;
 pub mod user;
 

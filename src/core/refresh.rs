@@ -6,7 +6,7 @@
 //! stored in plain form.
 
 use super::token::KeyRing;
-use crate::ports::{Entropy, TokenHash};
+use crate::ports::Entropy;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use secrecy::{ExposeSecret, SecretString};
@@ -16,6 +16,35 @@ use std::fmt;
 /// Length of a refresh token's random part, in bytes.
 pub const REFRESH_TOKEN_BYTES: usize = 32;
 const ENCODED_LEN: usize = 43;
+
+/// The SHA-256 of a refresh token: the only form in which it is stored, so
+/// a stolen database yields no usable token.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct TokenHash([u8; 32]);
+
+/// Stored bytes that are not a SHA-256.
+#[derive(Debug, thiserror::Error)]
+#[error("a token hash is 32 bytes, not {0}")]
+pub struct WrongHashLength(usize);
+
+impl TokenHash {
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+    pub fn as_slice(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl TryFrom<&[u8]> for TokenHash {
+    type Error = WrongHashLength;
+    fn try_from(bytes: &[u8]) -> Result<Self, Self::Error> {
+        <[u8; 32]>::try_from(bytes).map(Self).map_err(|_| WrongHashLength(bytes.len()))
+    }
+}
 
 /// A refresh token in its client form. `Debug` redacts it.
 #[derive(Clone)]
@@ -58,7 +87,7 @@ impl RefreshToken {
 
     /// The SHA-256 under which the token is stored.
     pub fn hash(&self) -> TokenHash {
-        Sha256::digest(self.expose().as_bytes()).into()
+        TokenHash(Sha256::digest(self.expose().as_bytes()).into())
     }
 
     /// The token this one rotates into: the same for every call, replica and

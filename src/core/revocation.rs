@@ -7,6 +7,7 @@
 //! after which they no longer matter (every token they could reject has
 //! expired by then) and are pruned after it, so the view stays small.
 
+use super::session::SessionId;
 use super::user::{UnixSeconds, UserId};
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -22,7 +23,7 @@ pub enum Revocation {
     /// One access token, by `jti`.
     Token { jti: Uuid, until: UnixSeconds },
     /// Every access token of one session, by `sid`.
-    Session { sid: Uuid, until: UnixSeconds },
+    Session { sid: SessionId, until: UnixSeconds },
     /// Every access token of one user issued before `cutoff` (logout-all,
     /// password change, disabling, deletion).
     UserCutoff { user: UserId, cutoff: UnixSeconds, until: UnixSeconds },
@@ -42,7 +43,7 @@ impl Revocation {
     pub fn subject(&self) -> Uuid {
         match *self {
             Self::Token { jti, .. } => jti,
-            Self::Session { sid, .. } => sid,
+            Self::Session { sid, .. } => sid.as_uuid(),
             Self::UserCutoff { user, .. } => user.as_uuid(),
         }
     }
@@ -60,7 +61,7 @@ impl Revocation {
     pub fn from_parts(kind: &str, subject: Uuid, cutoff: Option<UnixSeconds>, until: UnixSeconds) -> Option<Self> {
         match (kind, cutoff) {
             (TOKEN, _) => Some(Self::Token { jti: subject, until }),
-            (SESSION, _) => Some(Self::Session { sid: subject, until }),
+            (SESSION, _) => Some(Self::Session { sid: SessionId::from_uuid(subject), until }),
             (USER_CUTOFF, Some(cutoff)) => Some(Self::UserCutoff { user: UserId::from_uuid(subject), cutoff, until }),
             _ => None,
         }
@@ -76,7 +77,7 @@ impl Revocation {
 #[derive(Default)]
 struct Entries {
     tokens: HashMap<Uuid, UnixSeconds>,
-    sessions: HashMap<Uuid, UnixSeconds>,
+    sessions: HashMap<SessionId, UnixSeconds>,
     cutoffs: HashMap<UserId, (UnixSeconds, UnixSeconds)>,
     inserts_since_prune: u32,
 }
@@ -119,7 +120,7 @@ impl RevocationView {
     }
 
     /// Whether a token with these claims has been revoked.
-    pub fn is_revoked(&self, jti: Uuid, sid: Uuid, user: UserId, issued_at: UnixSeconds) -> bool {
+    pub fn is_revoked(&self, jti: Uuid, sid: SessionId, user: UserId, issued_at: UnixSeconds) -> bool {
         let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
         entries.tokens.contains_key(&jti)
             || entries.sessions.contains_key(&sid)
@@ -164,49 +165,57 @@ mod tests {
         UserId::from_uuid(Uuid::from_u128(7))
     }
 
+    fn session(n: u128) -> SessionId {
+        SessionId::from_uuid(Uuid::from_u128(n))
+    }
+
+    fn at(seconds: i64) -> UnixSeconds {
+        UnixSeconds::new(seconds)
+    }
+
     #[test]
     fn revoked_tokens_sessions_and_cutoffs_are_seen() {
         let view = RevocationView::new();
-        let (jti, sid) = (Uuid::from_u128(1), Uuid::from_u128(2));
-        assert!(!view.is_revoked(jti, sid, user(), 100));
-        view.apply(&Revocation::Token { jti, until: 200 }, 100);
-        assert!(view.is_revoked(jti, Uuid::from_u128(3), user(), 100));
-        view.apply(&Revocation::Session { sid, until: 200 }, 100);
-        assert!(view.is_revoked(Uuid::from_u128(4), sid, user(), 100));
-        view.apply(&Revocation::UserCutoff { user: user(), cutoff: 150, until: 300 }, 100);
-        assert!(view.is_revoked(Uuid::from_u128(5), Uuid::from_u128(6), user(), 149));
-        assert!(!view.is_revoked(Uuid::from_u128(5), Uuid::from_u128(6), user(), 150));
+        let (jti, sid) = (Uuid::from_u128(1), session(2));
+        assert!(!view.is_revoked(jti, sid, user(), at(100)));
+        view.apply(&Revocation::Token { jti, until: at(200) }, at(100));
+        assert!(view.is_revoked(jti, session(3), user(), at(100)));
+        view.apply(&Revocation::Session { sid, until: at(200) }, at(100));
+        assert!(view.is_revoked(Uuid::from_u128(4), sid, user(), at(100)));
+        view.apply(&Revocation::UserCutoff { user: user(), cutoff: at(150), until: at(300) }, at(100));
+        assert!(view.is_revoked(Uuid::from_u128(5), session(6), user(), at(149)));
+        assert!(!view.is_revoked(Uuid::from_u128(5), session(6), user(), at(150)));
     }
 
     #[test]
     fn an_earlier_cutoff_never_replaces_a_later_one() {
         let view = RevocationView::new();
-        view.apply(&Revocation::UserCutoff { user: user(), cutoff: 150, until: 300 }, 100);
-        view.apply(&Revocation::UserCutoff { user: user(), cutoff: 120, until: 250 }, 100);
-        assert_eq!(view.cutoff(user()), Some(150));
+        view.apply(&Revocation::UserCutoff { user: user(), cutoff: at(150), until: at(300) }, at(100));
+        view.apply(&Revocation::UserCutoff { user: user(), cutoff: at(120), until: at(250) }, at(100));
+        assert_eq!(view.cutoff(user()), Some(at(150)));
     }
 
     #[test]
     fn revocations_round_trip_through_their_stored_parts() {
         let all = [
-            Revocation::Token { jti: Uuid::from_u128(1), until: 9 },
-            Revocation::Session { sid: Uuid::from_u128(2), until: 9 },
-            Revocation::UserCutoff { user: user(), cutoff: 5, until: 9 },
+            Revocation::Token { jti: Uuid::from_u128(1), until: at(9) },
+            Revocation::Session { sid: session(2), until: at(9) },
+            Revocation::UserCutoff { user: user(), cutoff: at(5), until: at(9) },
         ];
         for revocation in all {
             let parts = (revocation.kind(), revocation.subject(), revocation.cutoff(), revocation.until());
             assert_eq!(Revocation::from_parts(parts.0, parts.1, parts.2, parts.3), Some(revocation));
         }
-        assert_eq!(Revocation::from_parts("user_cutoff", Uuid::from_u128(3), None, 9), None);
-        assert_eq!(Revocation::from_parts("other", Uuid::from_u128(3), None, 9), None);
+        assert_eq!(Revocation::from_parts("user_cutoff", Uuid::from_u128(3), None, at(9)), None);
+        assert_eq!(Revocation::from_parts("other", Uuid::from_u128(3), None, at(9)), None);
     }
 
     #[test]
     fn expired_entries_are_pruned() {
         let view = RevocationView::new();
-        view.apply(&Revocation::Token { jti: Uuid::from_u128(1), until: 200 }, 100);
-        view.apply(&Revocation::Session { sid: Uuid::from_u128(2), until: 400 }, 100);
-        view.prune(300);
+        view.apply(&Revocation::Token { jti: Uuid::from_u128(1), until: at(200) }, at(100));
+        view.apply(&Revocation::Session { sid: session(2), until: at(400) }, at(100));
+        view.prune(at(300));
         assert_eq!(view.len(), 1);
     }
 
@@ -214,7 +223,7 @@ mod tests {
     fn pruning_happens_by_itself_as_entries_arrive() {
         let view = RevocationView::new();
         for n in 0..u128::from(PRUNE_EVERY) {
-            view.apply(&Revocation::Token { jti: Uuid::from_u128(n), until: 10 }, 20);
+            view.apply(&Revocation::Token { jti: Uuid::from_u128(n), until: at(10) }, at(20));
         }
         assert!(view.is_empty());
     }

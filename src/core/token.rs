@@ -1,6 +1,7 @@
 //! Access tokens: HS256 JWTs, the algorithm pinned, signed by the first key
 //! of a ring and verified by any key in it.
 
+use super::session::SessionId;
 use super::user::{Role, UnixSeconds, UserId};
 use hmac::{Hmac, Mac};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -46,7 +47,7 @@ pub struct AccessClaims {
 pub struct Principal {
     pub user_id: UserId,
     pub role: Role,
-    pub session_id: Uuid,
+    pub session_id: SessionId,
     pub token_id: Uuid,
     pub issued_at: UnixSeconds,
     pub expires_at: UnixSeconds,
@@ -179,7 +180,7 @@ impl KeyRing {
         Ok(Principal {
             user_id: UserId::from_uuid(claims.sub),
             role,
-            session_id: claims.sid,
+            session_id: SessionId::from_uuid(claims.sid),
             token_id: claims.jti,
             issued_at: claims.iat,
             expires_at: claims.exp,
@@ -211,7 +212,7 @@ mod tests {
     use base64::Engine;
     use proptest::prelude::*;
 
-    const NOW: UnixSeconds = 1_800_000_000;
+    const NOW: UnixSeconds = UnixSeconds::new(1_800_000_000);
 
     fn secret(fill: char) -> SecretString {
         SecretString::from(fill.to_string().repeat(40))

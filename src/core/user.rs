@@ -2,12 +2,54 @@
 
 use super::email::Email;
 use super::password::PasswordHash;
+use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::ops::{Add, Sub};
 use std::str::FromStr;
 use uuid::Uuid;
 
-/// Seconds since the Unix epoch: the core's one notion of an instant.
-pub type UnixSeconds = i64;
+/// An instant in whole seconds since the Unix epoch: the core's one notion
+/// of time. An instant plus or minus a number of seconds is an instant; one
+/// instant minus another is the number of seconds between them.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct UnixSeconds(i64);
+
+impl UnixSeconds {
+    pub const fn new(seconds: i64) -> Self {
+        Self(seconds)
+    }
+    pub const fn seconds(self) -> i64 {
+        self.0
+    }
+}
+
+impl fmt::Display for UnixSeconds {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl Add<i64> for UnixSeconds {
+    type Output = Self;
+    fn add(self, seconds: i64) -> Self {
+        Self(self.0 + seconds)
+    }
+}
+
+impl Sub<i64> for UnixSeconds {
+    type Output = Self;
+    fn sub(self, seconds: i64) -> Self {
+        Self(self.0 - seconds)
+    }
+}
+
+impl Sub for UnixSeconds {
+    type Output = i64;
+    fn sub(self, earlier: Self) -> i64 {
+        self.0 - earlier.0
+    }
+}
 
 /// A user's identifier: a UUIDv7, so ids sort in creation order and keyset
 /// pagination over them is stable.

@@ -11,7 +11,7 @@ pub trait Clock: Send + Sync {
 
     /// Seconds since the Unix epoch.
     fn now(&self) -> UnixSeconds {
-        self.now_millis().div_euclid(1000)
+        UnixSeconds::new(self.now_millis().div_euclid(1000))
     }
 }
 

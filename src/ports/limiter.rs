@@ -4,19 +4,17 @@
 //! decision must be atomic, and idle state must expire so that an attacker
 //! who varies keys cannot grow memory without bound.
 
+use crate::core::limits::{Decision, FailurePolicy, Quota};
 use async_trait::async_trait;
 use std::net::IpAddr;
 use std::time::Duration;
 
-/// The rate-limit buckets of the HTTP contract.
+/// The rate-limit buckets of the HTTP contract. Failed logins are not a
+/// bucket: they are counted per [`FailureKey`] under a [`FailurePolicy`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Bucket {
     /// Register, login, refresh: per client IP.
     Auth,
-    /// Failed logins per account and client IP.
-    LoginFailures,
-    /// Failed logins per account from any IP.
-    AccountFailures,
     /// Everything else: per user, or per client IP when anonymous.
     Api,
 }
@@ -25,42 +23,9 @@ impl Bucket {
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::Auth => "auth",
-            Self::LoginFailures => "login_failures",
-            Self::AccountFailures => "account_failures",
             Self::Api => "api",
         }
     }
-}
-
-/// A token-bucket quota: `per_period` requests each `period`, at most
-/// `burst` at once.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Quota {
-    pub per_period: u32,
-    pub period: Duration,
-    pub burst: u32,
-}
-
-/// The outcome of one rate-limit decision, with what the `RateLimit-*`
-/// headers report.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Decision {
-    pub allowed: bool,
-    pub limit: u32,
-    pub remaining: u32,
-    /// Until the bucket is full again.
-    pub reset_after: Duration,
-    /// When refused: until one more request would be allowed.
-    pub retry_after: Duration,
-}
-
-/// Failed-login counting: `max` failures within `window` lock the key for
-/// `lockout`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FailurePolicy {
-    pub max: u32,
-    pub window: Duration,
-    pub lockout: Duration,
 }
 
 /// Whose failures are counted: one account from one address, or one account

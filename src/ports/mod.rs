@@ -14,10 +14,10 @@ pub mod users;
 
 pub use clock::{Clock, Entropy};
 pub use hasher::{HashError, PasswordHasher};
-pub use limiter::{Bucket, Decision, FailureKey, FailurePolicy, LimiterError, Quota, RateLimiter};
+pub use limiter::{Bucket, FailureKey, LimiterError, RateLimiter};
 pub use metrics::{LoginOutcome, MetricsSink, TokenKind};
 pub use repo::{RepoError, SchemaStatus};
 pub use revocations::RevocationStore;
 pub use secrets::{SecretError, SecretSource};
-pub use sessions::{RefreshRecord, RotateOutcome, SessionId, SessionRecord, SessionRepo, TokenHash};
-pub use users::{UserRepo, UserUpdateError};
+pub use sessions::{RefreshRecord, RotateOutcome, SessionRecord, SessionRepo};
+pub use users::{UserInsertError, UserRepo, UserUpdateError};

@@ -4,15 +4,10 @@
 //! not yield usable tokens.
 
 use super::RepoError;
+use crate::core::refresh::TokenHash;
+use crate::core::session::SessionId;
 use crate::core::user::{UnixSeconds, UserId};
 use async_trait::async_trait;
-use uuid::Uuid;
-
-/// A session: one sign-in, carried forward by a chain of refresh tokens.
-pub type SessionId = Uuid;
-
-/// The SHA-256 of a refresh token.
-pub type TokenHash = [u8; 32];
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SessionRecord {

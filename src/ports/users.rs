@@ -6,11 +6,18 @@ use crate::core::password::PasswordHash;
 use crate::core::user::{UnixSeconds, User, UserChange, UserId};
 use async_trait::async_trait;
 
-/// Why an insert or an administrative change was refused.
+/// Why an insert was refused.
 #[derive(Debug, thiserror::Error)]
-pub enum UserUpdateError {
+pub enum UserInsertError {
     #[error("email is already registered")]
     EmailTaken,
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+}
+
+/// Why an administrative change or a deletion was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum UserUpdateError {
     #[error("user not found")]
     NotFound,
     /// The change would leave no active administrator.
@@ -24,7 +31,7 @@ pub enum UserUpdateError {
 ///
 /// E-mails arrive normalised; the store must still enforce their uniqueness
 /// itself, so that two racing registrations end in one insert and one
-/// [`UserUpdateError::EmailTaken`].
+/// [`UserInsertError::EmailTaken`].
 ///
 /// # Errors
 /// Every method returns [`RepoError`] when storage fails. `update` and
@@ -32,7 +39,7 @@ pub enum UserUpdateError {
 /// the write and return [`UserUpdateError::LastAdmin`] otherwise.
 #[async_trait]
 pub trait UserRepo: Send + Sync {
-    async fn insert(&self, user: &User) -> Result<(), UserUpdateError>;
+    async fn insert(&self, user: &User) -> Result<(), UserInsertError>;
     async fn by_email(&self, email: &Email) -> Result<Option<User>, RepoError>;
     async fn by_id(&self, id: UserId) -> Result<Option<User>, RepoError>;
     /// Up to `limit` users with ids greater than `after`, in id order.

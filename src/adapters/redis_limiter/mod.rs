@@ -73,7 +73,8 @@ mod keys;
 #[cfg(test)]
 mod tests;
 
-use crate::ports::{Bucket, Decision, FailureKey, FailurePolicy, LimiterError, Quota, RateLimiter};
+use crate::core::limits::{Decision, FailurePolicy, Quota};
+use crate::ports::{Bucket, FailureKey, LimiterError, RateLimiter};
 use crate::redact::redact_url;
 use anyhow::{anyhow, Context as _};
 use async_trait::async_trait;

@@ -6,7 +6,7 @@ use super::raw::RawLimits;
 use super::values::parse_u32;
 use super::ConfigError;
 use crate::core::limits::Limits;
-use crate::ports::{FailurePolicy, Quota};
+use crate::core::limits::{FailurePolicy, Quota};
 use std::time::Duration;
 
 /// # Errors

@@ -1,5 +1,5 @@
 use super::*;
-use crate::ports::Quota;
+use crate::core::limits::Quota;
 use std::time::Duration;
 
 /// A database URL this build can serve, for tests about other settings.

@@ -86,8 +86,8 @@ impl From<User> for UserView {
             email: user.email.as_str().to_owned(),
             role: user.role.into(),
             status: user.status.into(),
-            created_at: timestamp(user.created_at),
-            updated_at: timestamp(user.updated_at),
+            created_at: timestamp(user.created_at.seconds()),
+            updated_at: timestamp(user.updated_at.seconds()),
         }
     }
 }

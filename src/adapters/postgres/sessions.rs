@@ -1,0 +1,186 @@
+//! Sessions and refresh tokens in PostgreSQL. Rotation is a conditional
+//! `UPDATE` of the parent: under READ COMMITTED a racing rotation waits for
+//! the row lock, re-reads, and matches nothing, so exactly one wins.
+
+use super::{repo_error, PostgresStore};
+use crate::adapters::sql::{refresh_token_columns, session_columns, token_hash};
+use crate::core::refresh::TokenHash;
+use crate::core::session::SessionId;
+use crate::core::user::{UnixSeconds, UserId};
+use crate::ports::{RefreshRecord, RepoError, RotateOutcome, SessionRecord, SessionRepo};
+use anyhow::anyhow;
+use async_trait::async_trait;
+use sqlx::postgres::PgRow;
+use sqlx::{PgExecutor, Row as _};
+use uuid::Uuid;
+
+fn session_from_row(row: &PgRow) -> Result<SessionRecord, RepoError> {
+    Ok(SessionRecord {
+        id: SessionId::from_uuid(row.try_get("id").map_err(repo_error)?),
+        user_id: UserId::from_uuid(row.try_get("user_id").map_err(repo_error)?),
+        created_at: UnixSeconds::new(row.try_get("created_at").map_err(repo_error)?),
+        revoked_at: row.try_get::<Option<i64>, _>("revoked_at").map_err(repo_error)?.map(UnixSeconds::new),
+    })
+}
+
+fn refresh_token_from_row(row: &PgRow) -> Result<RefreshRecord, RepoError> {
+    let stored_hash: Vec<u8> = row.try_get("token_hash").map_err(repo_error)?;
+    Ok(RefreshRecord {
+        token_hash: token_hash(&stored_hash)?,
+        session_id: SessionId::from_uuid(row.try_get("session_id").map_err(repo_error)?),
+        user_id: UserId::from_uuid(row.try_get("user_id").map_err(repo_error)?),
+        issued_at: UnixSeconds::new(row.try_get("issued_at").map_err(repo_error)?),
+        expires_at: UnixSeconds::new(row.try_get("expires_at").map_err(repo_error)?),
+        rotated_at: row.try_get::<Option<i64>, _>("rotated_at").map_err(repo_error)?.map(UnixSeconds::new),
+    })
+}
+
+async fn insert_refresh_token<'e>(executor: impl PgExecutor<'e>, record: &RefreshRecord) -> Result<(), RepoError> {
+    sqlx::query(concat!("INSERT INTO refresh_tokens (", refresh_token_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6)"))
+        .bind(record.token_hash.as_slice())
+        .bind(record.session_id.as_uuid())
+        .bind(record.user_id.as_uuid())
+        .bind(record.issued_at.seconds())
+        .bind(record.expires_at.seconds())
+        .bind(record.rotated_at.map(UnixSeconds::seconds))
+        .execute(executor)
+        .await
+        .map_err(repo_error)?;
+    Ok(())
+}
+
+#[async_trait]
+impl SessionRepo for PostgresStore {
+    async fn create(&self, session: &SessionRecord, first: &RefreshRecord) -> Result<(), RepoError> {
+        let mut transaction = self.pool.begin().await.map_err(repo_error)?;
+        sqlx::query(concat!("INSERT INTO sessions (", session_columns!(), ") VALUES ($1, $2, $3, $4)"))
+            .bind(session.id.as_uuid())
+            .bind(session.user_id.as_uuid())
+            .bind(session.created_at.seconds())
+            .bind(session.revoked_at.map(UnixSeconds::seconds))
+            .execute(&mut *transaction)
+            .await
+            .map_err(repo_error)?;
+        insert_refresh_token(&mut *transaction, first).await?;
+        transaction.commit().await.map_err(repo_error)
+    }
+
+    async fn session(&self, id: SessionId) -> Result<Option<SessionRecord>, RepoError> {
+        sqlx::query(concat!("SELECT ", session_columns!(), " FROM sessions WHERE id = $1"))
+            .bind(id.as_uuid())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(repo_error)?
+            .as_ref()
+            .map(session_from_row)
+            .transpose()
+    }
+
+    async fn refresh_token(&self, hash: &TokenHash) -> Result<Option<RefreshRecord>, RepoError> {
+        sqlx::query(concat!("SELECT ", refresh_token_columns!(), " FROM refresh_tokens WHERE token_hash = $1"))
+            .bind(hash.as_slice())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(repo_error)?
+            .as_ref()
+            .map(refresh_token_from_row)
+            .transpose()
+    }
+
+    async fn rotate(
+        &self,
+        parent: &TokenHash,
+        child: &RefreshRecord,
+        now: UnixSeconds,
+    ) -> Result<RotateOutcome, RepoError> {
+        let mut transaction = self.pool.begin().await.map_err(repo_error)?;
+        // A racing rotation holds the parent's row lock until it commits;
+        // this UPDATE then re-reads the row, finds `rotated_at` set and
+        // matches nothing. So exactly one racer marks it.
+        let marked = sqlx::query(
+            "UPDATE refresh_tokens SET rotated_at = $1 \
+             WHERE token_hash = $2 AND rotated_at IS NULL",
+        )
+        .bind(now.seconds())
+        .bind(parent.as_slice())
+        .execute(&mut *transaction)
+        .await
+        .map_err(repo_error)?
+        .rows_affected();
+        if marked == 0 {
+            // A new statement, so a new snapshot: it sees the winner's commit.
+            let rotated_at: Option<Option<i64>> =
+                sqlx::query_scalar("SELECT rotated_at FROM refresh_tokens WHERE token_hash = $1")
+                    .bind(parent.as_slice())
+                    .fetch_optional(&mut *transaction)
+                    .await
+                    .map_err(repo_error)?;
+            return match rotated_at {
+                Some(Some(at)) => Ok(RotateOutcome::AlreadyRotated { at: UnixSeconds::new(at) }),
+                _ => Err(RepoError::Unexpected(anyhow!("the refresh token to rotate is not stored"))),
+            };
+        }
+        insert_refresh_token(&mut *transaction, child).await?;
+        transaction.commit().await.map_err(repo_error)?;
+        Ok(RotateOutcome::Rotated)
+    }
+
+    async fn ensure_refresh_token(&self, child: &RefreshRecord) -> Result<(), RepoError> {
+        sqlx::query(concat!(
+            "INSERT INTO refresh_tokens (",
+            refresh_token_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (token_hash) DO NOTHING"
+        ))
+        .bind(child.token_hash.as_slice())
+        .bind(child.session_id.as_uuid())
+        .bind(child.user_id.as_uuid())
+        .bind(child.issued_at.seconds())
+        .bind(child.expires_at.seconds())
+        .bind(child.rotated_at.map(UnixSeconds::seconds))
+        .execute(&self.pool)
+        .await
+        .map_err(repo_error)?;
+        Ok(())
+    }
+
+    async fn revoke(&self, id: SessionId, now: UnixSeconds) -> Result<bool, RepoError> {
+        let revoked = sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            .bind(now.seconds())
+            .bind(id.as_uuid())
+            .execute(&self.pool)
+            .await
+            .map_err(repo_error)?
+            .rows_affected();
+        Ok(revoked > 0)
+    }
+
+    async fn revoke_all(
+        &self,
+        user: UserId,
+        except: Option<SessionId>,
+        now: UnixSeconds,
+    ) -> Result<Vec<SessionId>, RepoError> {
+        sqlx::query_scalar(
+            "UPDATE sessions SET revoked_at = $1 \
+             WHERE user_id = $2 AND revoked_at IS NULL AND ($3::uuid IS NULL OR id <> $3) \
+             RETURNING id",
+        )
+        .bind(now.seconds())
+        .bind(user.as_uuid())
+        .bind(except.map(|id| id.as_uuid()))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(repo_error)
+        .map(|ids: Vec<Uuid>| ids.into_iter().map(SessionId::from_uuid).collect())
+    }
+
+    async fn purge_expired(&self, now: UnixSeconds) -> Result<u64, RepoError> {
+        let purged = sqlx::query("DELETE FROM refresh_tokens WHERE expires_at < $1")
+            .bind(now.seconds())
+            .execute(&self.pool)
+            .await
+            .map_err(repo_error)?
+            .rows_affected();
+        Ok(purged)
+    }
+}

@@ -1,0 +1,142 @@
+//! What the SQLite and PostgreSQL adapters truly share: the column lists
+//! their queries name, the parsing of stored values into domain types, and
+//! the mapping of a unique-constraint violation to the domain error it
+//! means.
+//!
+//! Everything here is dialect-free. Placeholders, transactions, locking and
+//! the sorting of driver errors into retryable or not stay in each adapter;
+//! a query only one dialect understands must never move here, and no sqlx
+//! type may leave the adapters through it.
+
+use crate::core::email::Email;
+use crate::core::password::PasswordHash;
+use crate::core::refresh::TokenHash;
+use crate::core::revocation::Revocation;
+use crate::core::user::{Role, UnixSeconds, User, UserId, UserStatus};
+use crate::ports::{RepoError, UserInsertError};
+use anyhow::anyhow;
+use uuid::Uuid;
+
+/// The user columns, in the order [`StoredUser`] lists them.
+macro_rules! user_columns {
+    () => {
+        "id, email, password_hash, role, status, created_at, updated_at"
+    };
+}
+
+/// `SELECT` of every user column from `users`, followed by `$rest`.
+macro_rules! select_users {
+    ($rest:literal) => {
+        concat!("SELECT ", $crate::adapters::sql::user_columns!(), " FROM users ", $rest)
+    };
+}
+
+/// The session columns.
+macro_rules! session_columns {
+    () => {
+        "id, user_id, created_at, revoked_at"
+    };
+}
+
+/// The refresh-token columns.
+macro_rules! refresh_token_columns {
+    () => {
+        "token_hash, session_id, user_id, issued_at, expires_at, rotated_at"
+    };
+}
+
+/// The revocation columns; `recorded_at` is the store's own clock, in
+/// milliseconds, and positions the revocation feed.
+macro_rules! revocation_columns {
+    () => {
+        "kind, subject, cutoff, until, recorded_at"
+    };
+}
+
+pub(crate) use {refresh_token_columns, revocation_columns, select_users, session_columns, user_columns};
+
+/// The unique index on `lower(email)`, as PostgreSQL names it in a
+/// violation (see the migration): a violation of it, and only of it, means
+/// the address is taken.
+const EMAIL_INDEX: &str = "users_email_unique";
+
+/// SQLite names no constraint; its message ends with the column instead
+/// (`UNIQUE constraint failed: users.email`).
+const EMAIL_COLUMN: &str = "users.email";
+
+/// A stored value this code cannot have written: the database was changed
+/// behind its back.
+pub(crate) fn corrupt(column: &'static str, error: impl Into<anyhow::Error>) -> RepoError {
+    RepoError::Unexpected(error.into().context(format!("stored {column} is not valid")))
+}
+
+/// The error of a failed user insert: [`UserInsertError::EmailTaken`] when
+/// the address's unique constraint refused it, else what `repo_error` says.
+pub(crate) fn insert_user_error(error: sqlx::Error, repo_error: fn(sqlx::Error) -> RepoError) -> UserInsertError {
+    if is_email_taken(&error) {
+        UserInsertError::EmailTaken
+    } else {
+        repo_error(error).into()
+    }
+}
+
+fn is_email_taken(error: &sqlx::Error) -> bool {
+    error.as_database_error().is_some_and(|database| {
+        database.is_unique_violation()
+            && match database.constraint() {
+                Some(constraint) => constraint == EMAIL_INDEX,
+                None => database.message().contains(EMAIL_COLUMN),
+            }
+    })
+}
+
+/// A user row as read, before its values are parsed; each adapter decodes
+/// the id its own way.
+pub(crate) struct StoredUser {
+    pub id: UserId,
+    pub email: String,
+    pub password_hash: String,
+    pub role: String,
+    pub status: String,
+    pub created_at: UnixSeconds,
+    pub updated_at: UnixSeconds,
+}
+
+impl StoredUser {
+    /// # Errors
+    /// [`RepoError::Unexpected`] when a stored value is not one this code
+    /// writes.
+    pub(crate) fn parse(self) -> Result<User, RepoError> {
+        Ok(User {
+            id: self.id,
+            email: Email::parse(&self.email).map_err(|e| corrupt("email", e))?,
+            password_hash: PasswordHash::new(self.password_hash),
+            role: self.role.parse::<Role>().map_err(|e| corrupt("role", e))?,
+            status: self.status.parse::<UserStatus>().map_err(|e| corrupt("status", e))?,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+/// A stored refresh-token hash.
+///
+/// # Errors
+/// [`RepoError::Unexpected`] when it is not 32 bytes.
+pub(crate) fn token_hash(bytes: &[u8]) -> Result<TokenHash, RepoError> {
+    TokenHash::try_from(bytes).map_err(|e| corrupt("refresh token hash", e))
+}
+
+/// A revocation from its stored parts.
+///
+/// # Errors
+/// [`RepoError::Unexpected`] for a kind or a cut-off this code never writes.
+pub(crate) fn revocation(
+    kind: &str,
+    subject: Uuid,
+    cutoff: Option<UnixSeconds>,
+    until: UnixSeconds,
+) -> Result<Revocation, RepoError> {
+    Revocation::from_parts(kind, subject, cutoff, until)
+        .ok_or_else(|| corrupt("revocation", anyhow!("kind {kind:?} with cut-off {cutoff:?}")))
+}

@@ -1,0 +1,81 @@
+//! Revocations in SQLite: one row per subject, merged by an upsert that
+//! never shortens an entry nor lets an earlier cut-off replace a later one.
+
+use super::{repo_error, SqliteStore};
+use crate::adapters::sql::{corrupt, revocation, revocation_columns};
+use crate::core::revocation::Revocation;
+use crate::core::user::UnixSeconds;
+use crate::ports::{RepoError, RevocationStore};
+use async_trait::async_trait;
+use sqlx::sqlite::SqliteRow;
+use sqlx::Row as _;
+use uuid::Uuid;
+
+/// Reads a row of [`revocation_columns!`](crate::adapters::sql::revocation_columns).
+fn revocation_from_row(row: &SqliteRow) -> Result<Revocation, RepoError> {
+    let kind: String = row.try_get("kind").map_err(repo_error)?;
+    let subject: String = row.try_get("subject").map_err(repo_error)?;
+    let subject = Uuid::parse_str(&subject).map_err(|e| corrupt("revocation subject", e))?;
+    let cutoff: Option<i64> = row.try_get("cutoff").map_err(repo_error)?;
+    revocation(
+        &kind,
+        subject,
+        cutoff.map(UnixSeconds::new),
+        UnixSeconds::new(row.try_get("until").map_err(repo_error)?),
+    )
+}
+
+#[async_trait]
+impl RevocationStore for SqliteStore {
+    async fn record(&self, revocation: &Revocation) -> Result<(), RepoError> {
+        let (kind, subject, cutoff) = (revocation.kind(), revocation.subject(), revocation.cutoff());
+        // The same merge as the in-memory view: an earlier cut-off never
+        // replaces a later one, and no entry is ever shortened.
+        sqlx::query(
+            "INSERT INTO revocations (kind, subject, cutoff, until, recorded_at) \
+             VALUES (?1, ?2, ?3, ?4, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)) \
+             ON CONFLICT (kind, subject) DO UPDATE \
+             SET cutoff = excluded.cutoff, until = MAX(revocations.until, excluded.until), \
+                 recorded_at = excluded.recorded_at \
+             WHERE excluded.cutoff IS NULL OR excluded.cutoff >= revocations.cutoff",
+        )
+        .bind(kind)
+        .bind(subject.to_string())
+        .bind(cutoff.map(UnixSeconds::seconds))
+        .bind(revocation.until().seconds())
+        .execute(&self.pool)
+        .await
+        .map_err(repo_error)?;
+        Ok(())
+    }
+
+    async fn recorded_since(&self, since: i64, now: UnixSeconds) -> Result<(Vec<Revocation>, i64), RepoError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            revocation_columns!(),
+            " FROM revocations WHERE recorded_at >= ?1 AND until > ?2"
+        ))
+        .bind(since)
+        .bind(now.seconds())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(repo_error)?;
+        let mut latest = since;
+        let mut revocations = Vec::with_capacity(rows.len());
+        for row in &rows {
+            latest = latest.max(row.try_get::<i64, _>("recorded_at").map_err(repo_error)?);
+            revocations.push(revocation_from_row(row)?);
+        }
+        Ok((revocations, latest))
+    }
+
+    async fn purge(&self, now: UnixSeconds) -> Result<u64, RepoError> {
+        let purged = sqlx::query("DELETE FROM revocations WHERE until <= ?1")
+            .bind(now.seconds())
+            .execute(&self.pool)
+            .await
+            .map_err(repo_error)?
+            .rows_affected();
+        Ok(purged)
+    }
+}

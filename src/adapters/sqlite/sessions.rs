@@ -1,0 +1,185 @@
+//! Sessions and refresh tokens in SQLite. Rotation marks the parent and
+//! stores the child in one `BEGIN IMMEDIATE` transaction, so of racing
+//! rotations only one succeeds.
+
+use super::{repo_error, SqliteStore};
+use crate::adapters::sql::{corrupt, refresh_token_columns, session_columns, token_hash};
+use crate::core::refresh::TokenHash;
+use crate::core::session::SessionId;
+use crate::core::user::{UnixSeconds, UserId};
+use crate::ports::{RefreshRecord, RepoError, RotateOutcome, SessionRecord, SessionRepo};
+use anyhow::anyhow;
+use async_trait::async_trait;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row as _, SqliteExecutor};
+
+fn session_from_row(row: &SqliteRow) -> Result<SessionRecord, RepoError> {
+    let id: String = row.try_get("id").map_err(repo_error)?;
+    let user_id: String = row.try_get("user_id").map_err(repo_error)?;
+    Ok(SessionRecord {
+        id: id.parse().map_err(|e| corrupt("session id", e))?,
+        user_id: user_id.parse().map_err(|e| corrupt("user id", e))?,
+        created_at: UnixSeconds::new(row.try_get("created_at").map_err(repo_error)?),
+        revoked_at: row.try_get::<Option<i64>, _>("revoked_at").map_err(repo_error)?.map(UnixSeconds::new),
+    })
+}
+
+fn refresh_token_from_row(row: &SqliteRow) -> Result<RefreshRecord, RepoError> {
+    let stored_hash: Vec<u8> = row.try_get("token_hash").map_err(repo_error)?;
+    let session_id: String = row.try_get("session_id").map_err(repo_error)?;
+    let user_id: String = row.try_get("user_id").map_err(repo_error)?;
+    Ok(RefreshRecord {
+        token_hash: token_hash(&stored_hash)?,
+        session_id: session_id.parse().map_err(|e| corrupt("session id", e))?,
+        user_id: user_id.parse().map_err(|e| corrupt("user id", e))?,
+        issued_at: UnixSeconds::new(row.try_get("issued_at").map_err(repo_error)?),
+        expires_at: UnixSeconds::new(row.try_get("expires_at").map_err(repo_error)?),
+        rotated_at: row.try_get::<Option<i64>, _>("rotated_at").map_err(repo_error)?.map(UnixSeconds::new),
+    })
+}
+
+async fn insert_refresh_token<'e>(executor: impl SqliteExecutor<'e>, record: &RefreshRecord) -> Result<(), RepoError> {
+    sqlx::query(concat!("INSERT INTO refresh_tokens (", refresh_token_columns!(), ") VALUES (?1, ?2, ?3, ?4, ?5, ?6)"))
+        .bind(record.token_hash.as_slice())
+        .bind(record.session_id.to_string())
+        .bind(record.user_id.to_string())
+        .bind(record.issued_at.seconds())
+        .bind(record.expires_at.seconds())
+        .bind(record.rotated_at.map(UnixSeconds::seconds))
+        .execute(executor)
+        .await
+        .map_err(repo_error)?;
+    Ok(())
+}
+
+#[async_trait]
+impl SessionRepo for SqliteStore {
+    async fn create(&self, session: &SessionRecord, first: &RefreshRecord) -> Result<(), RepoError> {
+        let mut transaction = self.begin_write().await?;
+        sqlx::query(concat!("INSERT INTO sessions (", session_columns!(), ") VALUES (?1, ?2, ?3, ?4)"))
+            .bind(session.id.to_string())
+            .bind(session.user_id.to_string())
+            .bind(session.created_at.seconds())
+            .bind(session.revoked_at.map(UnixSeconds::seconds))
+            .execute(&mut *transaction)
+            .await
+            .map_err(repo_error)?;
+        insert_refresh_token(&mut *transaction, first).await?;
+        transaction.commit().await.map_err(repo_error)
+    }
+
+    async fn session(&self, id: SessionId) -> Result<Option<SessionRecord>, RepoError> {
+        sqlx::query(concat!("SELECT ", session_columns!(), " FROM sessions WHERE id = ?1"))
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(repo_error)?
+            .as_ref()
+            .map(session_from_row)
+            .transpose()
+    }
+
+    async fn refresh_token(&self, hash: &TokenHash) -> Result<Option<RefreshRecord>, RepoError> {
+        sqlx::query(concat!("SELECT ", refresh_token_columns!(), " FROM refresh_tokens WHERE token_hash = ?1"))
+            .bind(hash.as_slice())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(repo_error)?
+            .as_ref()
+            .map(refresh_token_from_row)
+            .transpose()
+    }
+
+    async fn rotate(
+        &self,
+        parent: &TokenHash,
+        child: &RefreshRecord,
+        now: UnixSeconds,
+    ) -> Result<RotateOutcome, RepoError> {
+        let mut transaction = self.begin_write().await?;
+        let marked = sqlx::query(
+            "UPDATE refresh_tokens SET rotated_at = ?1 \
+             WHERE token_hash = ?2 AND rotated_at IS NULL",
+        )
+        .bind(now.seconds())
+        .bind(parent.as_slice())
+        .execute(&mut *transaction)
+        .await
+        .map_err(repo_error)?
+        .rows_affected();
+        if marked == 0 {
+            let rotated_at: Option<Option<i64>> =
+                sqlx::query_scalar("SELECT rotated_at FROM refresh_tokens WHERE token_hash = ?1")
+                    .bind(parent.as_slice())
+                    .fetch_optional(&mut *transaction)
+                    .await
+                    .map_err(repo_error)?;
+            return match rotated_at {
+                Some(Some(at)) => Ok(RotateOutcome::AlreadyRotated { at: UnixSeconds::new(at) }),
+                _ => Err(RepoError::Unexpected(anyhow!("the refresh token to rotate is not stored"))),
+            };
+        }
+        insert_refresh_token(&mut *transaction, child).await?;
+        transaction.commit().await.map_err(repo_error)?;
+        Ok(RotateOutcome::Rotated)
+    }
+
+    async fn ensure_refresh_token(&self, child: &RefreshRecord) -> Result<(), RepoError> {
+        sqlx::query(concat!(
+            "INSERT INTO refresh_tokens (",
+            refresh_token_columns!(),
+            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (token_hash) DO NOTHING"
+        ))
+        .bind(child.token_hash.as_slice())
+        .bind(child.session_id.to_string())
+        .bind(child.user_id.to_string())
+        .bind(child.issued_at.seconds())
+        .bind(child.expires_at.seconds())
+        .bind(child.rotated_at.map(UnixSeconds::seconds))
+        .execute(&self.pool)
+        .await
+        .map_err(repo_error)?;
+        Ok(())
+    }
+
+    async fn revoke(&self, id: SessionId, now: UnixSeconds) -> Result<bool, RepoError> {
+        let revoked = sqlx::query("UPDATE sessions SET revoked_at = ?1 WHERE id = ?2 AND revoked_at IS NULL")
+            .bind(now.seconds())
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(repo_error)?
+            .rows_affected();
+        Ok(revoked > 0)
+    }
+
+    async fn revoke_all(
+        &self,
+        user: UserId,
+        except: Option<SessionId>,
+        now: UnixSeconds,
+    ) -> Result<Vec<SessionId>, RepoError> {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "UPDATE sessions SET revoked_at = ?1 \
+             WHERE user_id = ?2 AND revoked_at IS NULL AND (?3 IS NULL OR id <> ?3) \
+             RETURNING id",
+        )
+        .bind(now.seconds())
+        .bind(user.to_string())
+        .bind(except.map(|id| id.to_string()))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(repo_error)?;
+        ids.iter().map(|id| id.parse().map_err(|e| corrupt("session id", e))).collect()
+    }
+
+    async fn purge_expired(&self, now: UnixSeconds) -> Result<u64, RepoError> {
+        let purged = sqlx::query("DELETE FROM refresh_tokens WHERE expires_at < ?1")
+            .bind(now.seconds())
+            .execute(&self.pool)
+            .await
+            .map_err(repo_error)?
+            .rows_affected();
+        Ok(purged)
+    }
+}

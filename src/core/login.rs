@@ -1,0 +1,138 @@
+//! Signing in: the password check that costs the same for unknown
+//! addresses, failed-login counting and lockout, and the issue of a new
+//! session's first token pair.
+
+use super::auth::AuthService;
+use super::email::{Email, EmailError};
+use super::failure::{absorbs_failures, ServiceFailure};
+use super::limits::limited_network;
+use super::password::Password;
+use super::refresh::RefreshToken;
+use super::session::SessionId;
+use super::token::AccessClaims;
+use super::user::{Role, UnixSeconds, User, UserId, UserStatus};
+use crate::ports::{
+    FailureKey, HashError, LimiterError, LoginOutcome, RefreshRecord, RepoError, SessionRecord, TokenKind,
+};
+use std::net::IpAddr;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    #[error("invalid email")]
+    InvalidEmail(#[source] EmailError),
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    #[error("too many failed logins")]
+    Locked { retry_after: Duration },
+    #[error(transparent)]
+    Failure(#[from] ServiceFailure),
+}
+absorbs_failures!(LoginError);
+
+/// An issued access and refresh token.
+#[derive(Debug)]
+pub struct TokenPair {
+    pub access_token: String,
+    pub expires_in: i64,
+    pub refresh_token: RefreshToken,
+}
+
+impl AuthService {
+    /// Signs in with e-mail and password.
+    ///
+    /// Unknown addresses cost the same bcrypt as known ones and fail the
+    /// same way; failures count against the account from this address and
+    /// from anywhere, and lock the pair (or the account) at the limit.
+    ///
+    /// # Errors
+    /// See [`LoginError`].
+    pub async fn login(&self, email: &str, password: String, client_ip: IpAddr) -> Result<TokenPair, LoginError> {
+        let result = self.try_login(email, password, client_ip).await;
+        let outcome = match &result {
+            Ok(_) => LoginOutcome::Success,
+            Err(LoginError::InvalidCredentials | LoginError::InvalidEmail(_)) => LoginOutcome::InvalidCredentials,
+            Err(LoginError::Locked { .. }) => LoginOutcome::Locked,
+            Err(LoginError::Failure(_)) => LoginOutcome::Error,
+        };
+        self.ports.metrics.login_attempt(outcome);
+        result
+    }
+
+    async fn try_login(&self, email: &str, password: String, client_ip: IpAddr) -> Result<TokenPair, LoginError> {
+        let email = Email::parse(email).map_err(LoginError::InvalidEmail)?;
+        let pair = FailureKey { account: email.as_str().to_owned(), ip: Some(limited_network(client_ip)) };
+        let account = FailureKey { account: email.as_str().to_owned(), ip: None };
+        let limiter = &self.ports.limiter;
+        let locked = limiter.locked_for(&pair).await?.max(limiter.locked_for(&account).await?);
+        if let Some(retry_after) = locked {
+            return Err(LoginError::Locked { retry_after });
+        }
+
+        let password = Password::unchecked(password);
+        let user = self.ports.users.by_email(&email).await?;
+        let hash = user.as_ref().map_or(&self.dummy_hash, |u| &u.password_hash);
+        let matches = self.ports.hasher.verify(&password, hash).await? && password.fits_bcrypt();
+        let user = match user {
+            Some(user) if matches && user.status == UserStatus::Active => user,
+            Some(_) if matches => return Err(LoginError::InvalidCredentials),
+            _ => {
+                let limits = &self.policy.limits;
+                limiter.record_failure(&pair, &limits.login_failures).await?;
+                limiter.record_failure(&account, &limits.account_failures).await?;
+                return Err(LoginError::InvalidCredentials);
+            }
+        };
+        limiter.clear_failures(&pair).await?;
+        Ok(self.open_session(&user).await?)
+    }
+
+    async fn open_session(&self, user: &User) -> Result<TokenPair, ServiceFailure> {
+        let now = self.ports.clock.now();
+        let session = SessionRecord {
+            id: SessionId::from_uuid(self.ports.entropy.uuid_v4()),
+            user_id: user.id,
+            created_at: now,
+            revoked_at: None,
+        };
+        let refresh_token = RefreshToken::generate(self.ports.entropy.as_ref());
+        let record = RefreshRecord {
+            token_hash: refresh_token.hash(),
+            session_id: session.id,
+            user_id: user.id,
+            issued_at: now,
+            expires_at: now + self.policy.refresh_ttl_seconds,
+            rotated_at: None,
+        };
+        self.ports.sessions.create(&session, &record).await?;
+        self.ports.metrics.token_issued(TokenKind::Refresh);
+        let (access_token, expires_in) = self.issue_access_token(user.id, user.role, session.id, now);
+        Ok(TokenPair { access_token, expires_in, refresh_token })
+    }
+
+    pub(crate) fn issue_access_token(
+        &self,
+        user: UserId,
+        role: Role,
+        session: SessionId,
+        now: UnixSeconds,
+    ) -> (String, i64) {
+        // A token must postdate the user's last cut-off, even within the
+        // second in which that cut-off was set.
+        let issued_at = self.view.cutoff(user).map_or(now, |cutoff| cutoff.max(now));
+        let settings = &self.policy.tokens;
+        let claims = AccessClaims {
+            iss: settings.issuer.clone(),
+            aud: settings.audience.clone(),
+            sub: user.as_uuid(),
+            role: role.as_str().to_owned(),
+            sid: session.as_uuid(),
+            jti: self.ports.entropy.uuid_v4(),
+            iat: issued_at,
+            nbf: issued_at,
+            exp: issued_at + settings.access_ttl_seconds,
+        };
+        self.ports.metrics.token_issued(TokenKind::Access);
+        (self.keys.sign(&claims), claims.exp - now)
+    }
+}

@@ -1,0 +1,102 @@
+//! Creating accounts: self-registration, and seeding the initial admin at
+//! start. Both parse the address and the password before anything is
+//! hashed or stored.
+
+use super::auth::AuthService;
+use super::email::{Email, EmailError};
+use super::failure::{absorbs_failures, ServiceFailure};
+use super::password::{Password, PasswordError};
+use super::user::{Role, UnixSeconds, User, UserId, UserStatus};
+use crate::ports::{HashError, LimiterError, RepoError, UserInsertError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegisterError {
+    #[error("invalid email")]
+    InvalidEmail(#[source] EmailError),
+    #[error("weak password")]
+    WeakPassword(#[source] PasswordError),
+    #[error("email is already registered")]
+    EmailTaken,
+    #[error(transparent)]
+    Failure(#[from] ServiceFailure),
+}
+absorbs_failures!(RegisterError);
+
+#[derive(Debug, thiserror::Error)]
+pub enum SeedError {
+    #[error("PORTCULLIS_ADMIN_EMAIL is not a valid address")]
+    InvalidEmail(#[source] EmailError),
+    #[error("PORTCULLIS_ADMIN_PASSWORD is refused by the password policy")]
+    WeakPassword(#[source] PasswordError),
+    #[error(transparent)]
+    Failure(#[from] ServiceFailure),
+}
+absorbs_failures!(SeedError);
+
+enum CreateError {
+    EmailTaken,
+    Failure(ServiceFailure),
+}
+
+/// What seeding the initial admin did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SeedOutcome {
+    Created,
+    /// An active admin already exists, or the address is taken: nothing changed.
+    AlreadyPresent,
+}
+
+impl AuthService {
+    /// Creates an account with the `user` role.
+    ///
+    /// # Errors
+    /// See [`RegisterError`].
+    pub async fn register(&self, email: &str, password: String) -> Result<User, RegisterError> {
+        let email = Email::parse(email).map_err(RegisterError::InvalidEmail)?;
+        let password = Password::new(password, email.local_part()).map_err(RegisterError::WeakPassword)?;
+        match self.create_user(email, &password, Role::User).await {
+            Ok(user) => Ok(user),
+            Err(CreateError::EmailTaken) => Err(RegisterError::EmailTaken),
+            Err(CreateError::Failure(failure)) => Err(failure.into()),
+        }
+    }
+
+    async fn create_user(&self, email: Email, password: &Password, role: Role) -> Result<User, CreateError> {
+        let hash = self.ports.hasher.hash(password).await.map_err(|e| CreateError::Failure(e.into()))?;
+        let now_ms = self.ports.clock.now_millis();
+        let now = UnixSeconds::new(now_ms.div_euclid(1000));
+        let user = User {
+            id: UserId::from_uuid(self.ports.entropy.uuid_v7(u64::try_from(now_ms).unwrap_or(0))),
+            email,
+            password_hash: hash,
+            role,
+            status: UserStatus::Active,
+            created_at: now,
+            updated_at: now,
+        };
+        match self.ports.users.insert(&user).await {
+            Ok(()) => Ok(user),
+            Err(UserInsertError::EmailTaken) => Err(CreateError::EmailTaken),
+            Err(UserInsertError::Repo(error)) => Err(CreateError::Failure(error.into())),
+        }
+    }
+
+    /// Creates the initial admin if no active admin exists and the address
+    /// is free.
+    ///
+    /// # Errors
+    /// See [`SeedError`].
+    pub async fn seed_admin(&self, email: &str, password: String) -> Result<SeedOutcome, SeedError> {
+        let email = Email::parse(email).map_err(SeedError::InvalidEmail)?;
+        let password = Password::new(password, email.local_part()).map_err(SeedError::WeakPassword)?;
+        if self.ports.users.has_active_admin().await? || self.ports.users.by_email(&email).await?.is_some() {
+            return Ok(SeedOutcome::AlreadyPresent);
+        }
+        match self.create_user(email, &password, Role::Admin).await {
+            Ok(_) => Ok(SeedOutcome::Created),
+            // Another replica seeded it first.
+            Err(CreateError::EmailTaken) => Ok(SeedOutcome::AlreadyPresent),
+            Err(CreateError::Failure(failure)) => Err(failure.into()),
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! Refreshing a session: each use of a refresh token rotates it; within the
+//! grace window the same parent yields the same child again, and after it
+//! a rotated token revokes the whole session (reuse detection).
+
+use super::auth::AuthService;
+use super::failure::{absorbs_failures, ServiceFailure};
+use super::login::TokenPair;
+use super::refresh::RefreshToken;
+use super::user::UserStatus;
+use crate::ports::{HashError, LimiterError, RefreshRecord, RepoError, RotateOutcome, TokenKind};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RefreshError {
+    #[error("refresh token is invalid")]
+    Invalid,
+    #[error("refresh token has expired")]
+    Expired,
+    #[error("refresh token has been revoked")]
+    Revoked,
+    #[error(transparent)]
+    Failure(#[from] ServiceFailure),
+}
+absorbs_failures!(RefreshError);
+
+impl AuthService {
+    /// Exchanges a refresh token for a new pair, rotating it.
+    ///
+    /// Presenting an already rotated token within the grace window returns
+    /// the same child again; after it, the whole session is revoked.
+    ///
+    /// # Errors
+    /// See [`RefreshError`].
+    pub async fn refresh(&self, presented: &str) -> Result<TokenPair, RefreshError> {
+        let parent = RefreshToken::parse(presented).map_err(|_| RefreshError::Invalid)?;
+        let record = self.ports.sessions.refresh_token(&parent.hash()).await?.ok_or(RefreshError::Invalid)?;
+        let session = self.ports.sessions.session(record.session_id).await?.ok_or(RefreshError::Invalid)?;
+        let now = self.ports.clock.now();
+        if session.revoked_at.is_some() {
+            return Err(RefreshError::Revoked);
+        }
+        if record.expires_at <= now {
+            return Err(RefreshError::Expired);
+        }
+        let user = match self.ports.users.by_id(record.user_id).await? {
+            Some(user) if user.status == UserStatus::Active => user,
+            _ => return Err(RefreshError::Revoked),
+        };
+
+        let child = parent.child(&self.keys);
+        let mut child_record = RefreshRecord {
+            token_hash: child.hash(),
+            session_id: session.id,
+            user_id: user.id,
+            issued_at: now,
+            expires_at: now + self.policy.refresh_ttl_seconds,
+            rotated_at: None,
+        };
+        let rotated_at = match record.rotated_at {
+            None => match self.ports.sessions.rotate(&record.token_hash, &child_record, now).await? {
+                RotateOutcome::Rotated => None,
+                RotateOutcome::AlreadyRotated { at } => Some(at),
+            },
+            Some(at) => Some(at),
+        };
+        if let Some(at) = rotated_at {
+            let grace = self.policy.refresh_grace_seconds;
+            if grace == 0 || now - at > grace {
+                self.ports.metrics.refresh_token_reuse();
+                tracing::warn!(session_id = %session.id, user_id = %user.id, "rotated refresh token reused; session revoked");
+                self.revoke_session(session.id, now).await?;
+                return Err(RefreshError::Revoked);
+            }
+            child_record.issued_at = at;
+            child_record.expires_at = at + self.policy.refresh_ttl_seconds;
+            self.ports.sessions.ensure_refresh_token(&child_record).await?;
+        }
+        self.ports.metrics.token_issued(TokenKind::Refresh);
+        let (access_token, expires_in) = self.issue_access_token(user.id, user.role, session.id, now);
+        Ok(TokenPair { access_token, expires_in, refresh_token: child })
+    }
+}
