@@ -6,6 +6,7 @@
 mod admin;
 mod errors;
 mod helpers;
+mod hostile;
 mod keys;
 mod limits;
 mod login;
