@@ -137,8 +137,12 @@ impl Settings {
 
     fn validate(raw: RawSettings) -> Result<Self, ConfigError> {
         let deployment = Deployment::parse(raw.env.as_deref())?;
-        let server =
-            ServerSettings::validate(raw.bind.as_deref(), raw.metrics_bind.as_deref(), raw.trusted_proxies.as_deref())?;
+        let server = ServerSettings::validate(
+            raw.bind.as_deref(),
+            raw.metrics_bind.as_deref(),
+            raw.trusted_proxies.as_deref(),
+            raw.client_ip_header.as_deref(),
+        )?;
         let database = DatabaseSettings {
             backend: StorageBackend::parse(raw.database_url, raw.sqlite_fallback)?,
             pool: PoolSettings::validate(&raw.database)?,

@@ -71,6 +71,7 @@ pub struct RawSettings {
     pub admin_email: Option<String>,
     pub admin_password: Option<String>,
     pub trusted_proxies: Option<String>,
+    pub client_ip_header: Option<String>,
     pub env: Option<String>,
     pub metrics_bind: Option<String>,
     pub bcrypt_cost: Option<String>,

@@ -3,6 +3,7 @@
 
 use super::values::{invalid, parse_addr, parse_sized, split_list};
 use super::ConfigError;
+use crate::app::http::client_ip::ClientIpHeader;
 use ipnet::IpNet;
 use std::net::SocketAddr;
 
@@ -13,6 +14,8 @@ pub struct ServerSettings {
     /// A listener of its own for `/metrics`; `None`: the main one serves it.
     pub metrics_bind: Option<SocketAddr>,
     pub trusted_proxies: Vec<IpNet>,
+    /// The one header the trusted proxies report the client in.
+    pub client_ip_header: ClientIpHeader,
 }
 
 impl ServerSettings {
@@ -22,6 +25,7 @@ impl ServerSettings {
         bind: Option<&str>,
         metrics_bind: Option<&str>,
         trusted_proxies: Option<&str>,
+        client_ip_header: Option<&str>,
     ) -> Result<Self, ConfigError> {
         let bind = parse_addr("PORTCULLIS_BIND", bind.unwrap_or("127.0.0.1:8080"))?;
         let metrics_bind = metrics_bind.map(|v| parse_addr("PORTCULLIS_METRICS_BIND", v)).transpose()?;
@@ -32,7 +36,13 @@ impl ServerSettings {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Self { bind, metrics_bind, trusted_proxies })
+        let client_ip_header = ClientIpHeader::parse(client_ip_header.unwrap_or("")).ok_or_else(|| {
+            invalid(
+                "PORTCULLIS_CLIENT_IP_HEADER",
+                format!("{:?} is not one of {}", client_ip_header.unwrap_or(""), ClientIpHeader::CHOICES),
+            )
+        })?;
+        Ok(Self { bind, metrics_bind, trusted_proxies, client_ip_header })
     }
 }
 

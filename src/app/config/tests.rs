@@ -54,6 +54,16 @@ fn nested_and_unprefixed_variables_are_read() {
 }
 
 #[test]
+fn the_client_address_header_is_one_of_three_and_defaults_to_none() {
+    use crate::app::http::client_ip::ClientIpHeader;
+    assert_eq!(load(&[]).unwrap().server.client_ip_header, ClientIpHeader::None);
+    let settings = load(&[("PORTCULLIS_CLIENT_IP_HEADER", "forwarded")]).unwrap();
+    assert_eq!(settings.server.client_ip_header, ClientIpHeader::Forwarded);
+    let message = problem(&[("PORTCULLIS_CLIENT_IP_HEADER", "x-client-ip")]);
+    assert!(message.contains("PORTCULLIS_CLIENT_IP_HEADER") && message.contains("x-real-ip"), "{message}");
+}
+
+#[test]
 fn bad_values_name_the_variable_and_the_range() {
     let message = problem(&[("PORTCULLIS_LIMITS__AUTH__PER_MINUTE", "lots")]);
     assert!(message.contains("PORTCULLIS_LIMITS__AUTH__PER_MINUTE") && message.contains("1..=1000000"), "{message}");

@@ -59,7 +59,7 @@ impl Portcullis {
             .with(headers::Headers::new(self.allowed, state.hsts_max_age_seconds))
             .with(observe::Observe::new(state.metrics.clone(), self.templates))
             .with(request_id::RequestId)
-            .with(client_ip::ClientAddress::new(state.trusted_proxies.clone()))
+            .with(client_ip::ClientAddress::new(state.client_ip_header, state.trusted_proxies.clone()))
             .data(state)
     }
 }
