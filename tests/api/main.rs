@@ -4,6 +4,7 @@
 //! build with the `postgres` feature.
 
 mod admin;
+mod challenges;
 mod client_address;
 mod errors;
 mod helpers;
