@@ -6,6 +6,7 @@
 mod admin;
 mod challenges;
 mod client_address;
+mod connections;
 mod errors;
 mod helpers;
 mod hostile;

@@ -52,6 +52,14 @@ pub struct RawDatabase {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
+pub struct RawConnections {
+    pub header_read_timeout_seconds: Option<String>,
+    pub idle_timeout_seconds: Option<String>,
+    pub max: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 pub struct RawRedis {
     pub key_prefix: Option<String>,
 }
@@ -87,4 +95,5 @@ pub struct RawSettings {
     pub hash_queue: Option<String>,
     pub database: RawDatabase,
     pub redis: RawRedis,
+    pub connections: RawConnections,
 }

@@ -64,6 +64,18 @@ fn the_client_address_header_is_one_of_three_and_defaults_to_none() {
 }
 
 #[test]
+fn connection_limits_default_to_ten_seconds_and_512_connections() {
+    use crate::app::config::ConnectionSettings;
+    assert_eq!(load(&[]).unwrap().connections, ConnectionSettings::default());
+    assert_eq!(ConnectionSettings::default().header_read_timeout, Duration::from_secs(10));
+    let settings = load(&[("PORTCULLIS_CONNECTIONS__IDLE_TIMEOUT_SECONDS", "0"), ("PORTCULLIS_CONNECTIONS__MAX", "3")]);
+    let connections = settings.unwrap().connections;
+    assert_eq!((connections.idle_timeout, connections.max_connections), (None, 3));
+    let message = problem(&[("PORTCULLIS_CONNECTIONS__HEADER_READ_TIMEOUT_SECONDS", "0")]);
+    assert!(message.contains("HEADER_READ_TIMEOUT_SECONDS") && message.contains("1..=300"), "{message}");
+}
+
+#[test]
 fn bad_values_name_the_variable_and_the_range() {
     let message = problem(&[("PORTCULLIS_LIMITS__AUTH__PER_MINUTE", "lots")]);
     assert!(message.contains("PORTCULLIS_LIMITS__AUTH__PER_MINUTE") && message.contains("1..=1000000"), "{message}");
