@@ -7,6 +7,7 @@ mod admin;
 mod challenges;
 mod client_address;
 mod connections;
+mod cors;
 mod errors;
 mod helpers;
 mod hostile;
