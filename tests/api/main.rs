@@ -5,6 +5,7 @@
 
 mod admin;
 mod challenges;
+mod cheap_routes;
 mod client_address;
 mod connections;
 mod cors;

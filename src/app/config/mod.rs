@@ -145,6 +145,8 @@ impl Settings {
             raw.metrics_bind.as_deref(),
             raw.trusted_proxies.as_deref(),
             raw.client_ip_header.as_deref(),
+            raw.metrics_public.as_deref(),
+            deployment,
         )?;
         let connections = ConnectionSettings::validate(&raw.connections)?;
         let database = DatabaseSettings {

@@ -82,6 +82,7 @@ pub struct RawSettings {
     pub client_ip_header: Option<String>,
     pub env: Option<String>,
     pub metrics_bind: Option<String>,
+    pub metrics_public: Option<String>,
     pub bcrypt_cost: Option<String>,
     pub access_token_ttl_seconds: Option<String>,
     pub refresh_token_ttl_seconds: Option<String>,

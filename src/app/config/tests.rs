@@ -76,6 +76,19 @@ fn connection_limits_default_to_ten_seconds_and_512_connections() {
 }
 
 #[test]
+fn metrics_stay_off_the_public_listener_in_production_unless_asked_for() {
+    let key = "k".repeat(32);
+    let production = [("PORTCULLIS_ENV", "production"), ("PORTCULLIS_JWT_KEYS", key.as_str())];
+    assert!(load(&[]).unwrap().server.metrics_public);
+    assert!(!load(&production).unwrap().server.metrics_public);
+    let asked = [production[0], production[1], ("PORTCULLIS_METRICS_PUBLIC", "true")];
+    assert!(load(&asked).unwrap().server.metrics_public);
+    assert!(!load(&[("PORTCULLIS_METRICS_BIND", "127.0.0.1:9090")]).unwrap().server.metrics_public);
+    let both = [("PORTCULLIS_METRICS_BIND", "127.0.0.1:9090"), ("PORTCULLIS_METRICS_PUBLIC", "true")];
+    assert!(problem(&both).contains("PORTCULLIS_METRICS_PUBLIC"));
+}
+
+#[test]
 fn bad_values_name_the_variable_and_the_range() {
     let message = problem(&[("PORTCULLIS_LIMITS__AUTH__PER_MINUTE", "lots")]);
     assert!(message.contains("PORTCULLIS_LIMITS__AUTH__PER_MINUTE") && message.contains("1..=1000000"), "{message}");
