@@ -4,6 +4,7 @@
 //! build with the `postgres` feature.
 
 mod admin;
+mod behind_nginx;
 mod challenges;
 mod cheap_routes;
 mod client_address;
