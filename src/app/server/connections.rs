@@ -24,10 +24,9 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 
-/// What a socket past the cap hears before it is closed.
-const OVER_CAPACITY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nConnection: close\r\n\
-Content-Type: application/problem+json\r\nContent-Length: 92\r\n\r\n\
-{\"type\":\"/problems/service_unavailable\",\"status\":503,\"code\":\"service_unavailable\",\"title\":\"\"}";
+/// The problem document a socket past the cap hears before it is closed.
+const OVER_CAPACITY_BODY: &str = "{\"type\":\"/problems/service_unavailable\",\"title\":\"Service Unavailable\",\
+\"status\":503,\"detail\":\"too many connections; retry later\",\"code\":\"service_unavailable\",\"request_id\":\"";
 
 /// How long to wait before accepting again when the process is out of
 /// descriptors, so the loop does not spin.
@@ -89,7 +88,17 @@ where
 /// Answers a socket past the cap without waiting on it: one write that
 /// fits any socket buffer, then the socket is dropped.
 fn refuse(stream: &TcpStream) {
-    let _ = stream.try_write(OVER_CAPACITY);
+    let _ = stream.try_write(over_capacity(&uuid::Uuid::new_v4().to_string()).as_bytes());
+}
+
+/// The whole `503` response, with its own request id like every other.
+fn over_capacity(request_id: &str) -> String {
+    let body = format!("{OVER_CAPACITY_BODY}{request_id}\"}}");
+    format!(
+        "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nConnection: close\r\nX-Request-ID: {request_id}\r\n\
+         Content-Type: application/problem+json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
 }
 
 struct Connection<E> {
@@ -195,5 +204,20 @@ impl AsyncWrite for Watched {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_refusal_is_a_complete_problem_response() {
+        let response = over_capacity("abc");
+        let (head, body) = response.split_once("\r\n\r\n").unwrap();
+        assert!(head.contains(&format!("Content-Length: {}", body.len())), "{head}");
+        let problem: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!((problem["status"].as_u64(), problem["request_id"].as_str()), (Some(503), Some("abc")));
+        assert_eq!(problem["code"], "service_unavailable");
     }
 }
