@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
 
 /// The problem document a socket past the cap hears before it is closed.
 const OVER_CAPACITY_BODY: &str = "{\"type\":\"/problems/service_unavailable\",\"title\":\"Service Unavailable\",\
@@ -33,7 +34,8 @@ const OVER_CAPACITY_BODY: &str = "{\"type\":\"/problems/service_unavailable\",\"
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
 /// Serves `endpoint` on `listener` until `stopped` resolves, then lets open
-/// connections finish their requests for at most `grace`.
+/// connections finish their requests for at most `grace`; any still open
+/// after it are dropped.
 pub async fn serve<E>(
     listener: TcpListener,
     endpoint: E,
@@ -47,6 +49,7 @@ where
     let endpoint = Arc::new(endpoint);
     let local = LocalAddr(Addr::SocketAddr(listener.local_addr()?));
     let open = Arc::new(Semaphore::new(limits.max_connections));
+    let mut connections = JoinSet::new();
     let (shutdown, shutting_down) = watch::channel(false);
     tokio::pin!(stopped);
     loop {
@@ -72,16 +75,18 @@ where
             limits,
             shutting_down: shutting_down.clone(),
         };
-        tokio::spawn(async move {
+        connections.spawn(async move {
             connection.run(stream).await;
             drop(permit);
         });
+        // Finished connections leave the set here, so it holds only open ones.
+        while connections.try_join_next().is_some() {}
     }
     drop(listener);
     let _ = shutdown.send(true);
-    // Every connection holds a permit until it ends: all of them back means all done.
-    let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
-    let _ = tokio::time::timeout(grace, open.acquire_many(all)).await;
+    let drained = async { while connections.join_next().await.is_some() {} };
+    let _ = tokio::time::timeout(grace, drained).await;
+    connections.abort_all();
     Ok(())
 }
 
