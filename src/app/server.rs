@@ -96,6 +96,11 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Running> {
         None => None,
     };
     let metrics_addr = metrics.as_ref().map(|listening| listening.addr);
+    if metrics_addr.is_none() && !settings.server.metrics_public {
+        tracing::warn!(
+            "/metrics is served on no listener: set PORTCULLIS_METRICS_BIND (or PORTCULLIS_METRICS_PUBLIC=true) to scrape it"
+        );
+    }
     let tasks = BackgroundTasks::spawn(&state.auth);
     tracing::info!(addr = %public.addr, metrics_addr = metrics_addr.map(tracing::field::display), "listening");
     Ok(Running { addr: public.addr, metrics_addr, state, public, metrics, tasks })
