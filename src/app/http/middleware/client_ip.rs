@@ -37,7 +37,7 @@ impl<E: Endpoint<Output = Response>> Endpoint for ClientAddressEndpoint<E> {
     type Output = Response;
 
     async fn call(&self, mut req: Request) -> poem::Result<Response> {
-        let peer = req.remote_addr().as_socket_addr().map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |addr| addr.ip());
+        let peer = req.remote_addr().as_socket_addr().map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), std::net::SocketAddr::ip);
         let header_text = |name: &str| req.headers().get(name).and_then(|value| value.to_str().ok());
         let client = client_ip(peer, header_text("forwarded"), header_text("x-forwarded-for"), &self.trusted_proxies);
         req.extensions_mut().insert(ClientIp(client));
