@@ -4,6 +4,9 @@
 //! The memory figures are printed (criterion measures time only); they come
 //! from the process's resident set, read from `/proc/self/statm`.
 
+// Byte counts become MiB for a printed figure; precision loss is harmless.
+#![allow(clippy::cast_precision_loss)]
+
 use criterion::{criterion_group, criterion_main, Criterion};
 use portcullis::adapters::memory_limiter::MemoryLimiter;
 use portcullis::core::limits::Quota;
@@ -64,7 +67,7 @@ fn decisions(c: &mut Criterion) {
             next = (next + 1) % keys.len();
             clock.0.fetch_add(1, Ordering::Relaxed);
             runtime.block_on(limiter.acquire(Bucket::Api, &keys[next], &QUOTA)).unwrap()
-        })
+        });
     });
 }
 

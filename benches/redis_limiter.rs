@@ -54,7 +54,7 @@ fn decisions(c: &mut Criterion) {
                 }
                 started.elapsed()
             })
-        })
+        });
     });
     group.bench_function("decision_32_in_flight", |b| {
         b.iter_custom(|iterations| {
@@ -80,7 +80,7 @@ fn decisions(c: &mut Criterion) {
                 }
                 started.elapsed()
             })
-        })
+        });
     });
     group.finish();
 }

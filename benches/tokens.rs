@@ -54,7 +54,7 @@ fn bearer_check(c: &mut Criterion) {
                 UserId::from_uuid(Uuid::from_u128(1)),
                 principal.issued_at
             ));
-        })
+        });
     });
 }
 

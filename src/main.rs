@@ -1,7 +1,7 @@
 //! The `portcullis` binary: parses arguments and calls into the library.
 
 use portcullis::app::{self, config::Settings};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 const USAGE: &str = "usage: portcullis [--config PATH]     run the service
@@ -44,15 +44,15 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Ok(Command::Serve { config }) => serve(config),
+        Ok(Command::Serve { config }) => serve(config.as_deref()),
     }
 }
 
-fn serve(config: Option<PathBuf>) -> ExitCode {
+fn serve(config: Option<&Path>) -> ExitCode {
     // Read before logging starts, so that `.env` may set RUST_LOG too.
     let vars = Settings::environment();
     app::telemetry::init(vars.get("RUST_LOG").map(String::as_str));
-    let settings = match Settings::load(config.as_deref(), &vars) {
+    let settings = match Settings::load(config, &vars) {
         Ok(settings) => settings,
         Err(error) => {
             tracing::error!(error = %error, "invalid configuration");

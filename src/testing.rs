@@ -63,13 +63,14 @@ impl Drop for DropGuard {
 pub async fn fresh_database() -> Option<(String, DropGuard)> {
     let (server_url, container) = match std::env::var("TEST_DATABASE_URL") {
         Ok(url) if !url.trim().is_empty() => (url, None),
-        _ => match container_server().await {
-            Some((url, container)) => (url, Some(container)),
-            None => {
+        _ => {
+            if let Some((url, container)) = container_server().await {
+                (url, Some(container))
+            } else {
                 skip_or_fail("PostgreSQL", "TEST_DATABASE_URL=postgres://USER@HOST:PORT/DB");
                 return None;
             }
-        },
+        }
     };
     let database = format!("portcullis_test_{}", Uuid::new_v4().simple());
     let mut server = PgConnection::connect(&server_url)
@@ -91,9 +92,10 @@ pub async fn fresh_database() -> Option<(String, DropGuard)> {
 /// When `PORTCULLIS_REQUIRE_SERVICES=1`.
 pub fn skip_or_fail(service: &str, variable: &str) {
     let test = std::thread::current().name().unwrap_or("a test").to_owned();
-    if std::env::var("PORTCULLIS_REQUIRE_SERVICES").is_ok_and(|value| value == "1") {
-        panic!("{test} needs {service}: set {variable}, or unset PORTCULLIS_REQUIRE_SERVICES to let it be skipped");
-    }
+    assert!(
+        !std::env::var("PORTCULLIS_REQUIRE_SERVICES").is_ok_and(|value| value == "1"),
+        "{test} needs {service}: set {variable}, or unset PORTCULLIS_REQUIRE_SERVICES to let it be skipped"
+    );
     eprintln!("SKIPPED: {test} needs {service}; set {variable} to run it (PORTCULLIS_REQUIRE_SERVICES=1 turns this skip into a failure)");
 }
 

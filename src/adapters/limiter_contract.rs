@@ -104,7 +104,10 @@ pub(crate) async fn a_lockout_engages_at_exactly_the_maximum_for_that_pair_only(
     let started = limiter.record_failure(&pair, &POLICY).await.expect("counted");
     assert_eq!(started, Some(POLICY.lockout), "failure {} starts the lockout", POLICY.max);
     let left = limiter.locked_for(&pair).await.expect("checked").expect("the pair is locked");
-    assert!(left > POLICY.lockout - Duration::from_secs(1) && left <= POLICY.lockout, "{left:?} left");
+    assert!(
+        left > POLICY.lockout.checked_sub(Duration::from_secs(1)).unwrap() && left <= POLICY.lockout,
+        "{left:?} left"
+    );
     let again = limiter.record_failure(&pair, &POLICY).await.expect("counted").expect("still locked");
     assert!(again <= POLICY.lockout, "a failure while locked reports what is left, not a new lockout");
 

@@ -71,7 +71,7 @@ impl MemoryLimiter {
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Entries currently held: rate-limit keys plus failure counters.

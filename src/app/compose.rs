@@ -193,17 +193,16 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<Arc<AppState>> {
     };
     let auth = Arc::new(AuthService::start(ports, policy, keys).await.context("starting the auth service")?);
 
-    match &settings.admin {
-        Some(admin) => {
-            let outcome = auth.seed_admin(&admin.email, admin.password.expose_secret().to_owned()).await?;
-            if outcome == SeedOutcome::Created {
-                tracing::info!("initial admin created from PORTCULLIS_ADMIN_EMAIL");
-            }
+    if let Some(admin) = &settings.admin {
+        let outcome = auth.seed_admin(&admin.email, admin.password.expose_secret().to_owned()).await?;
+        if outcome == SeedOutcome::Created {
+            tracing::info!("initial admin created from PORTCULLIS_ADMIN_EMAIL");
         }
-        None => tracing::warn!(
+    } else {
+        tracing::warn!(
             "PORTCULLIS_ADMIN_EMAIL / PORTCULLIS_ADMIN_PASSWORD are unset: no admin account is seeded, \
-             and the admin routes are unusable until one exists"
-        ),
+         and the admin routes are unusable until one exists"
+        );
     }
     metrics.db_fallback_active(storage.fallback);
 

@@ -9,6 +9,7 @@ use std::time::Duration;
 const CHECK_DEADLINE: Duration = Duration::from_secs(2);
 
 /// The outcome of each check.
+#[allow(clippy::struct_excessive_bools, reason = "each flag is one independent check of /readyz")]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ReadinessReport {
     pub database: bool,

@@ -52,17 +52,18 @@ async fn revocation_sync(auth: Arc<AuthService>) {
     let mut failing = false;
     loop {
         every.tick().await;
-        match auth.sync_revocations().await {
-            Ok(_) if failing => {
+        // Only the changes between working and failing are logged, so a
+        // long outage is one line, not four a second.
+        match (auth.sync_revocations().await, failing) {
+            (Ok(_), true) => {
                 failing = false;
                 tracing::info!("revocation sync recovered");
             }
-            Ok(_) => {}
-            Err(error) if !failing => {
+            (Err(error), false) => {
                 failing = true;
                 tracing::warn!(error = ?error, "revocation sync failed; retrying");
             }
-            Err(_) => {}
+            (Ok(_), false) | (Err(_), true) => {}
         }
     }
 }

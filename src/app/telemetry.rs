@@ -44,7 +44,7 @@ const QUIET_SERVER: &str = "poem::server=warn";
 pub fn init(rust_log: Option<&str>) {
     let requested = rust_log.map(str::trim).filter(|filter| !filter.is_empty()).unwrap_or("info");
     let problem = log_filter(requested).err();
-    init_with(std::io::stdout, requested);
+    init_with(io::stdout, requested);
     if let Some(error) = problem {
         tracing::warn!(error = %error, "RUST_LOG does not parse; logging at info");
     }
@@ -149,7 +149,7 @@ fn scrub_value(field: Option<&str>, value: &mut Value) {
         }
         Value::Array(items) => items.iter_mut().for_each(|item| scrub_value(field, item)),
         Value::String(text) if field.is_some_and(|name| is_named_choice(name, text)) => {}
-        Value::String(text) if field.is_some_and(is_secret_field) => *text = REDACTED.to_owned(),
+        Value::String(text) if field.is_some_and(is_secret_field) => REDACTED.clone_into(text),
         Value::String(text) => *text = scrub_text(text),
         Value::Number(_) | Value::Bool(_) | Value::Null => {
             if field.is_some_and(is_secret_field) {
@@ -213,13 +213,13 @@ mod tests {
 
     impl CapturedLogs {
         fn contents(&self) -> String {
-            String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
+            String::from_utf8_lossy(&self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)).into_owned()
         }
     }
 
     impl Write for CapturedLogs {
         fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-            self.0.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(bytes);
+            self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend_from_slice(bytes);
             Ok(bytes.len())
         }
         fn flush(&mut self) -> io::Result<()> {

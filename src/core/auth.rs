@@ -80,7 +80,7 @@ impl AuthService {
         // one bcrypt whether or not the account exists.
         let mut noise = [0u8; 24];
         ports.entropy.fill(&mut noise);
-        let dummy = Password::unchecked(noise.iter().map(|b| format!("{b:02x}")).collect::<String>());
+        let dummy = Password::unchecked(super::hex::encode(&noise));
         let dummy_hash = ports.hasher.hash(&dummy).await?;
         let view = RevocationView::new();
         let now = ports.clock.now();

@@ -35,6 +35,7 @@ pub enum PasswordError {
     TooGuessable(Option<String>),
 }
 
+#[allow(clippy::ref_option, reason = "thiserror hands the field over by reference")]
 fn hint(suggestion: &Option<String>) -> String {
     suggestion.as_ref().map(|s| format!(": {s}")).unwrap_or_default()
 }

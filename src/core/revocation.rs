@@ -98,7 +98,7 @@ impl RevocationView {
 
     /// Adds `revocation`; a later cut-off for the same user replaces an earlier one.
     pub fn apply(&self, revocation: &Revocation, now: UnixSeconds) {
-        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        let mut entries = self.entries.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         match *revocation {
             Revocation::Token { jti, until } => {
                 entries.tokens.insert(jti, until);
@@ -121,7 +121,7 @@ impl RevocationView {
 
     /// Whether a token with these claims has been revoked.
     pub fn is_revoked(&self, jti: Uuid, sid: SessionId, user: UserId, issued_at: UnixSeconds) -> bool {
-        let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
+        let entries = self.entries.read().unwrap_or_else(std::sync::PoisonError::into_inner);
         entries.tokens.contains_key(&jti)
             || entries.sessions.contains_key(&sid)
             || entries.cutoffs.get(&user).is_some_and(|(cutoff, _)| issued_at < *cutoff)
@@ -129,13 +129,13 @@ impl RevocationView {
 
     /// The user's current cut-off: tokens must be issued at or after it.
     pub fn cutoff(&self, user: UserId) -> Option<UnixSeconds> {
-        let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
+        let entries = self.entries.read().unwrap_or_else(std::sync::PoisonError::into_inner);
         entries.cutoffs.get(&user).map(|(cutoff, _)| *cutoff)
     }
 
     /// Drops entries that can no longer reject any unexpired token.
     pub fn prune(&self, now: UnixSeconds) {
-        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        let mut entries = self.entries.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         Self::prune_locked(&mut entries, now);
     }
 
@@ -148,7 +148,7 @@ impl RevocationView {
 
     /// Number of entries held, for tests and metrics.
     pub fn len(&self) -> usize {
-        let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
+        let entries = self.entries.read().unwrap_or_else(std::sync::PoisonError::into_inner);
         entries.tokens.len() + entries.sessions.len() + entries.cutoffs.len()
     }
 

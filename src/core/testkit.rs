@@ -52,7 +52,7 @@ pub struct FastHasher;
 impl PasswordHasher for FastHasher {
     async fn hash(&self, password: &Password) -> Result<PasswordHash, HashError> {
         let digest = Sha256::digest(password.expose().as_bytes());
-        Ok(PasswordHash::new(format!("fast${}", digest.iter().map(|b| format!("{b:02x}")).collect::<String>())))
+        Ok(PasswordHash::new(format!("fast${}", super::hex::encode(&digest))))
     }
     async fn verify(&self, password: &Password, hash: &PasswordHash) -> Result<bool, HashError> {
         Ok(self.hash(password).await?.as_str() == hash.as_str())

@@ -231,7 +231,7 @@ fn check_header_parameters(token: &str) -> Result<(), TokenError> {
 /// A key's public name: a short hash, so the key itself never travels.
 fn key_id(secret: &[u8]) -> String {
     let digest = Sha256::new().chain_update(b"portcullis-kid:").chain_update(secret).finalize();
-    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+    super::hex::encode(&digest[..8])
 }
 
 #[cfg(test)]

@@ -35,7 +35,7 @@ pub struct TestApp {
     pub running: Option<Running>,
     pub jwt_key: String,
     database: Database,
-    _dir: TempDir,
+    dir: TempDir,
 }
 
 /// The test's database: a SQLite file in the test's directory, or a fresh
@@ -124,7 +124,7 @@ async fn spawn_in(dir: TempDir, database: Database, overrides: &[(&str, &str)]) 
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("a reqwest client");
-    TestApp { address, client, running: Some(running), jwt_key, database, _dir: dir }
+    TestApp { address, client, running: Some(running), jwt_key, database, dir }
 }
 
 /// A fresh address; the local part never occurs in the test passwords.
@@ -140,7 +140,7 @@ impl TestApp {
         if let Some(running) = self.running.take() {
             running.stop().await.expect("a clean stop");
         }
-        spawn_in(self._dir, self.database, overrides).await
+        spawn_in(self.dir, self.database, overrides).await
     }
 
     /// The database this service runs on, for replicas that share it.
@@ -399,7 +399,7 @@ pub fn now() -> i64 {
 /// SHA-256("portcullis-kid:" + key).
 pub fn kid_for(key: &str) -> String {
     let digest = Sha256::new().chain_update(b"portcullis-kid:").chain_update(key.as_bytes()).finalize();
-    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+    portcullis::core::hex::encode(&digest[..8])
 }
 
 /// The HS256 header the service itself would write for `key`.

@@ -3,6 +3,9 @@
 //! database is SQLite, or Postgres with `PORTCULLIS_TEST_STORE=postgres` in a
 //! build with the `postgres` feature.
 
+// Gauges are set to exactly 0 or 1, so comparing them exactly is right.
+#![allow(clippy::float_cmp)]
+
 mod admin;
 mod behind_nginx;
 mod challenges;

@@ -50,12 +50,11 @@ pub fn parse_sized<T: TryFrom<i64>>(
     min: i64,
     max: i64,
 ) -> Result<T, ConfigError> {
-    match value {
-        None => Ok(default),
-        Some(_) => {
-            let parsed = parse_int(variable, value, min, min, max)?;
-            T::try_from(parsed).map_err(|_| invalid(variable, format!("accepted range {min}..={max}")))
-        }
+    if value.is_none() {
+        Ok(default)
+    } else {
+        let parsed = parse_int(variable, value, min, min, max)?;
+        T::try_from(parsed).map_err(|_| invalid(variable, format!("accepted range {min}..={max}")))
     }
 }
 

@@ -92,15 +92,12 @@ fn parse_node(node: &str) -> Option<IpAddr> {
     if let Ok(addr) = node.parse::<SocketAddr>() {
         return Some(addr.ip());
     }
-    let (inner, port) = match node.strip_prefix('[') {
-        Some(bracketed) => {
-            let (inner, after) = bracketed.split_once(']')?;
-            (inner, if after.is_empty() { None } else { Some(after.strip_prefix(':')?) })
-        }
-        None => {
-            let (inner, port) = node.rsplit_once(':')?;
-            (inner, Some(port))
-        }
+    let (inner, port) = if let Some(bracketed) = node.strip_prefix('[') {
+        let (inner, after) = bracketed.split_once(']')?;
+        (inner, if after.is_empty() { None } else { Some(after.strip_prefix(':')?) })
+    } else {
+        let (inner, port) = node.rsplit_once(':')?;
+        (inner, Some(port))
     };
     let port_ok = port.is_none_or(|port| {
         port.parse::<u16>().is_ok()

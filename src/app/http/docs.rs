@@ -18,7 +18,7 @@ pub struct SwaggerPage {
 
 impl SwaggerPage {
     /// Wraps the page poem-openapi renders for the service.
-    pub fn new(html: String) -> Self {
+    pub fn new(html: &str) -> Self {
         // The page names an empty icon, or browsers fetch `/favicon.ico`,
         // get a 404 and log it as a console error.
         let html = html.replacen("<head>", "<head>\n    <link rel=\"icon\" href=\"data:,\">", 1);
@@ -78,7 +78,7 @@ mod tests {
 
     #[test]
     fn the_policy_hashes_every_inline_block_and_allows_nothing_remote() {
-        let page = SwaggerPage::new(poem_openapi::OpenApiService::new((), "Test", "1").swagger_ui_html());
+        let page = SwaggerPage::new(&poem_openapi::OpenApiService::new((), "Test", "1").swagger_ui_html());
         assert!(page.html.contains("SwaggerUIBundle"));
         assert!(
             page.html.contains(r#"<link rel="icon" href="data:,">"#) && page.policy().contains("img-src 'self' data:")

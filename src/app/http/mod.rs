@@ -89,7 +89,7 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint<Output = Response> {
     let spec = spec_json();
     let templates = route_templates(&spec);
     let mut allowed = middleware::AllowedMethods::from_spec(&spec).route("/openapi.json", "GET").route("/docs", "GET");
-    let docs = docs::SwaggerPage::new(swagger_ui_html());
+    let docs = docs::SwaggerPage::new(&swagger_ui_html());
     let render_metrics = state.render_metrics.clone();
     let mut route = Route::new()
         .nest("/", openapi_service())

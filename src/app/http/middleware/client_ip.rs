@@ -40,7 +40,7 @@ impl<E: Endpoint<Output = Response>> Endpoint for ClientAddressEndpoint<E> {
     type Output = Response;
 
     async fn call(&self, mut req: Request) -> poem::Result<Response> {
-        let peer = req.remote_addr().as_socket_addr().map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |addr| addr.ip());
+        let peer = req.remote_addr().as_socket_addr().map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), std::net::SocketAddr::ip);
         // A line that is not text is kept as an element no hop can vouch for.
         let values: Vec<&str> = self.header.name().map_or_else(Vec::new, |name| {
             req.headers().get_all(name).iter().map(|value| value.to_str().unwrap_or("unknown")).collect()

@@ -51,7 +51,7 @@ fn keep_route(from_pattern: Option<PathPattern>, operation: Option<OperationId>,
 /// Turns a framework or handler error into a problem response.
 fn error_response(error: poem::Error) -> Response {
     let pattern = error.data::<PathPattern>().cloned();
-    let operation = error.data::<OperationId>().cloned();
+    let operation = error.data::<OperationId>().copied();
     if error.is_from_response() {
         let mut response = error.into_response();
         keep_route(None, operation, &mut response);
@@ -119,7 +119,7 @@ fn ensure_problem(response: Response) -> Response {
         return response;
     }
     let pattern = response.data::<PathPattern>().cloned();
-    let operation = response.data::<OperationId>().cloned();
+    let operation = response.data::<OperationId>().copied();
     let problem = match status {
         StatusCode::NOT_FOUND => Problem::not_found("no such route"),
         status if status.is_server_error() => Problem::internal(),
