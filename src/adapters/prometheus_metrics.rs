@@ -1,6 +1,7 @@
 //! Metrics in the Prometheus text format. The names are part of the HTTP
-//! contract; the `route` label is always a route template, so its
-//! cardinality is bounded by the number of routes.
+//! contract. Every label comes from a closed set: `route` is a route
+//! template or `unmatched`, and `method` one of the standard methods or
+//! `other`, so no request can add a series of its own choosing.
 
 use crate::ports::{LoginOutcome, MetricsSink, TokenKind};
 use prometheus::{
@@ -119,14 +120,37 @@ impl MetricsSink for PrometheusMetrics {
     }
 
     fn http_request(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        let method = method_label(method);
         self.http_requests.with_label_values(&[method, route, &status.to_string()]).inc();
         self.http_duration.with_label_values(&[method, route]).observe(seconds);
     }
 }
 
+/// The `method` label: a standard method by its name, anything else
+/// `other`, because the method token is chosen by the caller.
+fn method_label(method: &str) -> &'static str {
+    const KNOWN: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"];
+    KNOWN.iter().find(|known| **known == method).copied().unwrap_or("other")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unknown_methods_share_one_label() {
+        let metrics = PrometheusMetrics::new().unwrap();
+        metrics.http_request("GET", "unmatched", 404, 0.001);
+        let before = metrics.render().len();
+        for index in 0..1000 {
+            metrics.http_request(&format!("HOSTILE{index}"), "unmatched", 404, 0.001);
+        }
+        metrics.http_request("get", "unmatched", 404, 0.001);
+        let text = metrics.render();
+        assert!(text.contains("http_requests_total{method=\"other\",route=\"unmatched\",status=\"404\"} 1001"));
+        assert!(!text.contains("HOSTILE"));
+        assert!(text.len() < before + 4096, "{} grew to {}", before, text.len());
+    }
 
     #[test]
     fn every_contract_metric_is_exposed() {

@@ -224,7 +224,8 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<Arc<AppState>> {
         render_metrics,
         readiness,
         trusted_proxies: settings.server.trusted_proxies.clone(),
-        metrics_on_main: settings.server.metrics_bind.is_none(),
+        client_ip_header: settings.server.client_ip_header,
+        metrics_on_main: settings.server.metrics_public,
         cors_allowed_origins: settings.security_headers.cors_allowed_origins.clone(),
         hsts_max_age_seconds: settings.security_headers.hsts_max_age_seconds,
     }))

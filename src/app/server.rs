@@ -2,14 +2,17 @@
 //! metrics listener, [`start`] that binds them around a freshly composed
 //! state, and graceful shutdown. Never picks an adapter (that is
 //! [`super::compose`]) and never handles a request (that is [`super::http`]).
+//! [`connections`] holds the accept loop and the limits each connection
+//! lives under.
+
+mod connections;
 
 use super::compose::build_state;
-use super::config::Settings;
+use super::config::{ConnectionSettings, Settings};
 use super::http::{self, AppState};
 use super::tasks::BackgroundTasks;
 use anyhow::Context;
-use poem::listener::{Acceptor, Listener, TcpListener};
-use poem::{Endpoint, Response, Server};
+use poem::{Endpoint, Response};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,34 +38,22 @@ impl Listening {
     }
 }
 
-/// Binds `bind` and serves `app` there in the background; `variable` names
-/// the setting when the address cannot be bound.
+/// Binds `bind` and serves `app` there in the background under `limits`;
+/// `variable` names the setting when the address cannot be bound.
 async fn serve(
     variable: &str,
     bind: SocketAddr,
     app: impl Endpoint<Output = Response> + 'static,
+    limits: ConnectionSettings,
 ) -> anyhow::Result<Listening> {
-    let acceptor = TcpListener::bind(bind)
-        .into_acceptor()
-        .await
-        .with_context(|| format!("{variable}: cannot listen on {bind}"))?;
-    let addr = acceptor
-        .local_addr()
-        .first()
-        .and_then(|a| a.as_socket_addr().copied())
-        .context("listener has no socket address")?;
+    let listener =
+        tokio::net::TcpListener::bind(bind).await.with_context(|| format!("{variable}: cannot listen on {bind}"))?;
+    let addr = listener.local_addr().context("listener has no socket address")?;
     let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        Server::new_with_acceptor(acceptor)
-            .run_with_graceful_shutdown(
-                app,
-                async {
-                    let _ = stopped.await;
-                },
-                Some(SHUTDOWN_GRACE),
-            )
-            .await
-    });
+    let stopped = async {
+        let _ = stopped.await;
+    };
+    let task = tokio::spawn(connections::serve(listener, app, limits, stopped, SHUTDOWN_GRACE));
     Ok(Listening { addr, stop, task })
 }
 
@@ -98,12 +89,18 @@ impl Running {
 /// When a dependency cannot be opened or an address cannot be bound.
 pub async fn start(settings: &Settings) -> anyhow::Result<Running> {
     let state = build_state(settings).await?;
-    let public = serve("PORTCULLIS_BIND", settings.server.bind, http::routes(state.clone())).await?;
+    let limits = settings.connections;
+    let public = serve("PORTCULLIS_BIND", settings.server.bind, http::routes(state.clone()), limits).await?;
     let metrics = match settings.server.metrics_bind {
-        Some(bind) => Some(serve("PORTCULLIS_METRICS_BIND", bind, http::metrics_routes(state.clone())).await?),
+        Some(bind) => Some(serve("PORTCULLIS_METRICS_BIND", bind, http::metrics_routes(state.clone()), limits).await?),
         None => None,
     };
     let metrics_addr = metrics.as_ref().map(|listening| listening.addr);
+    if metrics_addr.is_none() && !settings.server.metrics_public {
+        tracing::warn!(
+            "/metrics is served on no listener: set PORTCULLIS_METRICS_BIND (or PORTCULLIS_METRICS_PUBLIC=true) to scrape it"
+        );
+    }
     let tasks = BackgroundTasks::spawn(&state.auth);
     tracing::info!(addr = %public.addr, metrics_addr = metrics_addr.map(tracing::field::display), "listening");
     Ok(Running { addr: public.addr, metrics_addr, state, public, metrics, tasks })

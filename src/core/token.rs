@@ -1,5 +1,7 @@
 //! Access tokens: HS256 JWTs, the algorithm pinned, signed by the first key
-//! of a ring and verified by any key in it.
+//! of a ring and verified by any key in it. A header this service does not
+//! fully understand is refused: any `crit` (RFC 7515 §4.1.11: no extension
+//! is implemented here) and any `typ` but `JWT` or `at+jwt`.
 
 use super::session::SessionId;
 use super::user::{Role, UnixSeconds, UserId};
@@ -151,6 +153,7 @@ impl KeyRing {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(TokenError::Invalid);
         }
+        check_header_parameters(token)?;
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
         if header.alg != Algorithm::HS256 {
             return Err(TokenError::Invalid);
@@ -197,6 +200,31 @@ impl KeyRing {
         mac.update(&[0]);
         mac.update(input);
         mac.finalize().into_bytes().into()
+    }
+}
+
+/// The header parameters `jsonwebtoken` does not judge: `crit` names
+/// extensions that must be understood, and none is, so its presence alone
+/// refuses the token; `typ`, compared without case as RFC 7515 advises,
+/// must say this is a JWT access token when it is there at all.
+fn check_header_parameters(token: &str) -> Result<(), TokenError> {
+    use base64::Engine;
+    #[derive(Deserialize)]
+    struct Parameters {
+        crit: Option<serde::de::IgnoredAny>,
+        typ: Option<String>,
+    }
+    let encoded = token.split('.').next().ok_or(TokenError::Invalid)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(encoded).map_err(|_| TokenError::Invalid)?;
+    let parameters: Parameters = serde_json::from_slice(&bytes).map_err(|_| TokenError::Invalid)?;
+    if parameters.crit.is_some() {
+        return Err(TokenError::Invalid);
+    }
+    match parameters.typ {
+        Some(typ) if !typ.eq_ignore_ascii_case("JWT") && !typ.eq_ignore_ascii_case("at+jwt") => {
+            Err(TokenError::Invalid)
+        }
+        _ => Ok(()),
     }
 }
 
@@ -322,6 +350,41 @@ mod tests {
         partial.as_object_mut().unwrap().remove("exp");
         let no_exp = jsonwebtoken::encode(&header, &partial, &key).unwrap();
         assert_eq!(ring.verify(&no_exp, &settings(), NOW), Err(TokenError::Invalid));
+    }
+
+    /// A token signed with the ring's key under `header`, `alg` and `kid` set.
+    fn signed_with_header(ring: &KeyRing, mut header: serde_json::Value) -> String {
+        let b64 = |v: &serde_json::Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+        header["alg"] = "HS256".into();
+        header["kid"] = ring.signing_kid().into();
+        let input = format!("{}.{}", b64(&header), b64(&serde_json::to_value(claims()).unwrap()));
+        let mut mac = Hmac::<Sha256>::new_from_slice("a".repeat(40).as_bytes()).unwrap();
+        mac.update(input.as_bytes());
+        let signature = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+        format!("{input}.{signature}")
+    }
+
+    #[test]
+    fn a_critical_header_parameter_is_refused_whatever_it_names() {
+        let ring = ring(&['a']);
+        assert!(ring.verify(&signed_with_header(&ring, serde_json::json!({})), &settings(), NOW).is_ok());
+        for crit in [serde_json::json!(["exp"]), serde_json::json!(["b64"]), serde_json::json!([]), "x".into()] {
+            let token = signed_with_header(&ring, serde_json::json!({"crit": crit, "b64": false, "exp": 1}));
+            assert_eq!(ring.verify(&token, &settings(), NOW), Err(TokenError::Invalid), "{crit}");
+        }
+    }
+
+    #[test]
+    fn a_type_other_than_jwt_or_at_jwt_is_refused() {
+        let ring = ring(&['a']);
+        for typ in ["JWT", "jwt", "at+jwt", "AT+JWT"] {
+            let token = signed_with_header(&ring, serde_json::json!({"typ": typ}));
+            assert!(ring.verify(&token, &settings(), NOW).is_ok(), "{typ}");
+        }
+        for typ in [serde_json::json!("JOSE"), "secevent+jwt".into(), "".into(), serde_json::json!(1)] {
+            let token = signed_with_header(&ring, serde_json::json!({"typ": typ}));
+            assert_eq!(ring.verify(&token, &settings(), NOW), Err(TokenError::Invalid), "{typ}");
+        }
     }
 
     #[test]

@@ -7,8 +7,15 @@
 #![allow(clippy::float_cmp)]
 
 mod admin;
+mod behind_nginx;
+mod challenges;
+mod cheap_routes;
+mod client_address;
+mod connections;
+mod cors;
 mod errors;
 mod helpers;
+mod hostile;
 mod keys;
 mod limits;
 mod login;

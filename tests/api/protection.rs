@@ -73,6 +73,7 @@ async fn readyz_answers_503_naming_the_failing_checks() {
             fallback: false,
         },
         trusted_proxies: Vec::new(),
+        client_ip_header: portcullis::app::http::client_ip::ClientIpHeader::None,
         metrics_on_main: true,
         cors_allowed_origins: Vec::new(),
         hsts_max_age_seconds: None,

@@ -11,6 +11,7 @@
 //! adapter; [`crate::app::compose`] does that from these settings.
 
 mod accounts;
+mod connections;
 mod limits;
 pub mod names;
 mod raw;
@@ -23,6 +24,7 @@ mod tests;
 mod values;
 
 pub use self::accounts::{AdminSeed, HashingSettings};
+pub use self::connections::ConnectionSettings;
 #[cfg(feature = "redis")]
 pub use self::redis::{KeyPrefix, RedisSettings};
 pub use self::secrets::{RefreshSettings, SigningKeys};
@@ -71,6 +73,7 @@ impl Deployment {
 pub struct Settings {
     pub deployment: Deployment,
     pub server: ServerSettings,
+    pub connections: ConnectionSettings,
     pub security_headers: SecurityHeaders,
     pub database: DatabaseSettings,
     /// `None`: limits are kept in-process.
@@ -137,8 +140,15 @@ impl Settings {
 
     fn validate(raw: RawSettings) -> Result<Self, ConfigError> {
         let deployment = Deployment::parse(raw.env.as_deref())?;
-        let server =
-            ServerSettings::validate(raw.bind.as_deref(), raw.metrics_bind.as_deref(), raw.trusted_proxies.as_deref())?;
+        let server = ServerSettings::validate(
+            raw.bind.as_deref(),
+            raw.metrics_bind.as_deref(),
+            raw.trusted_proxies.as_deref(),
+            raw.client_ip_header.as_deref(),
+            raw.metrics_public.as_deref(),
+            deployment,
+        )?;
+        let connections = ConnectionSettings::validate(&raw.connections)?;
         let database = DatabaseSettings {
             backend: StorageBackend::parse(raw.database_url, raw.sqlite_fallback)?,
             pool: PoolSettings::validate(&raw.database)?,
@@ -173,6 +183,7 @@ impl Settings {
         Ok(Self {
             deployment,
             server,
+            connections,
             security_headers,
             database,
             #[cfg(feature = "redis")]

@@ -52,6 +52,14 @@ pub struct RawDatabase {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
+pub struct RawConnections {
+    pub header_read_timeout_seconds: Option<String>,
+    pub idle_timeout_seconds: Option<String>,
+    pub max: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 pub struct RawRedis {
     pub key_prefix: Option<String>,
 }
@@ -71,8 +79,10 @@ pub struct RawSettings {
     pub admin_email: Option<String>,
     pub admin_password: Option<String>,
     pub trusted_proxies: Option<String>,
+    pub client_ip_header: Option<String>,
     pub env: Option<String>,
     pub metrics_bind: Option<String>,
+    pub metrics_public: Option<String>,
     pub bcrypt_cost: Option<String>,
     pub access_token_ttl_seconds: Option<String>,
     pub refresh_token_ttl_seconds: Option<String>,
@@ -86,4 +96,5 @@ pub struct RawSettings {
     pub hash_queue: Option<String>,
     pub database: RawDatabase,
     pub redis: RawRedis,
+    pub connections: RawConnections,
 }

@@ -2,7 +2,8 @@
 //! proxies to believe, CORS origins and HSTS. Never opens a socket.
 
 use super::values::{invalid, parse_addr, parse_sized, split_list};
-use super::ConfigError;
+use super::{ConfigError, Deployment};
+use crate::app::http::client_ip::ClientIpHeader;
 use ipnet::IpNet;
 use std::net::SocketAddr;
 
@@ -13,6 +14,11 @@ pub struct ServerSettings {
     /// A listener of its own for `/metrics`; `None`: the main one serves it.
     pub metrics_bind: Option<SocketAddr>,
     pub trusted_proxies: Vec<IpNet>,
+    /// The one header the trusted proxies report the client in.
+    pub client_ip_header: ClientIpHeader,
+    /// Serve `/metrics` on the public listener: by default in development
+    /// only, and never when it has a listener of its own.
+    pub metrics_public: bool,
 }
 
 impl ServerSettings {
@@ -22,6 +28,9 @@ impl ServerSettings {
         bind: Option<&str>,
         metrics_bind: Option<&str>,
         trusted_proxies: Option<&str>,
+        client_ip_header: Option<&str>,
+        metrics_public: Option<&str>,
+        deployment: Deployment,
     ) -> Result<Self, ConfigError> {
         let bind = parse_addr("PORTCULLIS_BIND", bind.unwrap_or("127.0.0.1:8080"))?;
         let metrics_bind = metrics_bind.map(|v| parse_addr("PORTCULLIS_METRICS_BIND", v)).transpose()?;
@@ -32,7 +41,27 @@ impl ServerSettings {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Self { bind, metrics_bind, trusted_proxies })
+        let client_ip_header = ClientIpHeader::parse(client_ip_header.unwrap_or("")).ok_or_else(|| {
+            invalid(
+                "PORTCULLIS_CLIENT_IP_HEADER",
+                format!("{:?} is not one of {}", client_ip_header.unwrap_or(""), ClientIpHeader::CHOICES),
+            )
+        })?;
+        let metrics_public = match metrics_public.map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+            None => metrics_bind.is_none() && deployment == Deployment::Development,
+            Some("true") if metrics_bind.is_some() => {
+                return Err(invalid(
+                    "PORTCULLIS_METRICS_PUBLIC",
+                    "is true but PORTCULLIS_METRICS_BIND gives /metrics a listener of its own; unset one of them",
+                ))
+            }
+            Some("true") => true,
+            Some("false") => false,
+            Some(other) => {
+                return Err(invalid("PORTCULLIS_METRICS_PUBLIC", format!("{other:?} is not `true` or `false`")))
+            }
+        };
+        Ok(Self { bind, metrics_bind, trusted_proxies, client_ip_header, metrics_public })
     }
 }
 

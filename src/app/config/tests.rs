@@ -54,6 +54,41 @@ fn nested_and_unprefixed_variables_are_read() {
 }
 
 #[test]
+fn the_client_address_header_is_one_of_three_and_defaults_to_none() {
+    use crate::app::http::client_ip::ClientIpHeader;
+    assert_eq!(load(&[]).unwrap().server.client_ip_header, ClientIpHeader::None);
+    let settings = load(&[("PORTCULLIS_CLIENT_IP_HEADER", "forwarded")]).unwrap();
+    assert_eq!(settings.server.client_ip_header, ClientIpHeader::Forwarded);
+    let message = problem(&[("PORTCULLIS_CLIENT_IP_HEADER", "x-client-ip")]);
+    assert!(message.contains("PORTCULLIS_CLIENT_IP_HEADER") && message.contains("x-real-ip"), "{message}");
+}
+
+#[test]
+fn connection_limits_default_to_ten_seconds_and_512_connections() {
+    use crate::app::config::ConnectionSettings;
+    assert_eq!(load(&[]).unwrap().connections, ConnectionSettings::default());
+    assert_eq!(ConnectionSettings::default().header_read_timeout, Duration::from_secs(10));
+    let settings = load(&[("PORTCULLIS_CONNECTIONS__IDLE_TIMEOUT_SECONDS", "0"), ("PORTCULLIS_CONNECTIONS__MAX", "3")]);
+    let connections = settings.unwrap().connections;
+    assert_eq!((connections.idle_timeout, connections.max_connections), (None, 3));
+    let message = problem(&[("PORTCULLIS_CONNECTIONS__HEADER_READ_TIMEOUT_SECONDS", "0")]);
+    assert!(message.contains("HEADER_READ_TIMEOUT_SECONDS") && message.contains("1..=300"), "{message}");
+}
+
+#[test]
+fn metrics_stay_off_the_public_listener_in_production_unless_asked_for() {
+    let key = "k".repeat(32);
+    let production = [("PORTCULLIS_ENV", "production"), ("PORTCULLIS_JWT_KEYS", key.as_str())];
+    assert!(load(&[]).unwrap().server.metrics_public);
+    assert!(!load(&production).unwrap().server.metrics_public);
+    let asked = [production[0], production[1], ("PORTCULLIS_METRICS_PUBLIC", "true")];
+    assert!(load(&asked).unwrap().server.metrics_public);
+    assert!(!load(&[("PORTCULLIS_METRICS_BIND", "127.0.0.1:9090")]).unwrap().server.metrics_public);
+    let both = [("PORTCULLIS_METRICS_BIND", "127.0.0.1:9090"), ("PORTCULLIS_METRICS_PUBLIC", "true")];
+    assert!(problem(&both).contains("PORTCULLIS_METRICS_PUBLIC"));
+}
+
+#[test]
 fn bad_values_name_the_variable_and_the_range() {
     let message = problem(&[("PORTCULLIS_LIMITS__AUTH__PER_MINUTE", "lots")]);
     assert!(message.contains("PORTCULLIS_LIMITS__AUTH__PER_MINUTE") && message.contains("1..=1000000"), "{message}");

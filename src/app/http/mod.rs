@@ -26,7 +26,6 @@ pub mod users;
 pub mod wire;
 
 use poem::endpoint::make_sync;
-use poem::http::Method;
 use poem::{get, Endpoint, EndpointExt, Response, Route};
 use poem_openapi::{OpenApiService, Tags};
 use std::collections::HashMap;
@@ -100,8 +99,7 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint<Output = Response> {
         route = route.at("/metrics", get(make_sync(move |_| render_metrics())));
         allowed = allowed.route("/metrics", "GET");
     }
-    let cors_enabled = !state.cors_allowed_origins.is_empty();
-    let route = route.with_if(cors_enabled, cors(&state.cors_allowed_origins)).map_to_response();
+    let route = route.map_to_response();
     middleware::Portcullis::new(state, templates).allowed_methods(allowed).wrap(route)
 }
 
@@ -117,24 +115,6 @@ fn route_templates(spec: &str) -> HashMap<String, String> {
         }
     }
     templates
-}
-
-/// Answers preflights and adds CORS headers for the configured origins.
-fn cors(origins: &[String]) -> poem::middleware::Cors {
-    poem::middleware::Cors::new()
-        .allow_origins(origins.iter().map(String::as_str))
-        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
-        .allow_headers(["authorization", "content-type", "x-request-id"])
-        .expose_headers([
-            "x-request-id",
-            "retry-after",
-            "ratelimit-limit",
-            "ratelimit-remaining",
-            "ratelimit-reset",
-            "x-user-id",
-            "x-user-role",
-        ])
-        .max_age(600)
 }
 
 /// The `/metrics` endpoint alone, for a separate listener, with the same

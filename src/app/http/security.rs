@@ -7,11 +7,14 @@
 //! not the client's. This module must never load a user from storage: a
 //! token is judged by its signature, claims and the revocation list alone.
 
+use super::middleware::challenge::INSUFFICIENT_SCOPE;
 use super::middleware::VerifiedBearer;
 use super::problem::Problem;
 use super::state::AppState;
 use crate::core::token::Principal;
 use crate::core::user::Role;
+use poem::http::header::WWW_AUTHENTICATE;
+use poem::http::HeaderValue;
 use poem::Request;
 use poem_openapi::auth::Bearer;
 use poem_openapi::SecurityScheme;
@@ -24,7 +27,8 @@ pub struct BearerAuth(pub Principal);
 
 /// An HS256 JWT access token, sent as `Authorization: Bearer <token>`.
 // Registers as the same scheme as `BearerAuth`; its checker also requires
-// the admin role, so a non-admin hears `403 forbidden`.
+// the admin role, so a non-admin hears `403 forbidden` with the RFC 6750
+// `insufficient_scope` challenge.
 #[derive(SecurityScheme)]
 #[oai(rename = "BearerAuth", ty = "bearer", bearer_format = "JWT", checker = "check_admin")]
 pub struct AdminAuth(pub Principal);
@@ -35,7 +39,11 @@ async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<Principal> 
 
 async fn check_admin(req: &Request, bearer: Bearer) -> poem::Result<Principal> {
     let principal = verify(req, &bearer.token)?;
-    require_admin(principal.role)?;
+    require_admin(principal.role).map_err(|problem| {
+        let mut response = problem.into_response();
+        response.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static(INSUFFICIENT_SCOPE));
+        poem::Error::from_response(response)
+    })?;
     Ok(principal)
 }
 

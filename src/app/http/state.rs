@@ -2,6 +2,7 @@
 //! port and the HTTP settings. Built once by the composition root; this
 //! module must never name an adapter.
 
+use crate::app::http::client_ip::ClientIpHeader;
 use crate::app::readiness::ReadinessProbe;
 use crate::core::auth::AuthService;
 use crate::ports::MetricsSink;
@@ -20,6 +21,8 @@ pub struct AppState {
     pub render_metrics: RenderMetrics,
     pub readiness: ReadinessProbe,
     pub trusted_proxies: Vec<IpNet>,
+    /// The one header trusted proxies report the client address in.
+    pub client_ip_header: ClientIpHeader,
     /// Serve `/metrics` on the main listener (false when it has its own).
     pub metrics_on_main: bool,
     /// Browser origins allowed by CORS; empty: no CORS headers at all.

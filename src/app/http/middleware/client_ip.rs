@@ -1,9 +1,10 @@
 //! The client address of each request, as [`ClientIp`] in the request's
-//! extensions: the socket peer, or what a trusted proxy says (see
+//! extensions: the socket peer, or what a trusted proxy says in the one
+//! configured header (see
 //! [`crate::app::http::client_ip`]). The outermost layer: the request span,
 //! the rate limits and the login lockout all key on it.
 
-use crate::app::http::client_ip::client_ip;
+use crate::app::http::client_ip::{client_ip, ClientIpHeader};
 use crate::app::http::ClientIp;
 use ipnet::IpNet;
 use poem::{Endpoint, Middleware, Request, Response};
@@ -11,12 +12,13 @@ use std::net::{IpAddr, Ipv4Addr};
 
 /// Resolves the client address against the trusted proxies.
 pub struct ClientAddress {
+    header: ClientIpHeader,
     trusted_proxies: Vec<IpNet>,
 }
 
 impl ClientAddress {
-    pub fn new(trusted_proxies: Vec<IpNet>) -> Self {
-        Self { trusted_proxies }
+    pub fn new(header: ClientIpHeader, trusted_proxies: Vec<IpNet>) -> Self {
+        Self { header, trusted_proxies }
     }
 }
 
@@ -24,11 +26,12 @@ impl<E: Endpoint<Output = Response>> Middleware<E> for ClientAddress {
     type Output = ClientAddressEndpoint<E>;
 
     fn transform(&self, inner: E) -> Self::Output {
-        ClientAddressEndpoint { trusted_proxies: self.trusted_proxies.clone(), inner }
+        ClientAddressEndpoint { header: self.header, trusted_proxies: self.trusted_proxies.clone(), inner }
     }
 }
 
 pub struct ClientAddressEndpoint<E> {
+    header: ClientIpHeader,
     trusted_proxies: Vec<IpNet>,
     inner: E,
 }
@@ -38,8 +41,11 @@ impl<E: Endpoint<Output = Response>> Endpoint for ClientAddressEndpoint<E> {
 
     async fn call(&self, mut req: Request) -> poem::Result<Response> {
         let peer = req.remote_addr().as_socket_addr().map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), std::net::SocketAddr::ip);
-        let header_text = |name: &str| req.headers().get(name).and_then(|value| value.to_str().ok());
-        let client = client_ip(peer, header_text("forwarded"), header_text("x-forwarded-for"), &self.trusted_proxies);
+        // A line that is not text is kept as an element no hop can vouch for.
+        let values: Vec<&str> = self.header.name().map_or_else(Vec::new, |name| {
+            req.headers().get_all(name).iter().map(|value| value.to_str().unwrap_or("unknown")).collect()
+        });
+        let client = client_ip(peer, self.header, &values, &self.trusted_proxies);
         req.extensions_mut().insert(ClientIp(client));
         self.inner.call(req).await
     }
@@ -59,11 +65,15 @@ mod tests {
         };
         let request = || Request::builder().header("x-forwarded-for", "203.0.113.9").finish();
         // A request built here has no socket peer: it counts as loopback.
-        let untrusted = echo().with(ClientAddress::new(Vec::new()));
+        let untrusted = echo().with(ClientAddress::new(ClientIpHeader::XForwardedFor, Vec::new()));
         let body = untrusted.call(request()).await.unwrap().into_body().into_string().await.unwrap();
         assert_eq!(body, "127.0.0.1");
-        let trusted = echo().with(ClientAddress::new(vec!["127.0.0.0/8".parse().unwrap()]));
+        let loopback = || vec!["127.0.0.0/8".parse().unwrap()];
+        let trusted = echo().with(ClientAddress::new(ClientIpHeader::XForwardedFor, loopback()));
         let body = trusted.call(request()).await.unwrap().into_body().into_string().await.unwrap();
         assert_eq!(body, "203.0.113.9");
+        let unconfigured = echo().with(ClientAddress::new(ClientIpHeader::None, loopback()));
+        let body = unconfigured.call(request()).await.unwrap().into_body().into_string().await.unwrap();
+        assert_eq!(body, "127.0.0.1");
     }
 }

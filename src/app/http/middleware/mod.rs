@@ -4,16 +4,20 @@
 //! 1. [`client_ip`]: the client address;
 //! 2. [`request_id`]: the request id, its span and `X-Request-ID`;
 //! 3. [`observe`]: the request's metrics and its one access-log line;
-//! 4. [`headers`]: security, cache, HSTS and `Allow` headers;
-//! 5. [`body_limit`]: the 16 KiB body limit (a `413` before any limit is spent);
-//! 6. [`rate_limit`]: the declared rate limits, with `RateLimit-*` headers;
-//! 7. [`problems`]: every error, the framework's own included, as problem+json.
+//! 4. [`cors`]: CORS headers and preflight answers, when origins are configured;
+//! 5. [`headers`]: security, cache, HSTS and `Allow` headers;
+//! 6. [`challenge`]: `WWW-Authenticate: Bearer` on every `401`;
+//! 7. [`body_limit`]: the 16 KiB body limit (a `413` before any limit is spent);
+//! 8. [`rate_limit`]: the declared rate limits, with `RateLimit-*` headers;
+//! 9. [`problems`]: every error, the framework's own included, as problem+json.
 //!
 //! No layer holds a rule of the core; each can be tried on its own around
 //! any endpoint.
 
 pub mod body_limit;
+pub mod challenge;
 pub mod client_ip;
+pub mod cors;
 pub mod headers;
 pub mod observe;
 pub mod problems;
@@ -56,10 +60,12 @@ impl Portcullis {
             .with(problems::Problems)
             .with(rate_limit::RateLimit::new(state.clone()))
             .with(body_limit::BodyLimit)
+            .with(challenge::Challenge)
             .with(headers::Headers::new(self.allowed, state.hsts_max_age_seconds))
+            .with_if(!state.cors_allowed_origins.is_empty(), cors::Cors::new(&state.cors_allowed_origins))
             .with(observe::Observe::new(state.metrics.clone(), self.templates))
             .with(request_id::RequestId)
-            .with(client_ip::ClientAddress::new(state.trusted_proxies.clone()))
+            .with(client_ip::ClientAddress::new(state.client_ip_header, state.trusted_proxies.clone()))
             .data(state)
     }
 }

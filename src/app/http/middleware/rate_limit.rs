@@ -16,6 +16,13 @@
 //! `api` quota the `/v1/` requests no operation took (unknown paths, wrong
 //! methods). A `/v1/` operation that declares no bucket answers `500`, so
 //! it cannot ship with a quota nobody chose. `OPTIONS` is never limited.
+//!
+//! Every other path (`/readyz`, `/docs`, `/openapi.json`, `/metrics` and
+//! every unknown one) spends the `api` quota of the client network before
+//! it is routed, so a refused request costs no database check and no
+//! megabyte of documentation. Only `/healthz` is exempt: it answers from
+//! memory, cheaper than asking the limiter, and a liveness probe must
+//! never hear `429`.
 
 use crate::app::http::problem::Problem;
 use crate::app::http::state::AppState;
@@ -33,6 +40,9 @@ use poem_openapi::OperationId;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+
+/// The one path no limit applies to: liveness, answered from memory.
+const UNLIMITED_PATH: &str = "/healthz";
 
 /// A bearer token already checked by the rate limiter, for the checker.
 #[derive(Clone)]
@@ -159,6 +169,16 @@ impl<E: Endpoint<Output = Response>> Endpoint for RateLimitEndpoint<E> {
         let limits = Limits { state: self.state.clone(), client, decision: Arc::default() };
         req.extensions_mut().insert(limits.clone());
         let api_path = req.uri().path().starts_with("/v1/");
+        if !api_path && req.uri().path() != UNLIMITED_PATH {
+            let decision = limits.decide(RouteBucket::Api, None).await.0;
+            let mut response = if decision.allowed {
+                self.inner.call(req).await?
+            } else {
+                Problem::rate_limited(decision.retry_after).into_response()
+            };
+            add_headers(&mut response, &decision);
+            return Ok(response);
+        }
         let bearer = if api_path { bearer_token(&req) } else { None };
         let response = self.inner.call(req).await?;
         let decision = match limits.decision.get() {
