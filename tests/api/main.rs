@@ -9,6 +9,7 @@ mod helpers;
 mod keys;
 mod limits;
 mod login;
+mod normalisation;
 mod operations;
 #[cfg(feature = "postgres")]
 mod postgres;
