@@ -44,3 +44,39 @@ async fn a_password_typed_in_full_width_is_the_same_password() {
     assert_eq!(response.status().as_u16(), 200, "{}", json_body(response).await);
     assert_eq!(app.login(&email, &full_width).await.status().as_u16(), 200);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_address_in_nfc_and_in_nfd_is_one_account() {
+    let app = spawn_app().await;
+    let suffix = unique_email("x");
+    let composed = format!("caf\u{e9}.{suffix}");
+    let decomposed = format!("cafe\u{301}.{suffix}");
+    assert_eq!(app.register(&composed, STRONG_PASSWORD).await.status().as_u16(), 201);
+
+    assert_problem(app.register(&decomposed, STRONG_PASSWORD).await, 409, "email_taken").await;
+    assert_eq!(app.login(&decomposed, STRONG_PASSWORD).await.status().as_u16(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cyrillic_look_alike_of_an_address_is_refused() {
+    let app = spawn_app().await;
+    let latin = unique_email("alice");
+    assert_eq!(app.register(&latin, STRONG_PASSWORD).await.status().as_u16(), 201);
+
+    let look_alike = latin.replacen('a', "\u{430}", 1);
+    assert_ne!(look_alike, latin);
+    assert_problem(app.register(&look_alike, STRONG_PASSWORD).await, 422, "validation_failed").await;
+    let hidden = latin.replacen('@', "\u{200b}@", 1);
+    assert_problem(app.register(&hidden, STRONG_PASSWORD).await, 422, "validation_failed").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_internationalised_domain_is_stored_in_ascii() {
+    let app = spawn_app().await;
+    let local = unique_email("hans").replace("@example.com", "");
+    let response = app.register(&format!("{local}@B\u{fc}cher.example"), STRONG_PASSWORD).await;
+
+    assert_eq!(response.status().as_u16(), 201);
+    assert_eq!(json_body(response).await["email"], format!("{local}@xn--bcher-kva.example"));
+    assert_eq!(app.login(&format!("{local}@xn--bcher-kva.example"), STRONG_PASSWORD).await.status().as_u16(), 200);
+}
