@@ -9,6 +9,7 @@ mod helpers;
 mod keys;
 mod limits;
 mod login;
+mod networks;
 mod normalisation;
 mod operations;
 #[cfg(feature = "postgres")]
