@@ -5,7 +5,7 @@
 //! queue is full the caller gets `HashError::Busy` at once, which the HTTP
 //! layer turns into `503` with `Retry-After`, instead of an unbounded queue.
 
-use crate::core::password::{Password, PasswordHash};
+use crate::core::password::{Password, PasswordHash, MAX_PASSWORD_BYTES};
 use crate::ports::{HashError, PasswordHasher};
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -58,7 +58,7 @@ impl PasswordHasher for BcryptHasher {
         // Refuse rather than truncate: bcrypt reads at most 72 bytes. (Its
         // `non_truncating_hash` counts the NUL terminator too and so
         // refuses a 72-byte password the policy allows.)
-        if !password.fits_bcrypt() {
+        if password.expose().len() > MAX_PASSWORD_BYTES {
             return Err(HashError::Unexpected(anyhow::anyhow!("password exceeds bcrypt's 72-byte input")));
         }
         let password = password.clone();
@@ -69,7 +69,17 @@ impl PasswordHasher for BcryptHasher {
     async fn verify(&self, password: &Password, hash: &PasswordHash) -> Result<bool, HashError> {
         let password = password.clone();
         let hash = hash.clone();
-        self.run(move || bcrypt::verify(password.expose(), hash.as_str())).await
+        // Each form costs one bcrypt, whether or not the account exists: the
+        // dummy hash of an unknown e-mail is checked against the same forms.
+        self.run(move || {
+            for form in password.verification_forms() {
+                if bcrypt::verify(form, hash.as_str())? {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        })
+        .await
     }
 }
 
@@ -102,6 +112,29 @@ mod tests {
         let hash = hasher.hash(&full).await.unwrap();
         assert!(!hasher.verify(&Password::unchecked(format!("{}c", "a".repeat(71))), &hash).await.unwrap());
         assert!(hasher.verify(&full, &hash).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_71_byte_password_followed_by_nul_does_not_sign_in() {
+        let hasher = BcryptHasher::new(4, 1, 0);
+        let typed = "b".repeat(71);
+        let hash = hasher.hash(&Password::unchecked(typed.clone())).await.unwrap();
+        // bcrypt itself cannot tell them apart: its input ends with a NUL.
+        assert!(bcrypt::verify(format!("{typed}\0"), hash.as_str()).unwrap());
+        assert!(!hasher.verify(&Password::unchecked(format!("{typed}\0")), &hash).await.unwrap());
+        assert!(hasher.verify(&Password::unchecked(typed), &hash).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn hashes_made_before_normalisation_still_verify() {
+        let hasher = BcryptHasher::new(4, 1, 0);
+        let typed = "cafe\u{301}-Horse-battery-staple";
+        let legacy = PasswordHash::new(bcrypt::hash(typed, 4).unwrap());
+        assert!(hasher.verify(&Password::unchecked(typed), &legacy).await.unwrap());
+        // A new hash is of the NFKC form, so either spelling verifies.
+        let fresh = hasher.hash(&Password::unchecked(typed)).await.unwrap();
+        assert!(hasher.verify(&Password::unchecked("café-Horse-battery-staple"), &fresh).await.unwrap());
+        assert!(hasher.verify(&Password::unchecked(typed), &fresh).await.unwrap());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,7 +12,7 @@ pub use super::logout::{LogoutError, PasswordChangeError};
 pub use super::registration::{RegisterError, SeedError, SeedOutcome};
 pub use super::rotation::RefreshError;
 
-use super::limits::{Decision, Limits};
+use super::limits::{Decision, Limits, Quota};
 use super::password::{Password, PasswordHash};
 use super::revocation::{Revocation, RevocationView};
 use super::session::SessionId;
@@ -107,6 +107,12 @@ impl AuthService {
             Bucket::Auth => self.policy.limits.auth,
             Bucket::Api => self.policy.limits.api,
         };
+        self.limit_within(bucket, key, quota).await
+    }
+
+    /// [`Self::limit`] with a quota other than the bucket's own: for an
+    /// aggregate key, such as an IPv6 site on the auth bucket.
+    pub async fn limit_within(&self, bucket: Bucket, key: &str, quota: Quota) -> Decision {
         let decision = match self.ports.limiter.acquire(bucket, key, &quota).await {
             Ok(decision) => decision,
             Err(error) => {

@@ -5,7 +5,7 @@
 //! Rate limits use GCRA (the generic cell rate algorithm): one number per
 //! key, the theoretical arrival time, gives an exact token bucket.
 
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 /// A token-bucket quota: `per_period` requests each `period`, at most
@@ -48,19 +48,67 @@ pub struct Limits {
     pub account_failures: FailurePolicy,
 }
 
+/// NAT64's well-known prefix, `64:ff9b::/96` (RFC 6052): a translator puts
+/// the IPv4 client in the last 32 bits.
+const NAT64_PREFIX: [u16; 6] = [0x64, 0xff9b, 0, 0, 0, 0];
+
+/// How many /64s' budgets one IPv6 /48 gets between them on the auth bucket.
+/// A /48 is one site, often one subscriber (RFC 6177), who could otherwise
+/// rotate through 65,536 /64s; a few are allowed, for sites with several
+/// busy subnets.
+pub const NETWORKS_PER_SITE: u32 = 4;
+
+/// The IPv4 address an IPv6 one carries for a client that is really IPv4:
+/// IPv4-mapped (`::ffff:a.b.c.d`), or behind NAT64 (`64:ff9b::a.b.c.d`).
+fn embedded_ipv4(v6: Ipv6Addr) -> Option<Ipv4Addr> {
+    v6.to_ipv4_mapped().or_else(|| {
+        let segments = v6.segments();
+        (segments[..6] == NAT64_PREFIX).then(|| {
+            let [.., high, low] = segments;
+            Ipv4Addr::from((u32::from(high) << 16) | u32::from(low))
+        })
+    })
+}
+
 /// The address a limit counts against: IPv4 addresses as they are, IPv6
 /// addresses by their /64, since one subscriber usually holds a whole /64
 /// and could otherwise rotate through it to dodge every per-IP limit.
+/// IPv4 clients seen through IPv6 (mapped, or NAT64) count by their IPv4
+/// address: every NAT64 client would otherwise share one /64.
 pub fn limited_network(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(_) => ip,
         IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
+            if let Some(v4) = embedded_ipv4(v6) {
                 IpAddr::V4(v4)
             } else {
                 let segments = v6.segments();
                 IpAddr::V6(Ipv6Addr::new(segments[0], segments[1], segments[2], segments[3], 0, 0, 0, 0))
             }
+        }
+    }
+}
+
+/// The IPv6 site (/48) of an address, which the auth bucket also limits as
+/// a whole (with [`NETWORKS_PER_SITE`] times the quota); `None` for IPv4
+/// clients, however they arrive.
+pub fn limited_site(ip: IpAddr) -> Option<IpAddr> {
+    match ip {
+        IpAddr::V6(v6) if embedded_ipv4(v6).is_none() => {
+            let segments = v6.segments();
+            Some(IpAddr::V6(Ipv6Addr::new(segments[0], segments[1], segments[2], 0, 0, 0, 0, 0)))
+        }
+        _ => None,
+    }
+}
+
+impl Quota {
+    /// This quota `factor` times over: rate and burst.
+    pub fn times(&self, factor: u32) -> Self {
+        Self {
+            per_period: self.per_period.saturating_mul(factor),
+            period: self.period,
+            burst: self.burst.saturating_mul(factor),
         }
     }
 }
@@ -179,6 +227,37 @@ mod tests {
         let v4: IpAddr = "192.0.2.7".parse().unwrap();
         assert_eq!(limited_network(v4), v4);
         assert_eq!(limited_network("::ffff:192.0.2.7".parse().unwrap()), v4);
+    }
+
+    #[test]
+    fn nat64_clients_count_by_their_embedded_ipv4_address() {
+        let a: IpAddr = "64:ff9b::c000:207".parse().unwrap();
+        let b: IpAddr = "64:ff9b::198.51.100.9".parse().unwrap();
+        assert_eq!(limited_network(a), "192.0.2.7".parse::<IpAddr>().unwrap());
+        assert_eq!(limited_network(b), "198.51.100.9".parse::<IpAddr>().unwrap());
+        assert_ne!(limited_network(a), limited_network(b));
+        assert_eq!(limited_site(a), None);
+        // Only the well-known /96 embeds an address at its end.
+        let local_use: IpAddr = "64:ff9b:1::c000:207".parse().unwrap();
+        assert_eq!(limited_network(local_use).to_string(), "64:ff9b:1::");
+    }
+
+    #[test]
+    fn ipv6_addresses_also_count_by_their_slash_48() {
+        let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:ffff::1".parse().unwrap();
+        assert_ne!(limited_network(a), limited_network(b));
+        assert_eq!(limited_site(a), limited_site(b));
+        assert_eq!(limited_site(a).unwrap().to_string(), "2001:db8:1::");
+        assert_eq!(limited_site("192.0.2.7".parse().unwrap()), None);
+        assert_eq!(limited_site("::ffff:192.0.2.7".parse().unwrap()), None);
+    }
+
+    #[test]
+    fn a_site_quota_is_several_network_quotas() {
+        let site = quota(20, 10).times(NETWORKS_PER_SITE);
+        assert_eq!((site.per_period, site.burst, site.period), (80, 40, Duration::from_secs(60)));
+        assert_eq!(quota(u32::MAX, 1).times(2).per_period, u32::MAX);
     }
 
     #[test]

@@ -19,6 +19,8 @@ mod hostile;
 mod keys;
 mod limits;
 mod login;
+mod networks;
+mod normalisation;
 mod operations;
 #[cfg(feature = "postgres")]
 mod postgres;

@@ -6,7 +6,8 @@
 //! from its path. The declared limit runs after routing and before the
 //! operation reads its body or its bearer token:
 //!
-//! - `auth`: per client network (register, login, refresh);
+//! - `auth`: per client network (register, login, refresh), and for IPv6
+//!   also per /48 site with [`NETWORKS_PER_SITE`] times the quota;
 //! - `api`: per user when the bearer token verifies, else per client
 //!   network; the verdict is handed to the bearer checker as
 //!   [`VerifiedBearer`], so a token is verified once per request.
@@ -27,8 +28,7 @@
 use crate::app::http::problem::Problem;
 use crate::app::http::state::AppState;
 use crate::app::http::ClientIp;
-use crate::core::limits::limited_network;
-use crate::core::limits::Decision;
+use crate::core::limits::{limited_network, limited_site, Decision, NETWORKS_PER_SITE};
 use crate::core::token::{Principal, TokenError};
 use crate::ports::Bucket;
 use poem::http::header::{HeaderName, HeaderValue};
@@ -87,7 +87,7 @@ impl Limits {
         let auth = &self.state.auth;
         let network = format!("ip:{}", limited_network(self.client));
         let (decision, verified) = match bucket {
-            RouteBucket::Auth => (auth.limit(Bucket::Auth, &network).await, None),
+            RouteBucket::Auth => (self.decide_auth(&network).await, None),
             RouteBucket::Api => {
                 let verified =
                     bearer.map(|token| VerifiedBearer { token: token.to_owned(), verdict: auth.authenticate(token) });
@@ -100,6 +100,33 @@ impl Limits {
             }
         };
         (*self.decision.get_or_init(|| decision), verified)
+    }
+}
+
+impl Limits {
+    /// The auth bucket: the client's network, then, while that allows, its
+    /// IPv6 site, so that the /64s of one /48 share a bounded budget.
+    async fn decide_auth(&self, network: &str) -> Decision {
+        let auth = &self.state.auth;
+        let decision = auth.limit(Bucket::Auth, network).await;
+        let Some(site) = limited_site(self.client).filter(|_| decision.allowed) else { return decision };
+        let quota = auth.policy().limits.auth.times(NETWORKS_PER_SITE);
+        let site = auth.limit_within(Bucket::Auth, &format!("site:{site}"), quota).await;
+        tighter(decision, site)
+    }
+}
+
+/// The decision to act on and report: a refusal, else the one with less left.
+fn tighter(network: Decision, site: Decision) -> Decision {
+    let site_is_tighter = match (network.allowed, site.allowed) {
+        (false, _) => false,
+        (true, false) => true,
+        (true, true) => site.remaining < network.remaining,
+    };
+    if site_is_tighter {
+        site
+    } else {
+        network
     }
 }
 
@@ -235,6 +262,21 @@ mod tests {
             assert_eq!(response.status(), poem::http::StatusCode::OK);
             assert!(response.headers().get("ratelimit-limit").is_none());
         }
+    }
+
+    #[test]
+    fn the_tighter_decision_is_the_refusal_or_the_one_with_less_left() {
+        let decision = |allowed, remaining| Decision {
+            allowed,
+            limit: 10,
+            remaining,
+            reset_after: Duration::ZERO,
+            retry_after: Duration::ZERO,
+        };
+        assert!(!tighter(decision(true, 5), decision(false, 0)).allowed);
+        assert!(!tighter(decision(false, 0), decision(true, 5)).allowed);
+        assert_eq!(tighter(decision(true, 5), decision(true, 3)).remaining, 3);
+        assert_eq!(tighter(decision(true, 2), decision(true, 30)).remaining, 2);
     }
 
     #[test]

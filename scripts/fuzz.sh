@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Fuzzes the parsers that face the network (fuzz/fuzz_targets/) with
+# libFuzzer through cargo-fuzz, each target for a fixed budget
+# (FUZZ_SECONDS, default 20), starting from the committed seeds in
+# fuzz/corpus/<target>. New inputs go to target/fuzz-corpus, so the seeds
+# stay small; a crash fails the run and leaves its input in
+# fuzz/artifacts/<target>/, to be turned into a regression test.
+#
+# cargo-fuzz needs a nightly toolchain (sanitizers); the script installs
+# cargo-fuzz when it is missing and uses `rustup run nightly`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${FUZZ_SECONDS:-20}
+
+if ! rustup run nightly rustc --version >/dev/null 2>&1; then
+  rustup toolchain install nightly --profile minimal
+fi
+command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked --version 0.13.2
+
+# The fuzz crate is its own workspace; its builds stay under fuzz/target.
+unset CARGO_TARGET_DIR
+targets=$(cd fuzz && rustup run nightly cargo fuzz list)
+rustup run nightly cargo fuzz build --fuzz-dir fuzz
+status=0
+for target in $targets; do
+  echo "== fuzz $target (${seconds}s)"
+  work="target/fuzz-corpus/$target"
+  mkdir -p "$work"
+  if ! rustup run nightly cargo fuzz run --fuzz-dir fuzz "$target" "$work" "fuzz/corpus/$target" -- \
+      -max_total_time="$seconds" -max_len=4096 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+      >"target/fuzz-$target.log" 2>&1; then
+    tail -n 40 "target/fuzz-$target.log"
+    echo "fuzz target $target failed; its input is under fuzz/artifacts/$target/"
+    status=1
+  else
+    grep -E "^(stat::number_of_executed_units|Done)" "target/fuzz-$target.log" || true
+  fi
+done
+exit $status
