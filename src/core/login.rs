@@ -10,7 +10,7 @@ use super::password::Password;
 use super::refresh::RefreshToken;
 use super::session::SessionId;
 use super::token::AccessClaims;
-use super::user::{Role, UnixSeconds, User, UserId, UserStatus};
+use super::user::{UnixSeconds, User, UserStatus};
 use crate::ports::{
     FailureKey, HashError, LimiterError, LoginOutcome, RefreshRecord, RepoError, SessionRecord, TokenKind,
 };
@@ -84,16 +84,21 @@ impl AuthService {
             }
         };
         limiter.clear_failures(&pair).await?;
-        Ok(self.open_session(&user).await?)
+        // A cut-off that lands while the password was being verified moves
+        // the epoch on, and the store then refuses the session.
+        self.open_session(&user).await?.ok_or(LoginError::InvalidCredentials)
     }
 
-    async fn open_session(&self, user: &User) -> Result<TokenPair, ServiceFailure> {
+    /// Opens a session in the user's epoch as read; `None` when the epoch
+    /// has moved on (or the user is gone or disabled) since.
+    async fn open_session(&self, user: &User) -> Result<Option<TokenPair>, ServiceFailure> {
         let now = self.ports.clock.now();
         let session = SessionRecord {
             id: SessionId::from_uuid(self.ports.entropy.uuid_v4()),
             user_id: user.id,
             created_at: now,
             revoked_at: None,
+            credential_epoch: user.credential_epoch,
         };
         let refresh_token = RefreshToken::generate(self.ports.entropy.as_ref());
         let record = RefreshRecord {
@@ -104,33 +109,29 @@ impl AuthService {
             expires_at: now + self.policy.refresh_ttl_seconds,
             rotated_at: None,
         };
-        self.ports.sessions.create(&session, &record).await?;
+        if !self.ports.sessions.create(&session, &record).await? {
+            return Ok(None);
+        }
         self.ports.metrics.token_issued(TokenKind::Refresh);
-        let (access_token, expires_in) = self.issue_access_token(user.id, user.role, session.id, now);
-        Ok(TokenPair { access_token, expires_in, refresh_token })
+        let (access_token, expires_in) = self.issue_access_token(user, session.id, now);
+        Ok(Some(TokenPair { access_token, expires_in, refresh_token }))
     }
 
-    pub(crate) fn issue_access_token(
-        &self,
-        user: UserId,
-        role: Role,
-        session: SessionId,
-        now: UnixSeconds,
-    ) -> (String, i64) {
-        // A token must postdate the user's last cut-off, even within the
-        // second in which that cut-off was set.
-        let issued_at = self.view.cutoff(user).map_or(now, |cutoff| cutoff.max(now));
+    /// Signs an access token in the user's epoch as read: if a cut-off has
+    /// moved it on since, the revocation view refuses the token.
+    pub(crate) fn issue_access_token(&self, user: &User, session: SessionId, now: UnixSeconds) -> (String, i64) {
         let settings = &self.policy.tokens;
         let claims = AccessClaims {
             iss: settings.issuer.clone(),
             aud: settings.audience.clone(),
-            sub: user.as_uuid(),
-            role: role.as_str().to_owned(),
+            sub: user.id.as_uuid(),
+            role: user.role.as_str().to_owned(),
             sid: session.as_uuid(),
             jti: self.ports.entropy.uuid_v4(),
-            iat: issued_at,
-            nbf: issued_at,
-            exp: issued_at + settings.access_ttl_seconds,
+            iat: now,
+            nbf: now,
+            exp: now + settings.access_ttl_seconds,
+            epoch: user.credential_epoch,
         };
         self.ports.metrics.token_issued(TokenKind::Access);
         (self.keys.sign(&claims), claims.exp - now)

@@ -1,11 +1,12 @@
 //! Ending sessions at the caller's request: logout, logout everywhere, and
 //! a password change, which keeps only the caller's own session.
 
-use super::auth::{AuthService, EndSessions};
+use super::auth::AuthService;
 use super::failure::{absorbs_failures, ServiceFailure};
 use super::password::{Password, PasswordError};
 use super::refresh::RefreshToken;
 use super::revocation::Revocation;
+use super::session::EndSessions;
 use super::token::Principal;
 use crate::ports::{HashError, LimiterError, RepoError};
 
@@ -65,7 +66,12 @@ impl AuthService {
     /// # Errors
     /// [`ServiceFailure`] when storage fails.
     pub async fn logout_all(&self, principal: &Principal) -> Result<(), ServiceFailure> {
-        self.cut_off_user(principal.user_id, EndSessions::All).await
+        let now = self.ports.clock.now();
+        let ends = EndSessions::All;
+        if let Some(epoch) = self.ports.users.advance_epoch(principal.user_id, ends, now).await? {
+            self.cut_off_user(principal.user_id, epoch, now).await?;
+        }
+        Ok(())
     }
 
     /// Changes the caller's password, keeping the caller's session but ending
@@ -86,8 +92,11 @@ impl AuthService {
         }
         let new = Password::new(new, user.email.local_part()).map_err(PasswordChangeError::WeakPassword)?;
         let hash = self.ports.hasher.hash(&new).await?;
-        self.ports.users.set_password(user.id, &hash, self.ports.clock.now()).await?;
-        self.cut_off_user(user.id, EndSessions::AllBut(principal.session_id)).await?;
+        let now = self.ports.clock.now();
+        let ends = EndSessions::AllBut(principal.session_id);
+        let epoch = self.ports.users.set_password(user.id, &hash, ends, now).await?;
+        let epoch = epoch.ok_or(PasswordChangeError::UserGone)?;
+        self.cut_off_user(user.id, epoch, now).await?;
         Ok(())
     }
 }

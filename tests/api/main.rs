@@ -4,6 +4,7 @@
 //! build with the `postgres` feature.
 
 mod admin;
+mod cutoffs;
 mod errors;
 mod helpers;
 mod keys;
