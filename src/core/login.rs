@@ -12,7 +12,7 @@ use super::session::SessionId;
 use super::token::AccessClaims;
 use super::user::{UnixSeconds, User, UserStatus};
 use crate::ports::{
-    FailureKey, HashError, LimiterError, LoginOutcome, RefreshRecord, RepoError, SessionRecord, TokenKind,
+    FailureKey, HashError, LimiterError, LoginOutcome, RefreshRecord, RepoError, Reservation, SessionRecord, TokenKind,
 };
 use std::net::IpAddr;
 use std::time::Duration;
@@ -64,29 +64,53 @@ impl AuthService {
         let pair = FailureKey { account: email.as_str().to_owned(), ip: Some(limited_network(client_ip)) };
         let account = FailureKey { account: email.as_str().to_owned(), ip: None };
         let limiter = &self.ports.limiter;
-        let locked = limiter.locked_for(&pair).await?.max(limiter.locked_for(&account).await?);
-        if let Some(retry_after) = locked {
-            return Err(LoginError::Locked { retry_after });
-        }
+        self.reserve_verification(&pair, &account).await?;
 
         let password = Password::unchecked(password);
         let user = self.ports.users.by_email(&email).await?;
         let hash = user.as_ref().map_or(&self.dummy_hash, |u| &u.password_hash);
-        let matches = self.ports.hasher.verify(&password, hash).await? && password.fits_bcrypt();
-        let user = match user {
-            Some(user) if matches && user.status == UserStatus::Active => user,
-            Some(_) if matches => return Err(LoginError::InvalidCredentials),
-            _ => {
-                let limits = &self.policy.limits;
-                limiter.record_failure(&pair, &limits.login_failures).await?;
-                limiter.record_failure(&account, &limits.account_failures).await?;
-                return Err(LoginError::InvalidCredentials);
+        let matches = match self.ports.hasher.verify(&password, hash).await {
+            Ok(matches) => matches && password.fits_bcrypt(),
+            Err(error) => {
+                // Nothing was verified: the attempt is not the caller's failure.
+                self.refund_verification(&pair, &account).await?;
+                return Err(error.into());
             }
         };
+        // The reservation already counted this attempt as a failure.
+        let user = match user {
+            Some(user) if matches && user.status == UserStatus::Active => user,
+            _ => return Err(LoginError::InvalidCredentials),
+        };
         limiter.clear_failures(&pair).await?;
+        limiter.refund_failure(&account).await?;
         // A cut-off that lands while the password was being verified moves
         // the epoch on, and the store then refuses the session.
         self.open_session(&user).await?.ok_or(LoginError::InvalidCredentials)
+    }
+
+    /// Reserves one password verification against the (account, address)
+    /// pair and the account, before it runs: of attempts arriving at once,
+    /// no more run than the budgets hold.
+    pub(crate) async fn reserve_verification(&self, pair: &FailureKey, account: &FailureKey) -> Result<(), LoginError> {
+        let limiter = &self.ports.limiter;
+        let limits = &self.policy.limits;
+        if let Reservation::Refused { retry_after } = limiter.reserve_failure(pair, &limits.login_failures).await? {
+            return Err(LoginError::Locked { retry_after });
+        }
+        if let Reservation::Refused { retry_after } = limiter.reserve_failure(account, &limits.account_failures).await?
+        {
+            limiter.refund_failure(pair).await?;
+            return Err(LoginError::Locked { retry_after });
+        }
+        Ok(())
+    }
+
+    /// Gives back both reservations of an attempt that verified nothing.
+    pub(crate) async fn refund_verification(&self, pair: &FailureKey, account: &FailureKey) -> Result<(), LoginError> {
+        self.ports.limiter.refund_failure(pair).await?;
+        self.ports.limiter.refund_failure(account).await?;
+        Ok(())
     }
 
     /// Opens a session in the user's epoch as read; `None` when the epoch

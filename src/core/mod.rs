@@ -21,4 +21,6 @@ pub mod user;
 #[cfg(test)]
 mod auth_tests;
 #[cfg(test)]
+mod budget_tests;
+#[cfg(test)]
 pub(crate) mod testkit;

@@ -4,6 +4,7 @@
 //! build with the `postgres` feature.
 
 mod admin;
+mod budgets;
 mod cutoffs;
 mod errors;
 mod helpers;
