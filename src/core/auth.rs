@@ -12,6 +12,7 @@ pub use super::logout::{LogoutError, PasswordChangeError};
 pub use super::registration::{RegisterError, SeedError, SeedOutcome};
 pub use super::rotation::RefreshError;
 
+use super::in_flight::HashingInFlight;
 use super::limits::{Decision, Limits};
 use super::password::{Password, PasswordHash};
 use super::revocation::{Revocation, RevocationView};
@@ -54,6 +55,8 @@ pub struct AuthService {
     pub(crate) keys: KeyRing,
     pub(crate) view: RevocationView,
     pub(crate) dummy_hash: PasswordHash,
+    /// Hashing each signed-in user has running.
+    pub(crate) hashing: HashingInFlight,
     /// How far the revocation feed has been read, in the store's clock.
     feed_position: AtomicI64,
 }
@@ -81,7 +84,8 @@ impl AuthService {
         for revocation in &active {
             view.apply(revocation, now);
         }
-        Ok(Self { ports, policy, keys, view, dummy_hash, feed_position: AtomicI64::new(position) })
+        let hashing = HashingInFlight::default();
+        Ok(Self { ports, policy, keys, view, dummy_hash, hashing, feed_position: AtomicI64::new(position) })
     }
 
     pub fn policy(&self) -> &AuthPolicy {

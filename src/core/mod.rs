@@ -6,6 +6,7 @@ pub mod admin;
 pub mod auth;
 pub mod email;
 pub mod failure;
+pub mod in_flight;
 pub mod limits;
 pub mod login;
 pub mod logout;

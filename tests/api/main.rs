@@ -12,6 +12,7 @@ mod keys;
 mod limits;
 mod login;
 mod operations;
+mod password_change;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod protection;
