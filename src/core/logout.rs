@@ -10,7 +10,7 @@ use super::refresh::RefreshToken;
 use super::revocation::Revocation;
 use super::session::EndSessions;
 use super::token::Principal;
-use crate::ports::{FailureKey, HashError, LimiterError, RepoError};
+use crate::ports::{FailureKey, HashError, LimiterError, LoginOutcome, RepoError};
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -97,6 +97,28 @@ impl AuthService {
     /// have only
     /// [`MAX_HASHING_PER_USER`](super::in_flight::MAX_HASHING_PER_USER) of these running at once.
     pub async fn change_password(
+        &self,
+        principal: &Principal,
+        current: String,
+        new: String,
+        client_ip: IpAddr,
+    ) -> Result<(), PasswordChangeError> {
+        let result = self.try_change_password(principal, current, new, client_ip).await;
+        // Refused guesses at the current password are failed logins, and
+        // are counted as such.
+        let refusal = match &result {
+            Err(PasswordChangeError::InvalidCredentials) => Some(LoginOutcome::InvalidCredentials),
+            Err(PasswordChangeError::Locked { .. }) => Some(LoginOutcome::Locked),
+            Err(PasswordChangeError::Busy) => Some(LoginOutcome::RateLimited),
+            _ => None,
+        };
+        if let Some(outcome) = refusal {
+            self.ports.metrics.login_attempt(outcome);
+        }
+        result
+    }
+
+    async fn try_change_password(
         &self,
         principal: &Principal,
         current: String,

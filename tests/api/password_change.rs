@@ -25,6 +25,9 @@ async fn wrong_current_passwords_count_towards_the_lockout_and_lock_the_route() 
     assert!(header(locked.headers(), "retry-after").is_some());
     // The guesses were failed logins of the account from this address.
     assert_eq!(app.login(&email, STRONG_PASSWORD).await.status().as_u16(), 429);
+    let counted = app.metric_value("auth_login_attempts_total{outcome=\"invalid_credentials\"}").await;
+    assert!(counted >= 5.0, "wrong current passwords are counted as failed logins: {counted}");
+    assert!(app.metric_value("auth_login_attempts_total{outcome=\"locked\"}").await >= 2.0);
 }
 
 #[tokio::test(flavor = "multi_thread")]
