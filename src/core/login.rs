@@ -3,6 +3,7 @@
 //! session's first token pair.
 
 use super::auth::AuthService;
+use super::device;
 use super::email::{Email, EmailError};
 use super::failure::{absorbs_failures, ServiceFailure};
 use super::limits::limited_network;
@@ -36,6 +37,8 @@ pub struct TokenPair {
     pub access_token: String,
     pub expires_in: i64,
     pub refresh_token: RefreshToken,
+    /// Issued by a login only: see [`super::device`].
+    pub device_token: Option<String>,
 }
 
 impl AuthService {
@@ -48,7 +51,25 @@ impl AuthService {
     /// # Errors
     /// See [`LoginError`].
     pub async fn login(&self, email: &str, password: String, client_ip: IpAddr) -> Result<TokenPair, LoginError> {
-        let result = self.try_login(email, password, client_ip).await;
+        self.login_from_device(email, password, client_ip, None).await
+    }
+
+    /// Signs in as [`Self::login`] does, presenting the device token an
+    /// earlier login on this device returned, if any. A valid one for this
+    /// account replaces the account-wide lockout and the locks earned by
+    /// other addresses with its own small budget; once that is spent, the
+    /// usual rules apply.
+    ///
+    /// # Errors
+    /// See [`LoginError`].
+    pub async fn login_from_device(
+        &self,
+        email: &str,
+        password: String,
+        client_ip: IpAddr,
+        device_token: Option<&str>,
+    ) -> Result<TokenPair, LoginError> {
+        let result = self.try_login(email, password, client_ip, device_token).await;
         let outcome = match &result {
             Ok(_) => LoginOutcome::Success,
             Err(LoginError::InvalidCredentials | LoginError::InvalidEmail(_)) => LoginOutcome::InvalidCredentials,
@@ -59,12 +80,37 @@ impl AuthService {
         result
     }
 
-    async fn try_login(&self, email: &str, password: String, client_ip: IpAddr) -> Result<TokenPair, LoginError> {
+    async fn try_login(
+        &self,
+        email: &str,
+        password: String,
+        client_ip: IpAddr,
+        device_token: Option<&str>,
+    ) -> Result<TokenPair, LoginError> {
         let email = Email::parse(email).map_err(LoginError::InvalidEmail)?;
-        let pair = FailureKey { account: email.as_str().to_owned(), ip: Some(limited_network(client_ip)) };
-        let account = FailureKey { account: email.as_str().to_owned(), ip: None };
+        let now = self.ports.clock.now();
+        let device = device_token.and_then(|token| device::verify(&self.keys, token, email.as_str(), now));
+        // A device's own budget is an account of its own to the limiter.
+        let device = device.map(|id| FailureKey { account: format!("device:{id}"), ip: None });
         let limiter = &self.ports.limiter;
-        self.reserve_verification(&pair, &account).await?;
+        let mut exempt = None;
+        if let Some(device) = device {
+            let policy = &self.policy.limits.login_failures;
+            if limiter.reserve_failure(&device, policy).await? == Reservation::Granted {
+                exempt = Some(device);
+            }
+        }
+        // An exempt login spends its device's budget alone: the pair and
+        // account keys stand for everyone else's guesses.
+        let (pair, account) = match exempt {
+            Some(device) => (device, None),
+            None => {
+                let pair = FailureKey { account: email.as_str().to_owned(), ip: Some(limited_network(client_ip)) };
+                let account = FailureKey { account: email.as_str().to_owned(), ip: None };
+                self.reserve_verification(&pair, &account).await?;
+                (pair, Some(account))
+            }
+        };
 
         let password = Password::unchecked(password);
         let user = self.ports.users.by_email(&email).await?;
@@ -73,7 +119,10 @@ impl AuthService {
             Ok(matches) => matches && password.fits_bcrypt(),
             Err(error) => {
                 // Nothing was verified: the attempt is not the caller's failure.
-                self.refund_verification(&pair, &account).await?;
+                limiter.refund_failure(&pair).await?;
+                if let Some(account) = &account {
+                    limiter.refund_failure(account).await?;
+                }
                 return Err(error.into());
             }
         };
@@ -83,10 +132,14 @@ impl AuthService {
             _ => return Err(LoginError::InvalidCredentials),
         };
         limiter.clear_failures(&pair).await?;
-        limiter.refund_failure(&account).await?;
+        if let Some(account) = &account {
+            limiter.refund_failure(account).await?;
+        }
         // A cut-off that lands while the password was being verified moves
         // the epoch on, and the store then refuses the session.
-        self.open_session(&user).await?.ok_or(LoginError::InvalidCredentials)
+        let mut pair = self.open_session(&user).await?.ok_or(LoginError::InvalidCredentials)?;
+        pair.device_token = Some(device::issue(&self.keys, self.ports.entropy.as_ref(), email.as_str(), now));
+        Ok(pair)
     }
 
     /// Reserves one password verification against the (account, address)
@@ -103,13 +156,6 @@ impl AuthService {
             limiter.refund_failure(pair).await?;
             return Err(LoginError::Locked { retry_after });
         }
-        Ok(())
-    }
-
-    /// Gives back both reservations of an attempt that verified nothing.
-    pub(crate) async fn refund_verification(&self, pair: &FailureKey, account: &FailureKey) -> Result<(), LoginError> {
-        self.ports.limiter.refund_failure(pair).await?;
-        self.ports.limiter.refund_failure(account).await?;
         Ok(())
     }
 
@@ -138,7 +184,7 @@ impl AuthService {
         }
         self.ports.metrics.token_issued(TokenKind::Refresh);
         let (access_token, expires_in) = self.issue_access_token(user, session.id, now);
-        Ok(Some(TokenPair { access_token, expires_in, refresh_token }))
+        Ok(Some(TokenPair { access_token, expires_in, refresh_token, device_token: None }))
     }
 
     /// Signs an access token in the user's epoch as read: if a cut-off has

@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod device;
 pub mod email;
 pub mod failure;
 pub mod in_flight;

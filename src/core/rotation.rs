@@ -82,6 +82,6 @@ impl AuthService {
         }
         self.ports.metrics.token_issued(TokenKind::Refresh);
         let (access_token, expires_in) = self.issue_access_token(&user, session.id, now);
-        Ok(TokenPair { access_token, expires_in, refresh_token: child })
+        Ok(TokenPair { access_token, expires_in, refresh_token: child, device_token: None })
     }
 }

@@ -6,6 +6,7 @@
 mod admin;
 mod budgets;
 mod cutoffs;
+mod devices;
 mod errors;
 mod helpers;
 mod keys;
