@@ -39,22 +39,39 @@ async fn lock_the_account_from_ten_addresses(app: &TestApp, email: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_owner_signs_in_with_a_device_token_while_others_locked_the_account() {
-    let app = spawn_behind_proxy().await;
+    the_owners_device_beats_the_lockout(&spawn_behind_proxy().await).await;
+}
+
+#[cfg(feature = "redis")]
+#[tokio::test(flavor = "multi_thread")]
+async fn the_owner_signs_in_with_a_device_token_while_others_locked_the_account_on_redis() {
+    let Some((redis, _server)) = portcullis::testing::redis_server().await else { return };
+    let prefix = format!("portcullis-test-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let app = spawn_app_with(&[
+        ("PORTCULLIS_TRUSTED_PROXIES", "127.0.0.1/32"),
+        ("REDIS_URL", &redis),
+        ("PORTCULLIS_REDIS__KEY_PREFIX", &prefix),
+    ])
+    .await;
+    the_owners_device_beats_the_lockout(&app).await;
+}
+
+async fn the_owners_device_beats_the_lockout(app: &TestApp) {
     let email = unique_email("owner");
     app.register_ok(&email).await;
-    let device = owners_device_token(&app, &email).await;
+    let device = owners_device_token(app, &email).await;
 
-    lock_the_account_from_ten_addresses(&app, &email).await;
+    lock_the_account_from_ten_addresses(app, &email).await;
 
     // Without a device token, even the right password from a new address is refused.
-    let refused = login_from(&app, "192.0.2.77", &email, STRONG_PASSWORD, None).await;
+    let refused = login_from(app, "192.0.2.77", &email, STRONG_PASSWORD, None).await;
     assert_eq!(refused.status().as_u16(), 429);
     // A forged or foreign token is no better.
     let forged = format!("{}.9999999999.{}", "0".repeat(32), "0".repeat(64));
-    let refused = login_from(&app, "192.0.2.77", &email, STRONG_PASSWORD, Some(&forged)).await;
+    let refused = login_from(app, "192.0.2.77", &email, STRONG_PASSWORD, Some(&forged)).await;
     assert_eq!(refused.status().as_u16(), 429);
     // With the device token, the owner is in.
-    let response = login_from(&app, "192.0.2.77", &email, STRONG_PASSWORD, Some(&device)).await;
+    let response = login_from(app, "192.0.2.77", &email, STRONG_PASSWORD, Some(&device)).await;
     assert_eq!(response.status().as_u16(), 200);
 }
 
