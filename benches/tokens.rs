@@ -5,7 +5,7 @@
 use criterion::{criterion_group, criterion_main, Criterion};
 use portcullis::core::revocation::{Revocation, RevocationView};
 use portcullis::core::token::{AccessClaims, KeyRing, TokenSettings};
-use portcullis::core::user::{UnixSeconds, UserId};
+use portcullis::core::user::{CredentialEpoch, UnixSeconds, UserId};
 use secrecy::SecretString;
 use std::hint::black_box;
 use uuid::Uuid;
@@ -32,6 +32,7 @@ fn token(ring: &KeyRing) -> String {
         iat: NOW,
         nbf: NOW,
         exp: NOW + 900,
+        epoch: CredentialEpoch::new(3),
     })
 }
 
@@ -52,7 +53,7 @@ fn bearer_check(c: &mut Criterion) {
                 principal.token_id,
                 principal.session_id,
                 UserId::from_uuid(Uuid::from_u128(1)),
-                principal.issued_at
+                principal.credential_epoch
             ));
         });
     });

@@ -8,7 +8,7 @@
 //! Counts made during the fallback stay in this process.
 
 use crate::core::limits::{Decision, FailurePolicy, Quota};
-use crate::ports::{Bucket, Clock, FailureKey, LimiterError, MetricsSink, RateLimiter};
+use crate::ports::{Bucket, Clock, FailureKey, LimiterError, MetricsSink, RateLimiter, Reservation};
 use async_trait::async_trait;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -82,6 +82,14 @@ impl RateLimiter for FallbackLimiter {
         self.decide(|limiter| async move { limiter.record_failure(key, policy).await }).await
     }
 
+    async fn reserve_failure(&self, key: &FailureKey, policy: &FailurePolicy) -> Result<Reservation, LimiterError> {
+        self.decide(|limiter| async move { limiter.reserve_failure(key, policy).await }).await
+    }
+
+    async fn refund_failure(&self, key: &FailureKey) -> Result<(), LimiterError> {
+        self.decide(|limiter| async move { limiter.refund_failure(key).await }).await
+    }
+
     async fn clear_failures(&self, key: &FailureKey) -> Result<(), LimiterError> {
         // Clear both: the lockout may live in either.
         let _ = self.local.clear_failures(key).await;
@@ -149,6 +157,14 @@ mod tests {
         ) -> Result<Option<Duration>, LimiterError> {
             self.check()?;
             self.inner.record_failure(key, policy).await
+        }
+        async fn reserve_failure(&self, key: &FailureKey, policy: &FailurePolicy) -> Result<Reservation, LimiterError> {
+            self.check()?;
+            self.inner.reserve_failure(key, policy).await
+        }
+        async fn refund_failure(&self, key: &FailureKey) -> Result<(), LimiterError> {
+            self.check()?;
+            self.inner.refund_failure(key).await
         }
         async fn clear_failures(&self, key: &FailureKey) -> Result<(), LimiterError> {
             self.check()?;

@@ -10,7 +10,7 @@
 //! no state under those names, and panics on the first broken promise.
 
 use crate::core::limits::{FailurePolicy, Quota};
-use crate::ports::{Bucket, FailureKey, RateLimiter};
+use crate::ports::{Bucket, FailureKey, RateLimiter, Reservation};
 use std::time::Duration;
 
 /// 500 ms per request, three at once.
@@ -40,7 +40,38 @@ pub(crate) async fn limiter_contract(limiter: &dyn RateLimiter) {
         clearing_an_account_lifts_every_lockout_it_has(limiter),
         failures_outside_the_window_start_a_new_count_and_lockouts_end(limiter),
         the_limiter_answers_a_ping(limiter),
+        racing_reservations_take_exactly_the_budget(limiter),
+        a_refund_gives_back_one_reservation(limiter),
     );
+}
+
+/// Twenty reservations at once: exactly the policy's maximum are granted,
+/// however they interleave.
+pub(crate) async fn racing_reservations_take_exactly_the_budget(limiter: &dyn RateLimiter) {
+    let pair = key("racer@example.com", Some("192.0.2.60"));
+    let racers = (0..20).map(|_| limiter.reserve_failure(&pair, &POLICY));
+    let answers = futures_util::future::join_all(racers).await;
+    let granted = answers.iter().filter(|answer| matches!(answer, Ok(Reservation::Granted))).count();
+    assert_eq!(granted, POLICY.max as usize, "{answers:?}");
+    assert!(limiter.locked_for(&pair).await.expect("the limiter answers").is_some(), "the last grant locks");
+}
+
+/// A refunded reservation makes room for one more, never more than that.
+pub(crate) async fn a_refund_gives_back_one_reservation(limiter: &dyn RateLimiter) {
+    let pair = key("refunded@example.com", Some("192.0.2.61"));
+    limiter.refund_failure(&pair).await.expect("refunding nothing is fine");
+    for _ in 0..POLICY.max - 1 {
+        assert_eq!(limiter.reserve_failure(&pair, &POLICY).await.expect("answers"), Reservation::Granted);
+    }
+    // Two of the reservations verified a right password.
+    limiter.refund_failure(&pair).await.expect("answers");
+    limiter.refund_failure(&pair).await.expect("answers");
+    for _ in 0..2 {
+        assert_eq!(limiter.reserve_failure(&pair, &POLICY).await.expect("answers"), Reservation::Granted);
+    }
+    // The budget's last reservation is granted and starts the lockout.
+    assert_eq!(limiter.reserve_failure(&pair, &POLICY).await.expect("answers"), Reservation::Granted);
+    assert!(matches!(limiter.reserve_failure(&pair, &POLICY).await.expect("answers"), Reservation::Refused { .. }));
 }
 
 pub(crate) async fn a_burst_is_allowed_then_refused_until_a_token_returns(limiter: &dyn RateLimiter) {

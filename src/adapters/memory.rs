@@ -15,8 +15,8 @@ use crate::core::email::Email;
 use crate::core::password::PasswordHash;
 use crate::core::refresh::TokenHash;
 use crate::core::revocation::Revocation;
-use crate::core::session::SessionId;
-use crate::core::user::{UnixSeconds, User, UserChange, UserId};
+use crate::core::session::{EndSessions, SessionId};
+use crate::core::user::{CredentialEpoch, UnixSeconds, User, UserChange, UserId, UserStatus};
 use crate::ports::{
     RefreshRecord, RepoError, RevocationStore, RotateOutcome, SchemaStatus, SessionRecord, SessionRepo,
     UserInsertError, UserRepo, UserUpdateError,
@@ -43,6 +43,47 @@ impl Tables {
     /// Whether an active admin other than `except` exists.
     fn other_active_admin_exists(&self, except: UserId) -> bool {
         self.users.values().any(|user| user.id != except && user.is_active_admin())
+    }
+
+    /// Advances `id`'s epoch, ending the sessions `ends` names and moving
+    /// the other live ones of the old epoch on; `None` for an unknown id.
+    fn advance_epoch(&mut self, id: UserId, ends: EndSessions, now: UnixSeconds) -> Option<CredentialEpoch> {
+        let user = self.users.get_mut(&id)?;
+        let old = user.credential_epoch;
+        user.credential_epoch = old.next();
+        user.updated_at = now;
+        let new = user.credential_epoch;
+        for session in self.sessions.values_mut() {
+            if session.user_id != id || session.revoked_at.is_some() || session.credential_epoch != old {
+                continue;
+            }
+            let ended = match ends {
+                EndSessions::None => false,
+                EndSessions::All => true,
+                EndSessions::AllBut(keep) => session.id != keep,
+            };
+            if ended {
+                session.revoked_at = Some(now);
+            } else {
+                session.credential_epoch = new;
+            }
+        }
+        Some(new)
+    }
+
+    /// Whether `user` is active in `epoch` and, when named, `session` is
+    /// live in it too.
+    fn epoch_holds(&self, user: UserId, session: Option<SessionId>, epoch: CredentialEpoch) -> bool {
+        let user_holds = self
+            .users
+            .get(&user)
+            .is_some_and(|user| user.status == UserStatus::Active && user.credential_epoch == epoch);
+        let session_holds = session.is_none_or(|id| {
+            self.sessions
+                .get(&id)
+                .is_some_and(|session| session.revoked_at.is_none() && session.credential_epoch == epoch)
+        });
+        user_holds && session_holds
     }
 
     /// Refuses `record` the way foreign keys and a primary key would.
@@ -141,13 +182,28 @@ impl UserRepo for MemoryStore {
         Ok(self.read().users.range((start, Bound::Unbounded)).take(limit).map(|(_, user)| user.clone()).collect())
     }
 
-    async fn set_password(&self, id: UserId, hash: &PasswordHash, now: UnixSeconds) -> Result<(), RepoError> {
+    async fn set_password(
+        &self,
+        id: UserId,
+        hash: &PasswordHash,
+        ends: EndSessions,
+        now: UnixSeconds,
+    ) -> Result<Option<CredentialEpoch>, RepoError> {
+        let mut tables = self.write();
         // Like an UPDATE that matches no row, an unknown id changes nothing.
-        if let Some(user) = self.write().users.get_mut(&id) {
+        if let Some(user) = tables.users.get_mut(&id) {
             user.password_hash = hash.clone();
-            user.updated_at = now;
         }
-        Ok(())
+        Ok(tables.advance_epoch(id, ends, now))
+    }
+
+    async fn advance_epoch(
+        &self,
+        id: UserId,
+        ends: EndSessions,
+        now: UnixSeconds,
+    ) -> Result<Option<CredentialEpoch>, RepoError> {
+        Ok(self.write().advance_epoch(id, ends, now))
     }
 
     async fn update(&self, id: UserId, change: UserChange, now: UnixSeconds) -> Result<User, UserUpdateError> {
@@ -164,7 +220,11 @@ impl UserRepo for MemoryStore {
             user.status = status;
         }
         user.updated_at = now;
-        Ok(user.clone())
+        if change.role.is_some() || change.status.is_some() {
+            let ends = if user.status == UserStatus::Active { EndSessions::None } else { EndSessions::All };
+            tables.advance_epoch(id, ends, now);
+        }
+        tables.users.get(&id).cloned().ok_or(UserUpdateError::NotFound)
     }
 
     async fn delete(&self, id: UserId) -> Result<(), UserUpdateError> {
@@ -192,10 +252,10 @@ impl UserRepo for MemoryStore {
 
 #[async_trait]
 impl SessionRepo for MemoryStore {
-    async fn create(&self, session: &SessionRecord, first: &RefreshRecord) -> Result<(), RepoError> {
+    async fn create(&self, session: &SessionRecord, first: &RefreshRecord) -> Result<bool, RepoError> {
         let mut tables = self.write();
-        if !tables.users.contains_key(&session.user_id) {
-            return Err(unexpected("session for an unknown user"));
+        if !tables.epoch_holds(session.user_id, None, session.credential_epoch) {
+            return Ok(false);
         }
         if tables.sessions.contains_key(&session.id) {
             return Err(unexpected("session id is already stored"));
@@ -207,7 +267,7 @@ impl SessionRepo for MemoryStore {
             return Err(error);
         }
         tables.refresh_tokens.insert(first.token_hash, first.clone());
-        Ok(())
+        Ok(true)
     }
 
     async fn session(&self, id: SessionId) -> Result<Option<SessionRecord>, RepoError> {
@@ -222,9 +282,13 @@ impl SessionRepo for MemoryStore {
         &self,
         parent: &TokenHash,
         child: &RefreshRecord,
+        epoch: CredentialEpoch,
         now: UnixSeconds,
     ) -> Result<RotateOutcome, RepoError> {
         let mut tables = self.write();
+        if !tables.epoch_holds(child.user_id, Some(child.session_id), epoch) {
+            return Ok(RotateOutcome::Refused);
+        }
         let rotated_at = tables
             .refresh_tokens
             .get(parent)
@@ -241,14 +305,17 @@ impl SessionRepo for MemoryStore {
         Ok(RotateOutcome::Rotated)
     }
 
-    async fn ensure_refresh_token(&self, child: &RefreshRecord) -> Result<(), RepoError> {
+    async fn ensure_refresh_token(&self, child: &RefreshRecord, epoch: CredentialEpoch) -> Result<bool, RepoError> {
         let mut tables = self.write();
+        if !tables.epoch_holds(child.user_id, Some(child.session_id), epoch) {
+            return Ok(false);
+        }
         if tables.refresh_tokens.contains_key(&child.token_hash) {
-            return Ok(());
+            return Ok(true);
         }
         tables.check_refresh_token_insertable(child)?;
         tables.refresh_tokens.insert(child.token_hash, child.clone());
-        Ok(())
+        Ok(true)
     }
 
     async fn revoke(&self, id: SessionId, now: UnixSeconds) -> Result<bool, RepoError> {
@@ -335,9 +402,8 @@ impl SchemaStatus for MemoryStore {
 /// allowed to end sooner than the one it replaces: shortening a revocation
 /// could let a token through again.
 fn merge(stored: &Revocation, new: &Revocation) -> Revocation {
-    if let (Revocation::UserCutoff { cutoff: stored_cutoff, .. }, Revocation::UserCutoff { cutoff, .. }) = (stored, new)
-    {
-        if cutoff < stored_cutoff {
+    if let (Revocation::UserCutoff { epoch: stored_epoch, .. }, Revocation::UserCutoff { epoch, .. }) = (stored, new) {
+        if epoch < stored_epoch {
             return stored.clone();
         }
     }
@@ -345,7 +411,7 @@ fn merge(stored: &Revocation, new: &Revocation) -> Revocation {
     match *new {
         Revocation::Token { jti, .. } => Revocation::Token { jti, until },
         Revocation::Session { sid, .. } => Revocation::Session { sid, until },
-        Revocation::UserCutoff { user, cutoff, .. } => Revocation::UserCutoff { user, cutoff, until },
+        Revocation::UserCutoff { user, epoch, .. } => Revocation::UserCutoff { user, epoch, until },
     }
 }
 

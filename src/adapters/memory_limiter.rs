@@ -7,7 +7,7 @@
 
 use crate::core::limits::{gcra, FailureCounter};
 use crate::core::limits::{Decision, FailurePolicy, Quota};
-use crate::ports::{Bucket, Clock, FailureKey, LimiterError, RateLimiter};
+use crate::ports::{Bucket, Clock, FailureKey, LimiterError, RateLimiter, Reservation};
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -123,6 +123,30 @@ impl RateLimiter for MemoryLimiter {
         let locked = slot.0.record(policy, now);
         state.written(now);
         Ok(locked)
+    }
+
+    async fn reserve_failure(&self, key: &FailureKey, policy: &FailurePolicy) -> Result<Reservation, LimiterError> {
+        let now = self.clock.now_millis();
+        let mut state = self.state();
+        let account = state.failures.entry(key.account.clone()).or_default();
+        let slot = match key.ip {
+            Some(ip) => account.per_ip.entry(ip).or_insert((FailureCounter::default(), policy.window)),
+            None => account.any_ip.get_or_insert((FailureCounter::default(), policy.window)),
+        };
+        slot.1 = policy.window.max(policy.lockout);
+        let reserved = slot.0.reserve(policy, now);
+        state.written(now);
+        Ok(match reserved {
+            Ok(()) => Reservation::Granted,
+            Err(retry_after) => Reservation::Refused { retry_after },
+        })
+    }
+
+    async fn refund_failure(&self, key: &FailureKey) -> Result<(), LimiterError> {
+        if let Some(slot) = self.state().counter(key) {
+            slot.0.refund();
+        }
+        Ok(())
     }
 
     async fn clear_failures(&self, key: &FailureKey) -> Result<(), LimiterError> {

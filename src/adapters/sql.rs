@@ -12,7 +12,7 @@ use crate::core::email::Email;
 use crate::core::password::PasswordHash;
 use crate::core::refresh::TokenHash;
 use crate::core::revocation::Revocation;
-use crate::core::user::{Role, UnixSeconds, User, UserId, UserStatus};
+use crate::core::user::{CredentialEpoch, Role, UnixSeconds, User, UserId, UserStatus};
 use crate::ports::{RepoError, UserInsertError};
 use anyhow::anyhow;
 use uuid::Uuid;
@@ -20,7 +20,7 @@ use uuid::Uuid;
 /// The user columns, in the order [`StoredUser`] lists them.
 macro_rules! user_columns {
     () => {
-        "id, email, password_hash, role, status, created_at, updated_at"
+        "id, email, password_hash, role, status, created_at, updated_at, credential_epoch"
     };
 }
 
@@ -34,7 +34,7 @@ macro_rules! select_users {
 /// The session columns.
 macro_rules! session_columns {
     () => {
-        "id, user_id, created_at, revoked_at"
+        "id, user_id, created_at, revoked_at, credential_epoch"
     };
 }
 
@@ -100,6 +100,7 @@ pub(crate) struct StoredUser {
     pub status: String,
     pub created_at: UnixSeconds,
     pub updated_at: UnixSeconds,
+    pub credential_epoch: i64,
 }
 
 impl StoredUser {
@@ -115,6 +116,7 @@ impl StoredUser {
             status: self.status.parse::<UserStatus>().map_err(|e| corrupt("status", e))?,
             created_at: self.created_at,
             updated_at: self.updated_at,
+            credential_epoch: CredentialEpoch::new(self.credential_epoch),
         })
     }
 }
@@ -134,7 +136,7 @@ pub(crate) fn token_hash(bytes: &[u8]) -> Result<TokenHash, RepoError> {
 pub(crate) fn revocation(
     kind: &str,
     subject: Uuid,
-    cutoff: Option<UnixSeconds>,
+    cutoff: Option<i64>,
     until: UnixSeconds,
 ) -> Result<Revocation, RepoError> {
     Revocation::from_parts(kind, subject, cutoff, until)

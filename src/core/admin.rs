@@ -1,9 +1,9 @@
 //! What administrators may do to users, and the rule that the last active
 //! admin can be neither demoted, disabled nor deleted.
 
-use super::auth::{AuthService, EndSessions};
+use super::auth::AuthService;
 use super::failure::{absorbs_failures, ServiceFailure};
-use super::user::{User, UserChange, UserId, UserStatus};
+use super::user::{CredentialEpoch, User, UserChange, UserId};
 use crate::ports::{HashError, LimiterError, RepoError, UserUpdateError};
 
 /// Most users one page may hold.
@@ -67,12 +67,13 @@ impl AuthService {
     /// # Errors
     /// [`AdminError::NotFound`], [`AdminError::LastAdmin`].
     pub async fn update_user(&self, id: UserId, change: UserChange) -> Result<User, AdminError> {
-        let user = self.ports.users.update(id, change, self.ports.clock.now()).await?;
+        let now = self.ports.clock.now();
+        let user = self.ports.users.update(id, change, now).await?;
         if change.role.is_some() || change.status.is_some() {
-            // Refresh reads the role afresh; sessions survive a role change
-            // but not a disabling.
-            let sessions = if user.status == UserStatus::Active { EndSessions::None } else { EndSessions::All };
-            self.cut_off_user(id, sessions).await?;
+            // The store advanced the epoch and, on a disabling, ended every
+            // session; a role change keeps them, and refresh reads the role
+            // afresh.
+            self.cut_off_user(id, user.credential_epoch, now).await?;
         }
         Ok(user)
     }
@@ -93,7 +94,9 @@ impl AuthService {
     /// [`AdminError::NotFound`], [`AdminError::LastAdmin`].
     pub async fn delete_user(&self, id: UserId) -> Result<(), AdminError> {
         self.ports.users.delete(id).await?;
-        self.cut_off_user(id, EndSessions::All).await?;
+        // Sessions went with the row; no epoch of a deleted user is valid.
+        let now = self.ports.clock.now();
+        self.cut_off_user(id, CredentialEpoch::END, now).await?;
         Ok(())
     }
 }

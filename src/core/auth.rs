@@ -12,25 +12,19 @@ pub use super::logout::{LogoutError, PasswordChangeError};
 pub use super::registration::{RegisterError, SeedError, SeedOutcome};
 pub use super::rotation::RefreshError;
 
+use super::in_flight::HashingInFlight;
 use super::limits::{Decision, Limits, Quota};
 use super::password::{Password, PasswordHash};
 use super::revocation::{Revocation, RevocationView};
 use super::session::SessionId;
 use super::token::{KeyRing, Principal, TokenError, TokenSettings};
-use super::user::{UnixSeconds, User, UserId};
+use super::user::{CredentialEpoch, UnixSeconds, User, UserId};
 use crate::ports::{
     Bucket, Clock, Entropy, MetricsSink, PasswordHasher, RateLimiter, RevocationStore, SessionRepo, UserRepo,
 };
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// Which sessions a cut-off also ends.
-pub(crate) enum EndSessions {
-    None,
-    All,
-    AllBut(SessionId),
-}
 
 /// Lifetimes and limits the use cases apply.
 #[derive(Clone, Debug)]
@@ -61,6 +55,8 @@ pub struct AuthService {
     pub(crate) keys: KeyRing,
     pub(crate) view: RevocationView,
     pub(crate) dummy_hash: PasswordHash,
+    /// Hashing each signed-in user has running.
+    pub(crate) hashing: HashingInFlight,
     /// How far the revocation feed has been read, in the store's clock.
     feed_position: AtomicI64,
 }
@@ -88,7 +84,8 @@ impl AuthService {
         for revocation in &active {
             view.apply(revocation, now);
         }
-        Ok(Self { ports, policy, keys, view, dummy_hash, feed_position: AtomicI64::new(position) })
+        let hashing = HashingInFlight::default();
+        Ok(Self { ports, policy, keys, view, dummy_hash, hashing, feed_position: AtomicI64::new(position) })
     }
 
     pub fn policy(&self) -> &AuthPolicy {
@@ -138,7 +135,8 @@ impl AuthService {
     pub fn authenticate(&self, bearer: &str) -> Result<Principal, TokenError> {
         let now = self.ports.clock.now();
         let principal = self.keys.verify(bearer, &self.policy.tokens, now)?;
-        if self.view.is_revoked(principal.token_id, principal.session_id, principal.user_id, principal.issued_at) {
+        if self.view.is_revoked(principal.token_id, principal.session_id, principal.user_id, principal.credential_epoch)
+        {
             return Err(TokenError::Revoked);
         }
         Ok(principal)
@@ -152,25 +150,18 @@ impl AuthService {
         Ok(self.ports.users.by_id(principal.user_id).await?)
     }
 
-    /// Revokes every access token of `user` issued before now, and the
-    /// sessions `sessions` names.
-    pub(crate) async fn cut_off_user(&self, user: UserId, sessions: EndSessions) -> Result<(), ServiceFailure> {
-        let now = self.ports.clock.now();
-        // Tokens issued in this very second are before the cut-off too; new
-        // ones are stamped with the cut-off (see `issue_access_token`).
-        let cutoff = now + 1;
-        let until = cutoff + self.policy.tokens.access_ttl_seconds + self.policy.tokens.leeway_seconds;
-        self.remember(Revocation::UserCutoff { user, cutoff, until }, now).await?;
-        match sessions {
-            EndSessions::None => {}
-            EndSessions::All => {
-                self.ports.sessions.revoke_all(user, None, now).await?;
-            }
-            EndSessions::AllBut(keep) => {
-                self.ports.sessions.revoke_all(user, Some(keep), now).await?;
-            }
-        }
-        Ok(())
+    /// Tells this replica's view, and through the store the others, that
+    /// `user`'s tokens of epochs before `epoch` are over. The store has
+    /// already advanced the epoch and ended the sessions, in the write that
+    /// made the change.
+    pub(crate) async fn cut_off_user(
+        &self,
+        user: UserId,
+        epoch: CredentialEpoch,
+        now: UnixSeconds,
+    ) -> Result<(), ServiceFailure> {
+        let until = now + self.policy.tokens.access_ttl_seconds + self.policy.tokens.leeway_seconds;
+        self.remember(Revocation::UserCutoff { user, epoch, until }, now).await
     }
 
     pub(crate) async fn revoke_session(&self, session: SessionId, now: UnixSeconds) -> Result<(), ServiceFailure> {

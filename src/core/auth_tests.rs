@@ -267,14 +267,14 @@ async fn a_password_change_keeps_this_session_and_ends_the_others() {
     let there = h.auth.login("ada@example.com", PASSWORD.into(), ip(2)).await.unwrap();
     let principal = h.auth.authenticate(&here.access_token).unwrap();
     assert!(matches!(
-        h.auth.change_password(&principal, OTHER_PASSWORD.into(), OTHER_PASSWORD.into()).await,
+        h.auth.change_password(&principal, OTHER_PASSWORD.into(), OTHER_PASSWORD.into(), ip(1)).await,
         Err(PasswordChangeError::InvalidCredentials)
     ));
     assert!(matches!(
-        h.auth.change_password(&principal, PASSWORD.into(), "weak".into()).await,
+        h.auth.change_password(&principal, PASSWORD.into(), "weak".into(), ip(1)).await,
         Err(PasswordChangeError::WeakPassword(_))
     ));
-    h.auth.change_password(&principal, PASSWORD.into(), OTHER_PASSWORD.into()).await.unwrap();
+    h.auth.change_password(&principal, PASSWORD.into(), OTHER_PASSWORD.into(), ip(1)).await.unwrap();
     assert_eq!(h.auth.authenticate(&here.access_token), Err(TokenError::Revoked));
     assert!(h.auth.refresh(there.refresh_token.expose()).await.is_err());
     let renewed = h.auth.refresh(here.refresh_token.expose()).await.unwrap();

@@ -185,6 +185,21 @@ impl FailureCounter {
         None
     }
 
+    /// Reserves one attempt: `Err(left)` while locked (nothing counted),
+    /// otherwise counts it as [`Self::record`] does.
+    pub fn reserve(&mut self, policy: &FailurePolicy, now_ms: i64) -> Result<(), Duration> {
+        if let Some(left) = self.locked_for(now_ms) {
+            return Err(left);
+        }
+        self.record(policy, now_ms);
+        Ok(())
+    }
+
+    /// Gives back one reserved attempt; a running lockout stays.
+    pub fn refund(&mut self) {
+        self.count = self.count.saturating_sub(1);
+    }
+
     /// Whether the counter holds nothing worth keeping at `now_ms`.
     pub fn is_idle(&self, policy_window: Duration, now_ms: i64) -> bool {
         self.locked_for(now_ms).is_none() && (self.count == 0 || now_ms - self.window_start_ms >= millis(policy_window))
@@ -279,6 +294,19 @@ mod tests {
         assert_eq!(counter.record(&policy, 0), None);
         assert_eq!(counter.record(&policy, 10_000), None);
         assert!(counter.record(&policy, 11_000).is_some());
+    }
+
+    #[test]
+    fn reservations_stop_at_the_maximum_and_refunds_give_one_back() {
+        let policy = FailurePolicy { max: 5, window: Duration::from_secs(900), lockout: Duration::from_secs(900) };
+        let mut counter = FailureCounter::default();
+        counter.reserve(&policy, 0).expect("first");
+        counter.refund();
+        counter.refund();
+        assert_eq!(counter.count, 0, "never below zero");
+        let granted = (0..20).filter(|_| counter.reserve(&policy, 0).is_ok()).count();
+        assert_eq!(granted, 5);
+        assert_eq!(counter.reserve(&policy, 1), Err(Duration::from_millis(899_999)));
     }
 
     proptest! {

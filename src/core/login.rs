@@ -3,6 +3,7 @@
 //! session's first token pair.
 
 use super::auth::AuthService;
+use super::device;
 use super::email::{Email, EmailError};
 use super::failure::{absorbs_failures, ServiceFailure};
 use super::limits::limited_network;
@@ -10,9 +11,9 @@ use super::password::Password;
 use super::refresh::RefreshToken;
 use super::session::SessionId;
 use super::token::AccessClaims;
-use super::user::{Role, UnixSeconds, User, UserId, UserStatus};
+use super::user::{UnixSeconds, User, UserStatus};
 use crate::ports::{
-    FailureKey, HashError, LimiterError, LoginOutcome, RefreshRecord, RepoError, SessionRecord, TokenKind,
+    FailureKey, HashError, LimiterError, LoginOutcome, RefreshRecord, RepoError, Reservation, SessionRecord, TokenKind,
 };
 use std::net::IpAddr;
 use std::time::Duration;
@@ -36,6 +37,8 @@ pub struct TokenPair {
     pub access_token: String,
     pub expires_in: i64,
     pub refresh_token: RefreshToken,
+    /// Issued by a login only: see [`super::device`].
+    pub device_token: Option<String>,
 }
 
 impl AuthService {
@@ -48,7 +51,25 @@ impl AuthService {
     /// # Errors
     /// See [`LoginError`].
     pub async fn login(&self, email: &str, password: String, client_ip: IpAddr) -> Result<TokenPair, LoginError> {
-        let result = self.try_login(email, password, client_ip).await;
+        self.login_from_device(email, password, client_ip, None).await
+    }
+
+    /// Signs in as [`Self::login`] does, presenting the device token an
+    /// earlier login on this device returned, if any. A valid one for this
+    /// account replaces the account-wide lockout and the locks earned by
+    /// other addresses with its own small budget; once that is spent, the
+    /// usual rules apply.
+    ///
+    /// # Errors
+    /// See [`LoginError`].
+    pub async fn login_from_device(
+        &self,
+        email: &str,
+        password: String,
+        client_ip: IpAddr,
+        device_token: Option<&str>,
+    ) -> Result<TokenPair, LoginError> {
+        let result = self.try_login(email, password, client_ip, device_token).await;
         let outcome = match &result {
             Ok(_) => LoginOutcome::Success,
             Err(LoginError::InvalidCredentials | LoginError::InvalidEmail(_)) => LoginOutcome::InvalidCredentials,
@@ -59,41 +80,94 @@ impl AuthService {
         result
     }
 
-    async fn try_login(&self, email: &str, password: String, client_ip: IpAddr) -> Result<TokenPair, LoginError> {
+    async fn try_login(
+        &self,
+        email: &str,
+        password: String,
+        client_ip: IpAddr,
+        device_token: Option<&str>,
+    ) -> Result<TokenPair, LoginError> {
         let email = Email::parse(email).map_err(LoginError::InvalidEmail)?;
-        let pair = FailureKey { account: email.as_str().to_owned(), ip: Some(limited_network(client_ip)) };
-        let account = FailureKey { account: email.as_str().to_owned(), ip: None };
+        let now = self.ports.clock.now();
+        let device = device_token.and_then(|token| device::verify(&self.keys, token, email.as_str(), now));
+        // A device's own budget is an account of its own to the limiter.
+        let device = device.map(|id| FailureKey { account: format!("device:{id}"), ip: None });
         let limiter = &self.ports.limiter;
-        let locked = limiter.locked_for(&pair).await?.max(limiter.locked_for(&account).await?);
-        if let Some(retry_after) = locked {
-            return Err(LoginError::Locked { retry_after });
+        let mut exempt = None;
+        if let Some(device) = device {
+            let policy = &self.policy.limits.login_failures;
+            if limiter.reserve_failure(&device, policy).await? == Reservation::Granted {
+                exempt = Some(device);
+            }
         }
+        // An exempt login spends its device's budget alone: the pair and
+        // account keys stand for everyone else's guesses.
+        let (pair, account) = if let Some(device) = exempt {
+            (device, None)
+        } else {
+            let pair = FailureKey { account: email.as_str().to_owned(), ip: Some(limited_network(client_ip)) };
+            let account = FailureKey { account: email.as_str().to_owned(), ip: None };
+            self.reserve_verification(&pair, &account).await?;
+            (pair, Some(account))
+        };
 
         let password = Password::unchecked(password);
         let user = self.ports.users.by_email(&email).await?;
         let hash = user.as_ref().map_or(&self.dummy_hash, |u| &u.password_hash);
-        let matches = self.ports.hasher.verify(&password, hash).await? && password.fits_bcrypt();
-        let user = match user {
-            Some(user) if matches && user.status == UserStatus::Active => user,
-            Some(_) if matches => return Err(LoginError::InvalidCredentials),
-            _ => {
-                let limits = &self.policy.limits;
-                limiter.record_failure(&pair, &limits.login_failures).await?;
-                limiter.record_failure(&account, &limits.account_failures).await?;
-                return Err(LoginError::InvalidCredentials);
+        let matches = match self.ports.hasher.verify(&password, hash).await {
+            Ok(matches) => matches && password.fits_bcrypt(),
+            Err(error) => {
+                // Nothing was verified: the attempt is not the caller's failure.
+                limiter.refund_failure(&pair).await?;
+                if let Some(account) = &account {
+                    limiter.refund_failure(account).await?;
+                }
+                return Err(error.into());
             }
         };
+        // The reservation already counted this attempt as a failure.
+        let user = match user {
+            Some(user) if matches && user.status == UserStatus::Active => user,
+            _ => return Err(LoginError::InvalidCredentials),
+        };
         limiter.clear_failures(&pair).await?;
-        Ok(self.open_session(&user).await?)
+        if let Some(account) = &account {
+            limiter.refund_failure(account).await?;
+        }
+        // A cut-off that lands while the password was being verified moves
+        // the epoch on, and the store then refuses the session.
+        let mut pair = self.open_session(&user).await?.ok_or(LoginError::InvalidCredentials)?;
+        pair.device_token = Some(device::issue(&self.keys, self.ports.entropy.as_ref(), email.as_str(), now));
+        Ok(pair)
     }
 
-    async fn open_session(&self, user: &User) -> Result<TokenPair, ServiceFailure> {
+    /// Reserves one password verification against the (account, address)
+    /// pair and the account, before it runs: of attempts arriving at once,
+    /// no more run than the budgets hold.
+    pub(crate) async fn reserve_verification(&self, pair: &FailureKey, account: &FailureKey) -> Result<(), LoginError> {
+        let limiter = &self.ports.limiter;
+        let limits = &self.policy.limits;
+        if let Reservation::Refused { retry_after } = limiter.reserve_failure(pair, &limits.login_failures).await? {
+            return Err(LoginError::Locked { retry_after });
+        }
+        if let Reservation::Refused { retry_after } = limiter.reserve_failure(account, &limits.account_failures).await?
+        {
+            limiter.refund_failure(pair).await?;
+            return Err(LoginError::Locked { retry_after });
+        }
+        Ok(())
+    }
+
+    /// Opens a session in the user's epoch as read; `None` when the epoch
+    /// has moved on (or the user is gone or disabled) since.
+    async fn open_session(&self, user: &User) -> Result<Option<TokenPair>, ServiceFailure> {
         let now = self.ports.clock.now();
         let session = SessionRecord {
             id: SessionId::from_uuid(self.ports.entropy.uuid_v4()),
             user_id: user.id,
             created_at: now,
             revoked_at: None,
+            credential_epoch: user.credential_epoch,
         };
         let refresh_token = RefreshToken::generate(self.ports.entropy.as_ref());
         let record = RefreshRecord {
@@ -104,33 +178,29 @@ impl AuthService {
             expires_at: now + self.policy.refresh_ttl_seconds,
             rotated_at: None,
         };
-        self.ports.sessions.create(&session, &record).await?;
+        if !self.ports.sessions.create(&session, &record).await? {
+            return Ok(None);
+        }
         self.ports.metrics.token_issued(TokenKind::Refresh);
-        let (access_token, expires_in) = self.issue_access_token(user.id, user.role, session.id, now);
-        Ok(TokenPair { access_token, expires_in, refresh_token })
+        let (access_token, expires_in) = self.issue_access_token(user, session.id, now);
+        Ok(Some(TokenPair { access_token, expires_in, refresh_token, device_token: None }))
     }
 
-    pub(crate) fn issue_access_token(
-        &self,
-        user: UserId,
-        role: Role,
-        session: SessionId,
-        now: UnixSeconds,
-    ) -> (String, i64) {
-        // A token must postdate the user's last cut-off, even within the
-        // second in which that cut-off was set.
-        let issued_at = self.view.cutoff(user).map_or(now, |cutoff| cutoff.max(now));
+    /// Signs an access token in the user's epoch as read: if a cut-off has
+    /// moved it on since, the revocation view refuses the token.
+    pub(crate) fn issue_access_token(&self, user: &User, session: SessionId, now: UnixSeconds) -> (String, i64) {
         let settings = &self.policy.tokens;
         let claims = AccessClaims {
             iss: settings.issuer.clone(),
             aud: settings.audience.clone(),
-            sub: user.as_uuid(),
-            role: role.as_str().to_owned(),
+            sub: user.id.as_uuid(),
+            role: user.role.as_str().to_owned(),
             sid: session.as_uuid(),
             jti: self.ports.entropy.uuid_v4(),
-            iat: issued_at,
-            nbf: issued_at,
-            exp: issued_at + settings.access_ttl_seconds,
+            iat: now,
+            nbf: now,
+            exp: now + settings.access_ttl_seconds,
+            epoch: user.credential_epoch,
         };
         self.ports.metrics.token_issued(TokenKind::Access);
         (self.keys.sign(&claims), claims.exp - now)

@@ -1,13 +1,18 @@
 //! Ending sessions at the caller's request: logout, logout everywhere, and
 //! a password change, which keeps only the caller's own session.
 
-use super::auth::{AuthService, EndSessions};
+use super::auth::AuthService;
 use super::failure::{absorbs_failures, ServiceFailure};
+use super::limits::limited_network;
+use super::login::LoginError;
 use super::password::{Password, PasswordError};
 use super::refresh::RefreshToken;
 use super::revocation::Revocation;
+use super::session::EndSessions;
 use super::token::Principal;
-use crate::ports::{HashError, LimiterError, RepoError};
+use crate::ports::{FailureKey, HashError, LimiterError, LoginOutcome, RepoError};
+use std::net::IpAddr;
+use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LogoutError {
@@ -26,6 +31,13 @@ pub enum PasswordChangeError {
     WeakPassword(#[source] PasswordError),
     #[error("user no longer exists")]
     UserGone,
+    /// Too many failed logins for this account from this address, or for
+    /// the account: the current password is not even checked.
+    #[error("too many failed logins")]
+    Locked { retry_after: Duration },
+    /// The user already has as many hashing operations running as allowed.
+    #[error("too many password operations in flight")]
+    Busy,
     #[error(transparent)]
     Failure(#[from] ServiceFailure),
 }
@@ -65,7 +77,12 @@ impl AuthService {
     /// # Errors
     /// [`ServiceFailure`] when storage fails.
     pub async fn logout_all(&self, principal: &Principal) -> Result<(), ServiceFailure> {
-        self.cut_off_user(principal.user_id, EndSessions::All).await
+        let now = self.ports.clock.now();
+        let ends = EndSessions::All;
+        if let Some(epoch) = self.ports.users.advance_epoch(principal.user_id, ends, now).await? {
+            self.cut_off_user(principal.user_id, epoch, now).await?;
+        }
+        Ok(())
     }
 
     /// Changes the caller's password, keeping the caller's session but ending
@@ -73,21 +90,72 @@ impl AuthService {
     ///
     /// # Errors
     /// See [`PasswordChangeError`].
+    ///
+    /// The current password is guessed at like a login: it is checked
+    /// against the same failure budgets, for the account and for
+    /// `client_ip`, and a wrong one counts as a failed login. A user may
+    /// have only
+    /// [`MAX_HASHING_PER_USER`](super::in_flight::MAX_HASHING_PER_USER) of these running at once.
     pub async fn change_password(
         &self,
         principal: &Principal,
         current: String,
         new: String,
+        client_ip: IpAddr,
     ) -> Result<(), PasswordChangeError> {
+        let result = self.try_change_password(principal, current, new, client_ip).await;
+        // Refused guesses at the current password are failed logins, and
+        // are counted as such.
+        let refusal = match &result {
+            Err(PasswordChangeError::InvalidCredentials) => Some(LoginOutcome::InvalidCredentials),
+            Err(PasswordChangeError::Locked { .. }) => Some(LoginOutcome::Locked),
+            Err(PasswordChangeError::Busy) => Some(LoginOutcome::RateLimited),
+            _ => None,
+        };
+        if let Some(outcome) = refusal {
+            self.ports.metrics.login_attempt(outcome);
+        }
+        result
+    }
+
+    async fn try_change_password(
+        &self,
+        principal: &Principal,
+        current: String,
+        new: String,
+        client_ip: IpAddr,
+    ) -> Result<(), PasswordChangeError> {
+        let _slot = self.hashing.enter(principal.user_id).ok_or(PasswordChangeError::Busy)?;
         let user = self.ports.users.by_id(principal.user_id).await?.ok_or(PasswordChangeError::UserGone)?;
+        let account = user.email.as_str().to_owned();
+        let pair = FailureKey { account: account.clone(), ip: Some(limited_network(client_ip)) };
+        let account = FailureKey { account, ip: None };
+        self.reserve_verification(&pair, &account).await.map_err(|error| match error {
+            LoginError::Locked { retry_after } => PasswordChangeError::Locked { retry_after },
+            LoginError::Failure(failure) => PasswordChangeError::Failure(failure),
+            LoginError::InvalidEmail(_) | LoginError::InvalidCredentials => PasswordChangeError::InvalidCredentials,
+        })?;
         let current = Password::unchecked(current);
-        if !(self.ports.hasher.verify(&current, &user.password_hash).await? && current.fits_bcrypt()) {
+        let matches = match self.ports.hasher.verify(&current, &user.password_hash).await {
+            Ok(matches) => matches && current.fits_bcrypt(),
+            Err(error) => {
+                self.ports.limiter.refund_failure(&pair).await?;
+                self.ports.limiter.refund_failure(&account).await?;
+                return Err(error.into());
+            }
+        };
+        if !matches {
             return Err(PasswordChangeError::InvalidCredentials);
         }
+        self.ports.limiter.clear_failures(&pair).await?;
+        self.ports.limiter.refund_failure(&account).await?;
         let new = Password::new(new, user.email.local_part()).map_err(PasswordChangeError::WeakPassword)?;
         let hash = self.ports.hasher.hash(&new).await?;
-        self.ports.users.set_password(user.id, &hash, self.ports.clock.now()).await?;
-        self.cut_off_user(user.id, EndSessions::AllBut(principal.session_id)).await?;
+        let now = self.ports.clock.now();
+        let ends = EndSessions::AllBut(principal.session_id);
+        let epoch = self.ports.users.set_password(user.id, &hash, ends, now).await?;
+        let epoch = epoch.ok_or(PasswordChangeError::UserGone)?;
+        self.cut_off_user(user.id, epoch, now).await?;
         Ok(())
     }
 }

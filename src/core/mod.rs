@@ -4,9 +4,11 @@
 
 pub mod admin;
 pub mod auth;
+pub mod device;
 pub mod email;
 pub mod failure;
 pub mod hex;
+pub mod in_flight;
 pub mod limits;
 pub mod login;
 pub mod logout;
@@ -21,5 +23,7 @@ pub mod user;
 
 #[cfg(test)]
 mod auth_tests;
+#[cfg(test)]
+mod budget_tests;
 #[cfg(test)]
 pub(crate) mod testkit;

@@ -6,7 +6,7 @@ use super::auth::AuthService;
 use super::email::{Email, EmailError};
 use super::failure::{absorbs_failures, ServiceFailure};
 use super::password::{Password, PasswordError};
-use super::user::{Role, UnixSeconds, User, UserId, UserStatus};
+use super::user::{CredentialEpoch, Role, UnixSeconds, User, UserId, UserStatus};
 use crate::ports::{HashError, LimiterError, RepoError, UserInsertError};
 
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +73,7 @@ impl AuthService {
             status: UserStatus::Active,
             created_at: now,
             updated_at: now,
+            credential_epoch: CredentialEpoch::INITIAL,
         };
         match self.ports.users.insert(&user).await {
             Ok(()) => Ok(user),

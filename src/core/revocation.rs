@@ -1,14 +1,15 @@
 //! The in-process view of revocations that every bearer check consults.
 //!
 //! Checking a token must not cost a database round trip, so revoked token
-//! ids, revoked sessions and per-user cut-offs live here, in memory. Writes
+//! ids, revoked sessions and per-user cut-offs (the first credential epoch
+//! still valid) live here, in memory. Writes
 //! go to the durable [`crate::ports::RevocationStore`] and to this view;
 //! at start the view is loaded from the store. Entries carry the instant
 //! after which they no longer matter (every token they could reject has
 //! expired by then) and are pruned after it, so the view stays small.
 
 use super::session::SessionId;
-use super::user::{UnixSeconds, UserId};
+use super::user::{CredentialEpoch, UnixSeconds, UserId};
 use std::collections::HashMap;
 use std::sync::RwLock;
 use uuid::Uuid;
@@ -24,9 +25,9 @@ pub enum Revocation {
     Token { jti: Uuid, until: UnixSeconds },
     /// Every access token of one session, by `sid`.
     Session { sid: SessionId, until: UnixSeconds },
-    /// Every access token of one user issued before `cutoff` (logout-all,
-    /// password change, disabling, deletion).
-    UserCutoff { user: UserId, cutoff: UnixSeconds, until: UnixSeconds },
+    /// Every access token of one user issued in an epoch before `epoch`
+    /// (logout-all, password change, disabling, deletion, role change).
+    UserCutoff { user: UserId, epoch: CredentialEpoch, until: UnixSeconds },
 }
 
 impl Revocation {
@@ -48,21 +49,23 @@ impl Revocation {
         }
     }
 
-    /// The cut-off of a user cut-off.
-    pub fn cutoff(&self) -> Option<UnixSeconds> {
+    /// The stored cut-off of a user cut-off: its first valid epoch.
+    pub fn cutoff(&self) -> Option<i64> {
         match *self {
-            Self::UserCutoff { cutoff, .. } => Some(cutoff),
+            Self::UserCutoff { epoch, .. } => Some(epoch.value()),
             Self::Token { .. } | Self::Session { .. } => None,
         }
     }
 
     /// Rebuilds a revocation from its stored parts; `None` when they do not
     /// describe one.
-    pub fn from_parts(kind: &str, subject: Uuid, cutoff: Option<UnixSeconds>, until: UnixSeconds) -> Option<Self> {
+    pub fn from_parts(kind: &str, subject: Uuid, cutoff: Option<i64>, until: UnixSeconds) -> Option<Self> {
         match (kind, cutoff) {
             (TOKEN, _) => Some(Self::Token { jti: subject, until }),
             (SESSION, _) => Some(Self::Session { sid: SessionId::from_uuid(subject), until }),
-            (USER_CUTOFF, Some(cutoff)) => Some(Self::UserCutoff { user: UserId::from_uuid(subject), cutoff, until }),
+            (USER_CUTOFF, Some(cutoff)) => {
+                Some(Self::UserCutoff { user: UserId::from_uuid(subject), epoch: CredentialEpoch::new(cutoff), until })
+            }
             _ => None,
         }
     }
@@ -78,7 +81,7 @@ impl Revocation {
 struct Entries {
     tokens: HashMap<Uuid, UnixSeconds>,
     sessions: HashMap<SessionId, UnixSeconds>,
-    cutoffs: HashMap<UserId, (UnixSeconds, UnixSeconds)>,
+    cutoffs: HashMap<UserId, (CredentialEpoch, UnixSeconds)>,
     inserts_since_prune: u32,
 }
 
@@ -106,10 +109,10 @@ impl RevocationView {
             Revocation::Session { sid, until } => {
                 entries.sessions.insert(sid, until);
             }
-            Revocation::UserCutoff { user, cutoff, until } => {
-                let slot = entries.cutoffs.entry(user).or_insert((cutoff, until));
-                if cutoff >= slot.0 {
-                    *slot = (cutoff, until.max(slot.1));
+            Revocation::UserCutoff { user, epoch, until } => {
+                let slot = entries.cutoffs.entry(user).or_insert((epoch, until));
+                if epoch >= slot.0 {
+                    *slot = (epoch, until.max(slot.1));
                 }
             }
         }
@@ -119,16 +122,17 @@ impl RevocationView {
         }
     }
 
-    /// Whether a token with these claims has been revoked.
-    pub fn is_revoked(&self, jti: Uuid, sid: SessionId, user: UserId, issued_at: UnixSeconds) -> bool {
+    /// Whether a token with these claims has been revoked. No clock is
+    /// read: a token is cut off by the epoch it was issued in.
+    pub fn is_revoked(&self, jti: Uuid, sid: SessionId, user: UserId, epoch: CredentialEpoch) -> bool {
         let entries = self.entries.read().unwrap_or_else(std::sync::PoisonError::into_inner);
         entries.tokens.contains_key(&jti)
             || entries.sessions.contains_key(&sid)
-            || entries.cutoffs.get(&user).is_some_and(|(cutoff, _)| issued_at < *cutoff)
+            || entries.cutoffs.get(&user).is_some_and(|(first_valid, _)| epoch < *first_valid)
     }
 
-    /// The user's current cut-off: tokens must be issued at or after it.
-    pub fn cutoff(&self, user: UserId) -> Option<UnixSeconds> {
+    /// The user's first valid epoch, as far as this view knows.
+    pub fn cutoff(&self, user: UserId) -> Option<CredentialEpoch> {
         let entries = self.entries.read().unwrap_or_else(std::sync::PoisonError::into_inner);
         entries.cutoffs.get(&user).map(|(cutoff, _)| *cutoff)
     }
@@ -173,26 +177,30 @@ mod tests {
         UnixSeconds::new(seconds)
     }
 
+    fn epoch(value: i64) -> CredentialEpoch {
+        CredentialEpoch::new(value)
+    }
+
     #[test]
     fn revoked_tokens_sessions_and_cutoffs_are_seen() {
         let view = RevocationView::new();
         let (jti, sid) = (Uuid::from_u128(1), session(2));
-        assert!(!view.is_revoked(jti, sid, user(), at(100)));
+        assert!(!view.is_revoked(jti, sid, user(), epoch(0)));
         view.apply(&Revocation::Token { jti, until: at(200) }, at(100));
-        assert!(view.is_revoked(jti, session(3), user(), at(100)));
+        assert!(view.is_revoked(jti, session(3), user(), epoch(0)));
         view.apply(&Revocation::Session { sid, until: at(200) }, at(100));
-        assert!(view.is_revoked(Uuid::from_u128(4), sid, user(), at(100)));
-        view.apply(&Revocation::UserCutoff { user: user(), cutoff: at(150), until: at(300) }, at(100));
-        assert!(view.is_revoked(Uuid::from_u128(5), session(6), user(), at(149)));
-        assert!(!view.is_revoked(Uuid::from_u128(5), session(6), user(), at(150)));
+        assert!(view.is_revoked(Uuid::from_u128(4), sid, user(), epoch(0)));
+        view.apply(&Revocation::UserCutoff { user: user(), epoch: epoch(3), until: at(300) }, at(100));
+        assert!(view.is_revoked(Uuid::from_u128(5), session(6), user(), epoch(2)));
+        assert!(!view.is_revoked(Uuid::from_u128(5), session(6), user(), epoch(3)));
     }
 
     #[test]
     fn an_earlier_cutoff_never_replaces_a_later_one() {
         let view = RevocationView::new();
-        view.apply(&Revocation::UserCutoff { user: user(), cutoff: at(150), until: at(300) }, at(100));
-        view.apply(&Revocation::UserCutoff { user: user(), cutoff: at(120), until: at(250) }, at(100));
-        assert_eq!(view.cutoff(user()), Some(at(150)));
+        view.apply(&Revocation::UserCutoff { user: user(), epoch: epoch(5), until: at(300) }, at(100));
+        view.apply(&Revocation::UserCutoff { user: user(), epoch: epoch(4), until: at(250) }, at(100));
+        assert_eq!(view.cutoff(user()), Some(epoch(5)));
     }
 
     #[test]
@@ -200,7 +208,7 @@ mod tests {
         let all = [
             Revocation::Token { jti: Uuid::from_u128(1), until: at(9) },
             Revocation::Session { sid: session(2), until: at(9) },
-            Revocation::UserCutoff { user: user(), cutoff: at(5), until: at(9) },
+            Revocation::UserCutoff { user: user(), epoch: epoch(5), until: at(9) },
         ];
         for revocation in all {
             let parts = (revocation.kind(), revocation.subject(), revocation.cutoff(), revocation.until());

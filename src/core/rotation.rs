@@ -55,10 +55,14 @@ impl AuthService {
             expires_at: now + self.policy.refresh_ttl_seconds,
             rotated_at: None,
         };
+        // The store refuses the rotation if a cut-off moved the user's epoch
+        // on after it was read above: the check and the write are one.
+        let epoch = user.credential_epoch;
         let rotated_at = match record.rotated_at {
-            None => match self.ports.sessions.rotate(&record.token_hash, &child_record, now).await? {
+            None => match self.ports.sessions.rotate(&record.token_hash, &child_record, epoch, now).await? {
                 RotateOutcome::Rotated => None,
                 RotateOutcome::AlreadyRotated { at } => Some(at),
+                RotateOutcome::Refused => return Err(RefreshError::Revoked),
             },
             Some(at) => Some(at),
         };
@@ -72,10 +76,12 @@ impl AuthService {
             }
             child_record.issued_at = at;
             child_record.expires_at = at + self.policy.refresh_ttl_seconds;
-            self.ports.sessions.ensure_refresh_token(&child_record).await?;
+            if !self.ports.sessions.ensure_refresh_token(&child_record, epoch).await? {
+                return Err(RefreshError::Revoked);
+            }
         }
         self.ports.metrics.token_issued(TokenKind::Refresh);
-        let (access_token, expires_in) = self.issue_access_token(user.id, user.role, session.id, now);
-        Ok(TokenPair { access_token, expires_in, refresh_token: child })
+        let (access_token, expires_in) = self.issue_access_token(&user, session.id, now);
+        Ok(TokenPair { access_token, expires_in, refresh_token: child, device_token: None })
     }
 }

@@ -4,6 +4,15 @@ use std::fmt;
 use std::str::FromStr;
 use uuid::Uuid;
 
+/// Which of a user's sessions a cut-off ends; the rest move on to the new
+/// credential epoch with the user.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EndSessions {
+    None,
+    All,
+    AllBut(SessionId),
+}
+
 /// A session's identifier: the `sid` of every access token it issues.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
 pub struct SessionId(Uuid);

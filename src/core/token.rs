@@ -4,7 +4,7 @@
 //! is implemented here) and any `typ` but `JWT` or `at+jwt`.
 
 use super::session::SessionId;
-use super::user::{Role, UnixSeconds, UserId};
+use super::user::{CredentialEpoch, Role, UnixSeconds, UserId};
 use hmac::{Hmac, Mac};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use secrecy::{ExposeSecret, SecretString};
@@ -42,6 +42,9 @@ pub struct AccessClaims {
     pub iat: UnixSeconds,
     pub nbf: UnixSeconds,
     pub exp: UnixSeconds,
+    /// The user's credential epoch when the token was issued: the token is
+    /// refused once the user's has moved past it.
+    pub epoch: CredentialEpoch,
 }
 
 /// Who a verified access token speaks for.
@@ -53,6 +56,7 @@ pub struct Principal {
     pub token_id: Uuid,
     pub issued_at: UnixSeconds,
     pub expires_at: UnixSeconds,
+    pub credential_epoch: CredentialEpoch,
 }
 
 /// Why an access token was not accepted.
@@ -187,6 +191,7 @@ impl KeyRing {
             token_id: claims.jti,
             issued_at: claims.iat,
             expires_at: claims.exp,
+            credential_epoch: claims.epoch,
         })
     }
 
@@ -266,6 +271,7 @@ mod tests {
             iat: NOW,
             nbf: NOW,
             exp: NOW + 900,
+            epoch: CredentialEpoch::INITIAL,
         }
     }
 

@@ -51,6 +51,41 @@ impl Sub for UnixSeconds {
     }
 }
 
+/// How many times a user's credentials have been ended: every password
+/// change, logout everywhere, disabling, deletion and role change advances
+/// it, in the same write. Sessions and access tokens carry the epoch they
+/// were issued under, and are refused once the user's has moved on. A
+/// counter rather than an instant, so two cut-offs within one second are
+/// still two.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CredentialEpoch(i64);
+
+impl CredentialEpoch {
+    /// The epoch of a new user.
+    pub const INITIAL: Self = Self(0);
+    /// Later than every epoch a user can reach: a deleted user's tokens are
+    /// all before it.
+    pub const END: Self = Self(i64::MAX);
+
+    pub const fn new(value: i64) -> Self {
+        Self(value)
+    }
+    pub const fn value(self) -> i64 {
+        self.0
+    }
+    /// The epoch after this one.
+    pub const fn next(self) -> Self {
+        Self(self.0.saturating_add(1))
+    }
+}
+
+impl fmt::Display for CredentialEpoch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
 /// A user's identifier: a UUIDv7, so ids sort in creation order and keyset
 /// pagination over them is stable.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
@@ -137,6 +172,8 @@ pub struct User {
     pub status: UserStatus,
     pub created_at: UnixSeconds,
     pub updated_at: UnixSeconds,
+    /// Sessions and tokens of an earlier epoch are no longer valid.
+    pub credential_epoch: CredentialEpoch,
 }
 
 impl User {

@@ -36,6 +36,15 @@ pub struct FailureKey {
     pub ip: Option<IpAddr>,
 }
 
+/// The answer to a request to verify a password against a failure key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reservation {
+    /// One attempt is reserved and counted as a failure until refunded.
+    Granted,
+    /// The key is locked: nothing was counted.
+    Refused { retry_after: Duration },
+}
+
 /// The limiter could not decide.
 #[derive(Debug, thiserror::Error)]
 pub enum LimiterError {
@@ -59,6 +68,17 @@ pub trait RateLimiter: Send + Sync {
 
     /// Counts one failure; returns the lockout that this failure started, if any.
     async fn record_failure(&self, key: &FailureKey, policy: &FailurePolicy) -> Result<Option<Duration>, LimiterError>;
+
+    /// Reserves one password verification for `key` before it runs: in one
+    /// atomic step, refuses when the key is locked, and otherwise counts the
+    /// attempt as a failure (the reservation that reaches the maximum starts
+    /// the lockout). So however many attempts arrive at once, at most
+    /// `policy.max` verifications run per window.
+    async fn reserve_failure(&self, key: &FailureKey, policy: &FailurePolicy) -> Result<Reservation, LimiterError>;
+
+    /// Gives back one reservation whose verification succeeded: the count
+    /// goes down by one, never below zero. A lockout already running stays.
+    async fn refund_failure(&self, key: &FailureKey) -> Result<(), LimiterError>;
 
     /// Forgets the failures of `key` alone.
     async fn clear_failures(&self, key: &FailureKey) -> Result<(), LimiterError>;

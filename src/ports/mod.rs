@@ -14,7 +14,7 @@ pub mod users;
 
 pub use clock::{Clock, Entropy};
 pub use hasher::{HashError, PasswordHasher};
-pub use limiter::{Bucket, FailureKey, LimiterError, RateLimiter};
+pub use limiter::{Bucket, FailureKey, LimiterError, RateLimiter, Reservation};
 pub use metrics::{LoginOutcome, MetricsSink, TokenKind};
 pub use repo::{RepoError, SchemaStatus};
 pub use revocations::RevocationStore;

@@ -6,7 +6,7 @@
 use super::RepoError;
 use crate::core::refresh::TokenHash;
 use crate::core::session::SessionId;
-use crate::core::user::{UnixSeconds, UserId};
+use crate::core::user::{CredentialEpoch, UnixSeconds, UserId};
 use async_trait::async_trait;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -15,6 +15,9 @@ pub struct SessionRecord {
     pub user_id: UserId,
     pub created_at: UnixSeconds,
     pub revoked_at: Option<UnixSeconds>,
+    /// The user's credential epoch this session lives in; once the user's
+    /// has moved past it, the session is over.
+    pub credential_epoch: CredentialEpoch,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,30 +38,45 @@ pub enum RotateOutcome {
     Rotated,
     /// It had already been rotated at this instant (by this or a racing call).
     AlreadyRotated { at: UnixSeconds },
+    /// The user's credential epoch is no longer the one expected, the user
+    /// is not active, or the session has ended: nothing was written.
+    Refused,
 }
 
 /// Stores sessions and refresh tokens.
 ///
+/// Opening a session, rotating and re-issuing a refresh token check, in the
+/// same transaction that writes and under a lock that the epoch's writers
+/// (see [`crate::ports::UserRepo`]) must wait for, that the user is active,
+/// that the user's credential epoch is the expected one, and that the
+/// session is live and in that epoch. A check that fails writes nothing.
+///
 /// # Errors
-/// Every method returns [`RepoError`] when storage fails. A session for an
-/// unknown user, a token for an unknown session, and rotating a parent that
-/// is not stored are [`RepoError::Unexpected`]: the core never asks for
-/// them. `revoke_all` returns ids in no particular order.
+/// Every method returns [`RepoError`] when storage fails. A token for an
+/// unknown session and rotating a parent that is not stored (of a live
+/// session) are [`RepoError::Unexpected`]: the core never asks for them.
+/// `revoke_all` returns ids in no particular order.
 #[async_trait]
 pub trait SessionRepo: Send + Sync {
-    async fn create(&self, session: &SessionRecord, first: &RefreshRecord) -> Result<(), RepoError>;
+    /// Stores the session and its first refresh token if the user is active
+    /// and still in `session.credential_epoch`; returns whether it did.
+    async fn create(&self, session: &SessionRecord, first: &RefreshRecord) -> Result<bool, RepoError>;
     async fn session(&self, id: SessionId) -> Result<Option<SessionRecord>, RepoError>;
     async fn refresh_token(&self, hash: &TokenHash) -> Result<Option<RefreshRecord>, RepoError>;
-    /// Marks `parent` rotated and stores `child`, atomically; only one of
-    /// several racing calls gets [`RotateOutcome::Rotated`].
+    /// Marks `parent` rotated and stores `child`, atomically, if the user
+    /// and the session are still in `epoch`; only one of several racing
+    /// calls gets [`RotateOutcome::Rotated`].
     async fn rotate(
         &self,
         parent: &TokenHash,
         child: &RefreshRecord,
+        epoch: CredentialEpoch,
         now: UnixSeconds,
     ) -> Result<RotateOutcome, RepoError>;
-    /// Stores `child` unless it exists: the grace window re-issues it.
-    async fn ensure_refresh_token(&self, child: &RefreshRecord) -> Result<(), RepoError>;
+    /// Stores `child` unless it exists (the grace window re-issues it), if
+    /// the user and the session are still in `epoch`; returns whether they
+    /// were.
+    async fn ensure_refresh_token(&self, child: &RefreshRecord, epoch: CredentialEpoch) -> Result<bool, RepoError>;
     /// Revokes one session; returns whether it was live.
     async fn revoke(&self, id: SessionId, now: UnixSeconds) -> Result<bool, RepoError>;
     /// Revokes every live session of `user` but `except`; returns their ids.

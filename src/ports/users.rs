@@ -3,7 +3,8 @@
 use super::RepoError;
 use crate::core::email::Email;
 use crate::core::password::PasswordHash;
-use crate::core::user::{UnixSeconds, User, UserChange, UserId};
+use crate::core::session::EndSessions;
+use crate::core::user::{CredentialEpoch, UnixSeconds, User, UserChange, UserId};
 use async_trait::async_trait;
 
 /// Why an insert was refused.
@@ -33,6 +34,14 @@ pub enum UserUpdateError {
 /// itself, so that two racing registrations end in one insert and one
 /// [`UserInsertError::EmailTaken`].
 ///
+/// Every write that ends credentials (`set_password`, `advance_epoch`, and
+/// `update` of a role or status) advances the user's credential epoch in
+/// the same transaction, ends the sessions it is told to end, and moves the
+/// user's other live sessions of the old epoch on to the new one. Sessions
+/// and rotations check the epoch under the same lock (see
+/// [`crate::ports::SessionRepo`]), so no session opened or refreshed under
+/// the old epoch outlives the write.
+///
 /// # Errors
 /// Every method returns [`RepoError`] when storage fails. `update` and
 /// `delete` must check "at least one active admin remains" atomically with
@@ -44,8 +53,25 @@ pub trait UserRepo: Send + Sync {
     async fn by_id(&self, id: UserId) -> Result<Option<User>, RepoError>;
     /// Up to `limit` users with ids greater than `after`, in id order.
     async fn list(&self, after: Option<UserId>, limit: u32) -> Result<Vec<User>, RepoError>;
-    /// Replaces the hash; an unknown id changes nothing.
-    async fn set_password(&self, id: UserId, hash: &PasswordHash, now: UnixSeconds) -> Result<(), RepoError>;
+    /// Replaces the hash and advances the epoch, ending `ends`; returns the
+    /// new epoch, or `None` for an unknown id (which changes nothing).
+    async fn set_password(
+        &self,
+        id: UserId,
+        hash: &PasswordHash,
+        ends: EndSessions,
+        now: UnixSeconds,
+    ) -> Result<Option<CredentialEpoch>, RepoError>;
+    /// Advances the epoch alone, ending `ends`; returns the new epoch, or
+    /// `None` for an unknown id.
+    async fn advance_epoch(
+        &self,
+        id: UserId,
+        ends: EndSessions,
+        now: UnixSeconds,
+    ) -> Result<Option<CredentialEpoch>, RepoError>;
+    /// Applies `change`; a change of role or status advances the epoch,
+    /// ending every session unless the user stays active.
     async fn update(&self, id: UserId, change: UserChange, now: UnixSeconds) -> Result<User, UserUpdateError>;
     async fn delete(&self, id: UserId) -> Result<(), UserUpdateError>;
     /// Whether any active administrator exists.

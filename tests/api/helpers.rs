@@ -420,6 +420,7 @@ pub fn valid_claims(user_id: &str, role: &str) -> Value {
         "iat": now,
         "nbf": now,
         "exp": now + 900,
+        "epoch": 0,
     })
 }
 

@@ -19,7 +19,7 @@ async fn login_returns_a_bearer_token_pair() {
     let body = json_body(response).await;
     let mut keys: Vec<&str> = body.as_object().expect("an object").keys().map(String::as_str).collect();
     keys.sort_unstable();
-    assert_eq!(keys, ["access_token", "expires_in", "refresh_token", "token_type"]);
+    assert_eq!(keys, ["access_token", "device_token", "expires_in", "refresh_token", "token_type"]);
     let pair = TokenPair::from_body(&body);
     assert!((890..=901).contains(&pair.expires_in), "expires_in {}", pair.expires_in);
     assert_eq!(pair.refresh_token.len(), 43);
@@ -32,7 +32,7 @@ async fn login_returns_a_bearer_token_pair() {
     let claims = decode_claims(&pair.access_token);
     let mut names: Vec<&str> = claims.as_object().expect("claims").keys().map(String::as_str).collect();
     names.sort_unstable();
-    assert_eq!(names, ["aud", "exp", "iat", "iss", "jti", "nbf", "role", "sid", "sub"]);
+    assert_eq!(names, ["aud", "epoch", "exp", "iat", "iss", "jti", "nbf", "role", "sid", "sub"]);
     assert_eq!(claims["iss"], "portcullis");
     assert_eq!(claims["aud"], "portcullis-api");
     assert_eq!(claims["sub"], user["id"]);

@@ -8,11 +8,14 @@
 
 mod admin;
 mod behind_nginx;
+mod budgets;
 mod challenges;
 mod cheap_routes;
 mod client_address;
 mod connections;
 mod cors;
+mod cutoffs;
+mod devices;
 mod errors;
 mod helpers;
 mod hostile;
@@ -22,6 +25,7 @@ mod login;
 mod networks;
 mod normalisation;
 mod operations;
+mod password_change;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod protection;

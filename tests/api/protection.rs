@@ -23,7 +23,9 @@ async fn a_saturated_hashing_pool_answers_503_with_retry_after() {
     let email = unique_email("storm");
     assert_eq!(app.register(&email, STRONG_PASSWORD).await.status().as_u16(), 201);
 
-    let logins = (0..6).map(|_| app.login(&email, STRONG_PASSWORD));
+    // Five: an address's failure budget reserves at most five verifications
+    // at once, and the pool, not that budget, is under test here.
+    let logins = (0..5).map(|_| app.login(&email, STRONG_PASSWORD));
     let responses = futures_util::future::join_all(logins).await;
 
     let statuses: Vec<u16> = responses.iter().map(|r| r.status().as_u16()).collect();

@@ -11,6 +11,7 @@
 //! One module per port: [`users_contract`], [`sessions_contract`] and
 //! [`revocations_contract`].
 
+mod epochs;
 mod revocations;
 mod sessions;
 mod users;
@@ -21,7 +22,7 @@ pub use users::users_contract;
 
 use crate::core::email::Email;
 use crate::core::password::PasswordHash;
-use crate::core::user::{Role, UnixSeconds, User, UserId, UserStatus};
+use crate::core::user::{CredentialEpoch, Role, UnixSeconds, User, UserId, UserStatus};
 use crate::ports::UserRepo;
 use uuid::Uuid;
 
@@ -40,6 +41,7 @@ pub(super) fn new_user(email: &str, role: Role, status: UserStatus) -> User {
         status,
         created_at: NOW,
         updated_at: NOW,
+        credential_epoch: CredentialEpoch::INITIAL,
     }
 }
 

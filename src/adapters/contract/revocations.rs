@@ -5,7 +5,7 @@
 use super::NOW;
 use crate::core::revocation::Revocation;
 use crate::core::session::SessionId;
-use crate::core::user::{UnixSeconds, UserId};
+use crate::core::user::{CredentialEpoch, UnixSeconds, UserId};
 use crate::ports::RevocationStore;
 use uuid::Uuid;
 
@@ -31,7 +31,7 @@ pub async fn revocations_contract(store: &dyn RevocationStore) {
     let user = UserId::from_uuid(id);
     let token = Revocation::Token { jti: id, until: NOW + 100 };
     let session = Revocation::Session { sid: SessionId::from_uuid(id), until: NOW + 50 };
-    let cutoff = Revocation::UserCutoff { user, cutoff: NOW, until: NOW + 200 };
+    let cutoff = Revocation::UserCutoff { user, epoch: CredentialEpoch::new(3), until: NOW + 200 };
     for revocation in [&token, &session, &cutoff] {
         store.record(revocation).await.expect("the revocation is stored");
     }
@@ -39,12 +39,12 @@ pub async fn revocations_contract(store: &dyn RevocationStore) {
     assert_eq!(sorted(active), sorted(vec![token.clone(), session.clone(), cutoff.clone()]));
 
     // An earlier cut-off never replaces a later one.
-    let earlier = Revocation::UserCutoff { user, cutoff: NOW - 10, until: NOW + 190 };
+    let earlier = Revocation::UserCutoff { user, epoch: CredentialEpoch::new(2), until: NOW + 190 };
     store.record(&earlier).await.expect("the revocation is stored");
     // A later one does, without ending sooner than the one it replaces.
-    let later = Revocation::UserCutoff { user, cutoff: NOW + 5, until: NOW + 150 };
+    let later = Revocation::UserCutoff { user, epoch: CredentialEpoch::new(4), until: NOW + 150 };
     store.record(&later).await.expect("the revocation is stored");
-    let merged_cutoff = Revocation::UserCutoff { user, cutoff: NOW + 5, until: NOW + 200 };
+    let merged_cutoff = Revocation::UserCutoff { user, epoch: CredentialEpoch::new(4), until: NOW + 200 };
     // Re-recording a token replaces its entry, never shortening it.
     let longer = Revocation::Token { jti: id, until: NOW + 300 };
     store.record(&longer).await.expect("the revocation is stored");

@@ -5,7 +5,7 @@
 use super::{insert, new_user, NOW};
 use crate::core::refresh::TokenHash;
 use crate::core::session::SessionId;
-use crate::core::user::{Role, UnixSeconds, User, UserStatus};
+use crate::core::user::{CredentialEpoch, Role, UnixSeconds, User, UserStatus};
 use crate::ports::{RefreshRecord, RotateOutcome, SessionRecord, SessionRepo, UserRepo};
 use std::sync::Arc;
 use uuid::Uuid;
@@ -17,11 +17,21 @@ fn token_hash() -> TokenHash {
     TokenHash::from_bytes(hash)
 }
 
-fn new_session(user: &User, created_at: UnixSeconds) -> SessionRecord {
-    SessionRecord { id: SessionId::from_uuid(Uuid::new_v4()), user_id: user.id, created_at, revoked_at: None }
+pub(super) fn new_session(user: &User, created_at: UnixSeconds) -> SessionRecord {
+    SessionRecord {
+        id: SessionId::from_uuid(Uuid::new_v4()),
+        user_id: user.id,
+        created_at,
+        revoked_at: None,
+        credential_epoch: user.credential_epoch,
+    }
 }
 
-fn refresh_record(session: &SessionRecord, issued_at: UnixSeconds, expires_at: UnixSeconds) -> RefreshRecord {
+pub(super) fn refresh_record(
+    session: &SessionRecord,
+    issued_at: UnixSeconds,
+    expires_at: UnixSeconds,
+) -> RefreshRecord {
     RefreshRecord {
         token_hash: token_hash(),
         session_id: session.id,
@@ -33,18 +43,21 @@ fn refresh_record(session: &SessionRecord, issued_at: UnixSeconds, expires_at: U
 }
 
 /// Opens a session with its first refresh token, valid for a long time.
-async fn open(sessions: &dyn SessionRepo, user: &User) -> (SessionRecord, RefreshRecord) {
+pub(super) async fn open(sessions: &dyn SessionRepo, user: &User) -> (SessionRecord, RefreshRecord) {
     let session = new_session(user, NOW);
     let first = refresh_record(&session, NOW, NOW + 86_400);
-    sessions.create(&session, &first).await.expect("the session is stored");
+    assert!(sessions.create(&session, &first).await.expect("storage answers"), "the session is stored");
     (session, first)
 }
 
-async fn token(sessions: &dyn SessionRepo, hash: &TokenHash) -> Option<RefreshRecord> {
+/// Every user here is new and in the first epoch.
+const FIRST: CredentialEpoch = CredentialEpoch::INITIAL;
+
+pub(super) async fn token(sessions: &dyn SessionRepo, hash: &TokenHash) -> Option<RefreshRecord> {
     sessions.refresh_token(hash).await.expect("storage answers")
 }
 
-async fn session(sessions: &dyn SessionRepo, id: SessionId) -> Option<SessionRecord> {
+pub(super) async fn session(sessions: &dyn SessionRepo, id: SessionId) -> Option<SessionRecord> {
     sessions.session(id).await.expect("storage answers")
 }
 
@@ -64,6 +77,7 @@ pub async fn sessions_contract(users: &dyn UserRepo, sessions: Arc<dyn SessionRe
     all_sessions_but_one_are_revoked(sessions.as_ref(), &carol, &dave).await;
     expired_tokens_are_purged(sessions.as_ref(), &dave).await;
     deleting_a_user_deletes_their_sessions(users, sessions.as_ref(), &carol, &dave).await;
+    super::epochs::epochs_contract(users, sessions.as_ref()).await;
 }
 
 async fn sessions_and_tokens_are_stored(sessions: &dyn SessionRepo, user: &User) {
@@ -77,7 +91,7 @@ async fn sessions_and_tokens_are_stored(sessions: &dyn SessionRepo, user: &User)
 async fn a_token_rotates_once(sessions: &dyn SessionRepo, user: &User) {
     let (created, parent) = open(sessions, user).await;
     let child = refresh_record(&created, NOW + 10, NOW + 10 + 86_400);
-    let outcome = sessions.rotate(&parent.token_hash, &child, NOW + 10).await.expect("storage answers");
+    let outcome = sessions.rotate(&parent.token_hash, &child, FIRST, NOW + 10).await.expect("storage answers");
     assert_eq!(outcome, RotateOutcome::Rotated);
     let rotated = token(sessions, &parent.token_hash).await;
     assert_eq!(
@@ -89,7 +103,7 @@ async fn a_token_rotates_once(sessions: &dyn SessionRepo, user: &User) {
 
     // A second rotation of the same parent stores nothing.
     let late_child = refresh_record(&created, NOW + 20, NOW + 20 + 86_400);
-    let outcome = sessions.rotate(&parent.token_hash, &late_child, NOW + 20).await.expect("storage answers");
+    let outcome = sessions.rotate(&parent.token_hash, &late_child, FIRST, NOW + 20).await.expect("storage answers");
     assert_eq!(outcome, RotateOutcome::AlreadyRotated { at: NOW + 10 });
     assert_eq!(token(sessions, &late_child.token_hash).await, None);
     assert_eq!(
@@ -101,13 +115,13 @@ async fn a_token_rotates_once(sessions: &dyn SessionRepo, user: &User) {
     // Within the grace window the same child is issued again: storing it
     // once more changes nothing, however the caller stamps it.
     let reissued = RefreshRecord { issued_at: NOW + 20, ..child.clone() };
-    sessions.ensure_refresh_token(&reissued).await.expect("an existing child is accepted");
+    assert!(sessions.ensure_refresh_token(&reissued, FIRST).await.expect("an existing child is accepted"));
     assert_eq!(token(sessions, &child.token_hash).await, Some(child.clone()));
 
     // And a child that is missing is stored, once.
     let missing = refresh_record(&created, NOW + 30, NOW + 30 + 86_400);
     for _ in 0..2 {
-        sessions.ensure_refresh_token(&missing).await.expect("a missing child is stored");
+        assert!(sessions.ensure_refresh_token(&missing, FIRST).await.expect("a missing child is stored"));
     }
     assert_eq!(token(sessions, &missing.token_hash).await, Some(missing));
 }
@@ -122,7 +136,7 @@ async fn racing_rotations_rotate_once(sessions: &Arc<dyn SessionRepo>, user: &Us
         .map(|_| {
             let sessions = Arc::clone(sessions);
             let child = child.clone();
-            tokio::spawn(async move { sessions.rotate(&parent, &child, NOW + 40).await })
+            tokio::spawn(async move { sessions.rotate(&parent, &child, FIRST, NOW + 40).await })
         })
         .collect();
     let mut outcomes = Vec::with_capacity(RACERS);
@@ -135,6 +149,7 @@ async fn racing_rotations_rotate_once(sessions: &Arc<dyn SessionRepo>, user: &Us
         outcomes.iter().all(|outcome| match outcome {
             RotateOutcome::Rotated => true,
             RotateOutcome::AlreadyRotated { at } => *at == NOW + 40,
+            RotateOutcome::Refused => false,
         }),
         "the others see the winner's instant: {outcomes:?}"
     );
@@ -198,11 +213,11 @@ async fn expired_tokens_are_purged(sessions: &dyn SessionRepo, user: &User) {
     // Every token stored so far expires a day after NOW; these sooner.
     let created = new_session(user, NOW);
     let soonest = refresh_record(&created, NOW, NOW + 100);
-    sessions.create(&created, &soonest).await.expect("the session is stored");
+    assert!(sessions.create(&created, &soonest).await.expect("the session is stored"));
     let soon = refresh_record(&created, NOW, NOW + 100);
     let later = refresh_record(&created, NOW, NOW + 200);
     for record in [&soon, &later] {
-        sessions.ensure_refresh_token(record).await.expect("the token is stored");
+        assert!(sessions.ensure_refresh_token(record, FIRST).await.expect("the token is stored"));
     }
 
     assert_eq!(

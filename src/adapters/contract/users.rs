@@ -4,7 +4,8 @@
 use super::{insert, new_user, HASH, NOW};
 use crate::core::email::Email;
 use crate::core::password::PasswordHash;
-use crate::core::user::{Role, User, UserChange, UserId, UserStatus};
+use crate::core::session::EndSessions;
+use crate::core::user::{CredentialEpoch, Role, User, UserChange, UserId, UserStatus};
 use crate::ports::{UserInsertError, UserRepo, UserUpdateError};
 use uuid::Uuid;
 
@@ -114,14 +115,21 @@ async fn passwords_and_updates_are_stored(users: &dyn UserRepo) {
     insert(users, &bob).await;
 
     let new_hash = PasswordHash::new("$2b$04$zyxwvutsrqponmlkjihgfeK6fGdYsY7S8mLyXbbPj2xDnhR7ABCDe");
-    users.set_password(bob.id, &new_hash, NOW + 5).await.expect("the password is changed");
+    let epoch = users.set_password(bob.id, &new_hash, EndSessions::All, NOW + 5).await.expect("storage answers");
+    assert_eq!(epoch, Some(CredentialEpoch::new(1)), "a password change advances the epoch");
     let changed = stored(users, bob.id).await;
+    assert_eq!(changed.credential_epoch, CredentialEpoch::new(1));
     assert_eq!(changed.password_hash, new_hash);
     assert_eq!(changed.updated_at, NOW + 5);
     assert_eq!(changed.created_at, NOW);
 
     let disabled = users.update(bob.id, disable(), NOW + 10).await.expect("bob is disabled");
-    let expected = User { status: UserStatus::Disabled, updated_at: NOW + 10, ..changed.clone() };
+    let expected = User {
+        status: UserStatus::Disabled,
+        updated_at: NOW + 10,
+        credential_epoch: CredentialEpoch::new(2),
+        ..changed.clone()
+    };
     assert_eq!(disabled, expected, "update returns the updated user");
     assert_eq!(stored(users, bob.id).await, expected, "and stores it");
 
@@ -146,7 +154,9 @@ async fn unknown_users_are_not_found(users: &dyn UserRepo) {
     let delete = users.delete(ghost).await;
     assert!(matches!(delete, Err(UserUpdateError::NotFound)), "{delete:?}");
     // Like an UPDATE matching no row, changing an unknown password is a no-op.
-    users.set_password(ghost, &PasswordHash::new(HASH), NOW).await.expect("storage answers");
+    let epoch = users.set_password(ghost, &PasswordHash::new(HASH), EndSessions::All, NOW).await;
+    assert_eq!(epoch.expect("storage answers"), None);
+    assert_eq!(users.advance_epoch(ghost, EndSessions::All, NOW).await.expect("storage answers"), None);
     assert_eq!(users.by_id(ghost).await.expect("storage answers"), None);
 }
 

@@ -17,12 +17,7 @@ fn revocation_from_row(row: &PgRow) -> Result<Revocation, RepoError> {
     let kind: String = row.try_get("kind").map_err(repo_error)?;
     let subject: Uuid = row.try_get("subject").map_err(repo_error)?;
     let cutoff: Option<i64> = row.try_get("cutoff").map_err(repo_error)?;
-    revocation(
-        &kind,
-        subject,
-        cutoff.map(UnixSeconds::new),
-        UnixSeconds::new(row.try_get("until").map_err(repo_error)?),
-    )
+    revocation(&kind, subject, cutoff, UnixSeconds::new(row.try_get("until").map_err(repo_error)?))
 }
 
 #[async_trait]
@@ -42,7 +37,7 @@ impl RevocationStore for PostgresStore {
         )
         .bind(kind)
         .bind(subject)
-        .bind(cutoff.map(UnixSeconds::seconds))
+        .bind(cutoff)
         .bind(revocation.until().seconds())
         .execute(&self.pool)
         .await

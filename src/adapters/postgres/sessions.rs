@@ -6,7 +6,7 @@ use super::{repo_error, PostgresStore};
 use crate::adapters::sql::{refresh_token_columns, session_columns, token_hash};
 use crate::core::refresh::TokenHash;
 use crate::core::session::SessionId;
-use crate::core::user::{UnixSeconds, UserId};
+use crate::core::user::{CredentialEpoch, UnixSeconds, UserId};
 use crate::ports::{RefreshRecord, RepoError, RotateOutcome, SessionRecord, SessionRepo};
 use anyhow::anyhow;
 use async_trait::async_trait;
@@ -20,7 +20,39 @@ fn session_from_row(row: &PgRow) -> Result<SessionRecord, RepoError> {
         user_id: UserId::from_uuid(row.try_get("user_id").map_err(repo_error)?),
         created_at: UnixSeconds::new(row.try_get("created_at").map_err(repo_error)?),
         revoked_at: row.try_get::<Option<i64>, _>("revoked_at").map_err(repo_error)?.map(UnixSeconds::new),
+        credential_epoch: CredentialEpoch::new(row.try_get("credential_epoch").map_err(repo_error)?),
     })
+}
+
+/// Whether `user` is active in `epoch` and, when named, `session` is live
+/// in it too. `FOR SHARE` holds the user row until the caller's transaction
+/// ends, so a cut-off (which updates that row first) waits for the write
+/// this check guards, or, if it came first, is what this check reads.
+async fn epoch_holds(
+    connection: &mut sqlx::PgConnection,
+    user: UserId,
+    session: Option<SessionId>,
+    epoch: CredentialEpoch,
+) -> Result<bool, RepoError> {
+    let user_holds =
+        sqlx::query("SELECT 1 FROM users WHERE id = $1 AND status = 'active' AND credential_epoch = $2 FOR SHARE")
+            .bind(user.as_uuid())
+            .bind(epoch.value())
+            .fetch_optional(&mut *connection)
+            .await
+            .map_err(repo_error)?
+            .is_some();
+    let Some(session) = session.filter(|_| user_holds) else { return Ok(user_holds) };
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM sessions \
+         WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL AND credential_epoch = $3)",
+    )
+    .bind(session.as_uuid())
+    .bind(user.as_uuid())
+    .bind(epoch.value())
+    .fetch_one(&mut *connection)
+    .await
+    .map_err(repo_error)
 }
 
 fn refresh_token_from_row(row: &PgRow) -> Result<RefreshRecord, RepoError> {
@@ -51,18 +83,23 @@ async fn insert_refresh_token<'e>(executor: impl PgExecutor<'e>, record: &Refres
 
 #[async_trait]
 impl SessionRepo for PostgresStore {
-    async fn create(&self, session: &SessionRecord, first: &RefreshRecord) -> Result<(), RepoError> {
+    async fn create(&self, session: &SessionRecord, first: &RefreshRecord) -> Result<bool, RepoError> {
         let mut transaction = self.pool.begin().await.map_err(repo_error)?;
-        sqlx::query(concat!("INSERT INTO sessions (", session_columns!(), ") VALUES ($1, $2, $3, $4)"))
+        if !epoch_holds(&mut transaction, session.user_id, None, session.credential_epoch).await? {
+            return Ok(false);
+        }
+        sqlx::query(concat!("INSERT INTO sessions (", session_columns!(), ") VALUES ($1, $2, $3, $4, $5)"))
             .bind(session.id.as_uuid())
             .bind(session.user_id.as_uuid())
             .bind(session.created_at.seconds())
             .bind(session.revoked_at.map(UnixSeconds::seconds))
+            .bind(session.credential_epoch.value())
             .execute(&mut *transaction)
             .await
             .map_err(repo_error)?;
         insert_refresh_token(&mut *transaction, first).await?;
-        transaction.commit().await.map_err(repo_error)
+        transaction.commit().await.map_err(repo_error)?;
+        Ok(true)
     }
 
     async fn session(&self, id: SessionId) -> Result<Option<SessionRecord>, RepoError> {
@@ -91,9 +128,13 @@ impl SessionRepo for PostgresStore {
         &self,
         parent: &TokenHash,
         child: &RefreshRecord,
+        epoch: CredentialEpoch,
         now: UnixSeconds,
     ) -> Result<RotateOutcome, RepoError> {
         let mut transaction = self.pool.begin().await.map_err(repo_error)?;
+        if !epoch_holds(&mut transaction, child.user_id, Some(child.session_id), epoch).await? {
+            return Ok(RotateOutcome::Refused);
+        }
         // A racing rotation holds the parent's row lock until it commits;
         // this UPDATE then re-reads the row, finds `rotated_at` set and
         // matches nothing. So exactly one racer marks it.
@@ -125,7 +166,11 @@ impl SessionRepo for PostgresStore {
         Ok(RotateOutcome::Rotated)
     }
 
-    async fn ensure_refresh_token(&self, child: &RefreshRecord) -> Result<(), RepoError> {
+    async fn ensure_refresh_token(&self, child: &RefreshRecord, epoch: CredentialEpoch) -> Result<bool, RepoError> {
+        let mut transaction = self.pool.begin().await.map_err(repo_error)?;
+        if !epoch_holds(&mut transaction, child.user_id, Some(child.session_id), epoch).await? {
+            return Ok(false);
+        }
         sqlx::query(concat!(
             "INSERT INTO refresh_tokens (",
             refresh_token_columns!(),
@@ -137,10 +182,11 @@ impl SessionRepo for PostgresStore {
         .bind(child.issued_at.seconds())
         .bind(child.expires_at.seconds())
         .bind(child.rotated_at.map(UnixSeconds::seconds))
-        .execute(&self.pool)
+        .execute(&mut *transaction)
         .await
         .map_err(repo_error)?;
-        Ok(())
+        transaction.commit().await.map_err(repo_error)?;
+        Ok(true)
     }
 
     async fn revoke(&self, id: SessionId, now: UnixSeconds) -> Result<bool, RepoError> {

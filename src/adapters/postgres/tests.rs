@@ -6,7 +6,7 @@ use super::{connect, is_connection_sqlstate, pool_options, PostgresOptions, Post
 use crate::adapters::contract;
 use crate::core::email::Email;
 use crate::core::password::PasswordHash;
-use crate::core::user::{Role, UnixSeconds, User, UserId, UserStatus};
+use crate::core::user::{CredentialEpoch, Role, UnixSeconds, User, UserId, UserStatus};
 use crate::ports::{RepoError, SchemaStatus, UserInsertError, UserRepo};
 use crate::testing::fresh_database;
 use sqlx::postgres::PgConnectOptions;
@@ -44,6 +44,7 @@ fn user(email: &str) -> User {
         status: UserStatus::Active,
         created_at: UnixSeconds::new(1_700_000_000),
         updated_at: UnixSeconds::new(1_700_000_000),
+        credential_epoch: CredentialEpoch::INITIAL,
     }
 }
 

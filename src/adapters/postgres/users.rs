@@ -7,11 +7,12 @@ use super::{repo_error, PostgresStore};
 use crate::adapters::sql::{insert_user_error, select_users, user_columns, StoredUser};
 use crate::core::email::Email;
 use crate::core::password::PasswordHash;
-use crate::core::user::{UnixSeconds, User, UserChange, UserId};
+use crate::core::session::EndSessions;
+use crate::core::user::{CredentialEpoch, UnixSeconds, User, UserChange, UserId, UserStatus};
 use crate::ports::{RepoError, UserInsertError, UserRepo, UserUpdateError};
 use async_trait::async_trait;
 use sqlx::postgres::PgRow;
-use sqlx::{PgExecutor, Row as _};
+use sqlx::{PgConnection, PgExecutor, Row as _};
 
 /// The advisory lock every change of a user's role or status, and every
 /// deletion, holds for its transaction. It is a pair of `int4` keys, which
@@ -29,6 +30,7 @@ fn user_from_row(row: &PgRow) -> Result<User, RepoError> {
         status: row.try_get("status").map_err(repo_error)?,
         created_at: UnixSeconds::new(row.try_get("created_at").map_err(repo_error)?),
         updated_at: UnixSeconds::new(row.try_get("updated_at").map_err(repo_error)?),
+        credential_epoch: row.try_get("credential_epoch").map_err(repo_error)?,
     }
     .parse()
 }
@@ -57,6 +59,57 @@ async fn other_active_admin_exists<'e>(executor: impl PgExecutor<'e>, except: Us
     .map_err(repo_error)
 }
 
+/// Advances `id`'s epoch inside the caller's transaction, ends the sessions
+/// `ends` names and moves the user's other live sessions of the old epoch
+/// on; `None` for an unknown id. The `UPDATE` takes the user row's lock:
+/// session writes hold it shared (`FOR SHARE`) while they check the epoch,
+/// so each of them commits wholly before this or sees its result.
+async fn advance_epoch_within(
+    connection: &mut PgConnection,
+    id: UserId,
+    ends: EndSessions,
+    now: UnixSeconds,
+) -> Result<Option<CredentialEpoch>, RepoError> {
+    let advanced: Option<i64> = sqlx::query_scalar(
+        "UPDATE users SET credential_epoch = credential_epoch + 1, updated_at = $1 \
+         WHERE id = $2 RETURNING credential_epoch",
+    )
+    .bind(now.seconds())
+    .bind(id.as_uuid())
+    .fetch_optional(&mut *connection)
+    .await
+    .map_err(repo_error)?;
+    let Some(new) = advanced else { return Ok(None) };
+    let keep = match ends {
+        EndSessions::None => None,
+        EndSessions::All => Some(None),
+        EndSessions::AllBut(keep) => Some(Some(keep.as_uuid())),
+    };
+    if let Some(keep) = keep {
+        sqlx::query(
+            "UPDATE sessions SET revoked_at = $1 \
+             WHERE user_id = $2 AND revoked_at IS NULL AND ($3::uuid IS NULL OR id <> $3)",
+        )
+        .bind(now.seconds())
+        .bind(id.as_uuid())
+        .bind(keep)
+        .execute(&mut *connection)
+        .await
+        .map_err(repo_error)?;
+    }
+    sqlx::query(
+        "UPDATE sessions SET credential_epoch = $1 \
+         WHERE user_id = $2 AND revoked_at IS NULL AND credential_epoch = $3",
+    )
+    .bind(new)
+    .bind(id.as_uuid())
+    .bind(new - 1)
+    .execute(&mut *connection)
+    .await
+    .map_err(repo_error)?;
+    Ok(Some(CredentialEpoch::new(new)))
+}
+
 impl PostgresStore {
     /// Starts a transaction that changes a user's role or status, or
     /// deletes one, after every other such transaction has ended.
@@ -82,7 +135,7 @@ impl PostgresStore {
 #[async_trait]
 impl UserRepo for PostgresStore {
     async fn insert(&self, user: &User) -> Result<(), UserInsertError> {
-        sqlx::query(concat!("INSERT INTO users (", user_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7)"))
+        sqlx::query(concat!("INSERT INTO users (", user_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"))
             .bind(user.id.as_uuid())
             .bind(user.email.as_str())
             .bind(user.password_hash.as_str())
@@ -90,6 +143,7 @@ impl UserRepo for PostgresStore {
             .bind(user.status.as_str())
             .bind(user.created_at.seconds())
             .bind(user.updated_at.seconds())
+            .bind(user.credential_epoch.value())
             .execute(&self.pool)
             .await
             .map_err(|error| insert_user_error(error, repo_error))?;
@@ -129,15 +183,35 @@ impl UserRepo for PostgresStore {
             .collect()
     }
 
-    async fn set_password(&self, id: UserId, hash: &PasswordHash, now: UnixSeconds) -> Result<(), RepoError> {
-        sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
+    async fn set_password(
+        &self,
+        id: UserId,
+        hash: &PasswordHash,
+        ends: EndSessions,
+        now: UnixSeconds,
+    ) -> Result<Option<CredentialEpoch>, RepoError> {
+        let mut transaction = self.pool.begin().await.map_err(repo_error)?;
+        sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
             .bind(hash.as_str())
-            .bind(now.seconds())
             .bind(id.as_uuid())
-            .execute(&self.pool)
+            .execute(&mut *transaction)
             .await
             .map_err(repo_error)?;
-        Ok(())
+        let epoch = advance_epoch_within(&mut transaction, id, ends, now).await?;
+        transaction.commit().await.map_err(repo_error)?;
+        Ok(epoch)
+    }
+
+    async fn advance_epoch(
+        &self,
+        id: UserId,
+        ends: EndSessions,
+        now: UnixSeconds,
+    ) -> Result<Option<CredentialEpoch>, RepoError> {
+        let mut transaction = self.pool.begin().await.map_err(repo_error)?;
+        let epoch = advance_epoch_within(&mut transaction, id, ends, now).await?;
+        transaction.commit().await.map_err(repo_error)?;
+        Ok(epoch)
     }
 
     async fn update(&self, id: UserId, change: UserChange, now: UnixSeconds) -> Result<User, UserUpdateError> {
@@ -158,7 +232,12 @@ impl UserRepo for PostgresStore {
         .fetch_one(&mut *transaction)
         .await
         .map_err(repo_error)?;
-        let updated = user_from_row(&row)?;
+        let mut updated = user_from_row(&row)?;
+        if change.role.is_some() || change.status.is_some() {
+            let ends = if updated.status == UserStatus::Active { EndSessions::None } else { EndSessions::All };
+            let epoch = advance_epoch_within(&mut transaction, id, ends, now).await?;
+            updated.credential_epoch = epoch.ok_or(UserUpdateError::NotFound)?;
+        }
         transaction.commit().await.map_err(repo_error)?;
         Ok(updated)
     }

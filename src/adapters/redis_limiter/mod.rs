@@ -74,7 +74,7 @@ mod keys;
 mod tests;
 
 use crate::core::limits::{Decision, FailurePolicy, Quota};
-use crate::ports::{Bucket, FailureKey, LimiterError, RateLimiter};
+use crate::ports::{Bucket, FailureKey, LimiterError, RateLimiter, Reservation};
 use crate::redact::redact_url;
 use anyhow::{anyhow, Context as _};
 use async_trait::async_trait;
@@ -102,6 +102,7 @@ const RECORD_FAILURE_LUA: &str = include_str!("../redis/record_failure.lua");
 const LOCKED_FOR_LUA: &str = include_str!("../redis/locked_for.lua");
 const CLEAR_FAILURES_LUA: &str = include_str!("../redis/clear_failures.lua");
 const CLEAR_ACCOUNT_LUA: &str = include_str!("../redis/clear_account.lua");
+const REFUND_FAILURE_LUA: &str = include_str!("../redis/refund_failure.lua");
 
 struct Scripts {
     gcra: Script,
@@ -109,6 +110,7 @@ struct Scripts {
     locked_for: Script,
     clear_failures: Script,
     clear_account: Script,
+    refund_failure: Script,
 }
 
 impl Scripts {
@@ -119,6 +121,7 @@ impl Scripts {
             locked_for: Script::new(LOCKED_FOR_LUA),
             clear_failures: Script::new(CLEAR_FAILURES_LUA),
             clear_account: Script::new(CLEAR_ACCOUNT_LUA),
+            refund_failure: Script::new(REFUND_FAILURE_LUA),
         }
     }
 }
@@ -295,6 +298,18 @@ impl RedisLimiter {
         key: &FailureKey,
         policy: &FailurePolicy,
     ) -> Result<(Option<Duration>, ServerMillis), LimiterError> {
+        let (outcome, ms, now) = self.count_failure(key, policy).await?;
+        let lockout = match outcome {
+            // Started now: exactly the policy's lockout, as the core reports it.
+            1 => Some(policy.lockout),
+            2 => Some(from_millis(ms)),
+            _ => None,
+        };
+        Ok((lockout, now))
+    }
+
+    /// Runs the counting script: `(outcome, ms, now)` as it documents.
+    async fn count_failure(&self, key: &FailureKey, policy: &FailurePolicy) -> Result<(i64, i64, i64), LimiterError> {
         let keys = self.keys.counter(key);
         let mut invocation = self.scripts.record_failure.key(&keys.counter);
         let member = match &keys.indexed_as {
@@ -305,14 +320,7 @@ impl RedisLimiter {
             None => "",
         };
         invocation.arg(policy.max).arg(script_millis(policy.window)).arg(script_millis(policy.lockout)).arg(member);
-        let (outcome, ms, now): (i64, i64, i64) = self.run("counting a failed login", &invocation).await?;
-        let lockout = match outcome {
-            // Started now: exactly the policy's lockout, as the core reports it.
-            1 => Some(policy.lockout),
-            2 => Some(from_millis(ms)),
-            _ => None,
-        };
-        Ok((lockout, now))
+        self.run("counting a failed login", &invocation).await
     }
 }
 
@@ -333,6 +341,18 @@ impl RateLimiter for RedisLimiter {
 
     async fn record_failure(&self, key: &FailureKey, policy: &FailurePolicy) -> Result<Option<Duration>, LimiterError> {
         Ok(self.record_failure_at(key, policy).await?.0)
+    }
+
+    /// The counting script refuses a locked key without counting, in the
+    /// same step: a reservation is one script run.
+    async fn reserve_failure(&self, key: &FailureKey, policy: &FailurePolicy) -> Result<Reservation, LimiterError> {
+        let (outcome, ms, _) = self.count_failure(key, policy).await?;
+        Ok(if outcome == 2 { Reservation::Refused { retry_after: from_millis(ms) } } else { Reservation::Granted })
+    }
+
+    async fn refund_failure(&self, key: &FailureKey) -> Result<(), LimiterError> {
+        let invocation = self.scripts.refund_failure.key(self.keys.counter(key).counter);
+        self.run::<i64>("refunding a failed login", &invocation).await.map(drop)
     }
 
     async fn clear_failures(&self, key: &FailureKey) -> Result<(), LimiterError> {

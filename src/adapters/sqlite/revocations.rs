@@ -17,12 +17,7 @@ fn revocation_from_row(row: &SqliteRow) -> Result<Revocation, RepoError> {
     let subject: String = row.try_get("subject").map_err(repo_error)?;
     let subject = Uuid::parse_str(&subject).map_err(|e| corrupt("revocation subject", e))?;
     let cutoff: Option<i64> = row.try_get("cutoff").map_err(repo_error)?;
-    revocation(
-        &kind,
-        subject,
-        cutoff.map(UnixSeconds::new),
-        UnixSeconds::new(row.try_get("until").map_err(repo_error)?),
-    )
+    revocation(&kind, subject, cutoff, UnixSeconds::new(row.try_get("until").map_err(repo_error)?))
 }
 
 #[async_trait]
@@ -41,7 +36,7 @@ impl RevocationStore for SqliteStore {
         )
         .bind(kind)
         .bind(subject.to_string())
-        .bind(cutoff.map(UnixSeconds::seconds))
+        .bind(cutoff)
         .bind(revocation.until().seconds())
         .execute(&self.pool)
         .await

@@ -1,12 +1,14 @@
 //! Sessions and refresh tokens in SQLite. Rotation marks the parent and
 //! stores the child in one `BEGIN IMMEDIATE` transaction, so of racing
-//! rotations only one succeeds.
+//! rotations only one succeeds. Each write that opens or carries a session
+//! forward first checks the user's credential epoch in that transaction:
+//! SQLite has one writer, so no cut-off can land between check and write.
 
 use super::{repo_error, SqliteStore};
 use crate::adapters::sql::{corrupt, refresh_token_columns, session_columns, token_hash};
 use crate::core::refresh::TokenHash;
 use crate::core::session::SessionId;
-use crate::core::user::{UnixSeconds, UserId};
+use crate::core::user::{CredentialEpoch, UnixSeconds, UserId};
 use crate::ports::{RefreshRecord, RepoError, RotateOutcome, SessionRecord, SessionRepo};
 use anyhow::anyhow;
 use async_trait::async_trait;
@@ -21,7 +23,30 @@ fn session_from_row(row: &SqliteRow) -> Result<SessionRecord, RepoError> {
         user_id: user_id.parse().map_err(|e| corrupt("user id", e))?,
         created_at: UnixSeconds::new(row.try_get("created_at").map_err(repo_error)?),
         revoked_at: row.try_get::<Option<i64>, _>("revoked_at").map_err(repo_error)?.map(UnixSeconds::new),
+        credential_epoch: CredentialEpoch::new(row.try_get("credential_epoch").map_err(repo_error)?),
     })
+}
+
+/// Whether `user` is active in `epoch` and, when named, `session` is live
+/// in it too. Run inside the write transaction that depends on it.
+async fn epoch_holds<'e>(
+    executor: impl SqliteExecutor<'e>,
+    user: UserId,
+    session: Option<SessionId>,
+    epoch: CredentialEpoch,
+) -> Result<bool, RepoError> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM users \
+         WHERE id = ?1 AND status = 'active' AND credential_epoch = ?2 \
+         AND (?3 IS NULL OR EXISTS (SELECT 1 FROM sessions \
+             WHERE id = ?3 AND user_id = ?1 AND revoked_at IS NULL AND credential_epoch = ?2)))",
+    )
+    .bind(user.to_string())
+    .bind(epoch.value())
+    .bind(session.map(|id| id.to_string()))
+    .fetch_one(executor)
+    .await
+    .map_err(repo_error)
 }
 
 fn refresh_token_from_row(row: &SqliteRow) -> Result<RefreshRecord, RepoError> {
@@ -54,18 +79,23 @@ async fn insert_refresh_token<'e>(executor: impl SqliteExecutor<'e>, record: &Re
 
 #[async_trait]
 impl SessionRepo for SqliteStore {
-    async fn create(&self, session: &SessionRecord, first: &RefreshRecord) -> Result<(), RepoError> {
+    async fn create(&self, session: &SessionRecord, first: &RefreshRecord) -> Result<bool, RepoError> {
         let mut transaction = self.begin_write().await?;
-        sqlx::query(concat!("INSERT INTO sessions (", session_columns!(), ") VALUES (?1, ?2, ?3, ?4)"))
+        if !epoch_holds(&mut *transaction, session.user_id, None, session.credential_epoch).await? {
+            return Ok(false);
+        }
+        sqlx::query(concat!("INSERT INTO sessions (", session_columns!(), ") VALUES (?1, ?2, ?3, ?4, ?5)"))
             .bind(session.id.to_string())
             .bind(session.user_id.to_string())
             .bind(session.created_at.seconds())
             .bind(session.revoked_at.map(UnixSeconds::seconds))
+            .bind(session.credential_epoch.value())
             .execute(&mut *transaction)
             .await
             .map_err(repo_error)?;
         insert_refresh_token(&mut *transaction, first).await?;
-        transaction.commit().await.map_err(repo_error)
+        transaction.commit().await.map_err(repo_error)?;
+        Ok(true)
     }
 
     async fn session(&self, id: SessionId) -> Result<Option<SessionRecord>, RepoError> {
@@ -94,9 +124,13 @@ impl SessionRepo for SqliteStore {
         &self,
         parent: &TokenHash,
         child: &RefreshRecord,
+        epoch: CredentialEpoch,
         now: UnixSeconds,
     ) -> Result<RotateOutcome, RepoError> {
         let mut transaction = self.begin_write().await?;
+        if !epoch_holds(&mut *transaction, child.user_id, Some(child.session_id), epoch).await? {
+            return Ok(RotateOutcome::Refused);
+        }
         let marked = sqlx::query(
             "UPDATE refresh_tokens SET rotated_at = ?1 \
              WHERE token_hash = ?2 AND rotated_at IS NULL",
@@ -124,7 +158,11 @@ impl SessionRepo for SqliteStore {
         Ok(RotateOutcome::Rotated)
     }
 
-    async fn ensure_refresh_token(&self, child: &RefreshRecord) -> Result<(), RepoError> {
+    async fn ensure_refresh_token(&self, child: &RefreshRecord, epoch: CredentialEpoch) -> Result<bool, RepoError> {
+        let mut transaction = self.begin_write().await?;
+        if !epoch_holds(&mut *transaction, child.user_id, Some(child.session_id), epoch).await? {
+            return Ok(false);
+        }
         sqlx::query(concat!(
             "INSERT INTO refresh_tokens (",
             refresh_token_columns!(),
@@ -136,10 +174,11 @@ impl SessionRepo for SqliteStore {
         .bind(child.issued_at.seconds())
         .bind(child.expires_at.seconds())
         .bind(child.rotated_at.map(UnixSeconds::seconds))
-        .execute(&self.pool)
+        .execute(&mut *transaction)
         .await
         .map_err(repo_error)?;
-        Ok(())
+        transaction.commit().await.map_err(repo_error)?;
+        Ok(true)
     }
 
     async fn revoke(&self, id: SessionId, now: UnixSeconds) -> Result<bool, RepoError> {

@@ -1,15 +1,18 @@
 //! Users in SQLite. The last-admin rule holds because its check and its
-//! write share one `BEGIN IMMEDIATE` transaction.
+//! write share one `BEGIN IMMEDIATE` transaction; so does advancing the
+//! credential epoch with ending or moving on the user's sessions, and
+//! SQLite's single writer orders it against every session write.
 
 use super::{repo_error, SqliteStore};
 use crate::adapters::sql::{corrupt, insert_user_error, select_users, user_columns, StoredUser};
 use crate::core::email::Email;
 use crate::core::password::PasswordHash;
-use crate::core::user::{Role, UnixSeconds, User, UserChange, UserId, UserStatus};
+use crate::core::session::EndSessions;
+use crate::core::user::{CredentialEpoch, Role, UnixSeconds, User, UserChange, UserId, UserStatus};
 use crate::ports::{RepoError, UserInsertError, UserRepo, UserUpdateError};
 use async_trait::async_trait;
 use sqlx::sqlite::SqliteRow;
-use sqlx::{Row as _, SqliteExecutor};
+use sqlx::{Row as _, SqliteConnection, SqliteExecutor};
 
 /// Reads a row of [`user_columns!`](crate::adapters::sql::user_columns).
 fn user_from_row(row: &SqliteRow) -> Result<User, RepoError> {
@@ -22,6 +25,7 @@ fn user_from_row(row: &SqliteRow) -> Result<User, RepoError> {
         status: row.try_get("status").map_err(repo_error)?,
         created_at: UnixSeconds::new(row.try_get("created_at").map_err(repo_error)?),
         updated_at: UnixSeconds::new(row.try_get("updated_at").map_err(repo_error)?),
+        credential_epoch: row.try_get("credential_epoch").map_err(repo_error)?,
     }
     .parse()
 }
@@ -50,10 +54,59 @@ async fn other_active_admin_exists<'e>(executor: impl SqliteExecutor<'e>, except
     .map_err(repo_error)
 }
 
+/// Advances `id`'s epoch inside the caller's write transaction, ends the
+/// sessions `ends` names and moves the user's other live sessions of the old
+/// epoch on; `None` for an unknown id.
+async fn advance_epoch_within(
+    connection: &mut SqliteConnection,
+    id: UserId,
+    ends: EndSessions,
+    now: UnixSeconds,
+) -> Result<Option<CredentialEpoch>, RepoError> {
+    let advanced: Option<i64> = sqlx::query_scalar(
+        "UPDATE users SET credential_epoch = credential_epoch + 1, updated_at = ?1 \
+         WHERE id = ?2 RETURNING credential_epoch",
+    )
+    .bind(now.seconds())
+    .bind(id.to_string())
+    .fetch_optional(&mut *connection)
+    .await
+    .map_err(repo_error)?;
+    let Some(new) = advanced else { return Ok(None) };
+    let keep = match ends {
+        EndSessions::None => None,
+        EndSessions::All => Some(None),
+        EndSessions::AllBut(keep) => Some(Some(keep.to_string())),
+    };
+    if let Some(keep) = keep {
+        sqlx::query(
+            "UPDATE sessions SET revoked_at = ?1 \
+             WHERE user_id = ?2 AND revoked_at IS NULL AND (?3 IS NULL OR id <> ?3)",
+        )
+        .bind(now.seconds())
+        .bind(id.to_string())
+        .bind(keep)
+        .execute(&mut *connection)
+        .await
+        .map_err(repo_error)?;
+    }
+    sqlx::query(
+        "UPDATE sessions SET credential_epoch = ?1 \
+         WHERE user_id = ?2 AND revoked_at IS NULL AND credential_epoch = ?3",
+    )
+    .bind(new)
+    .bind(id.to_string())
+    .bind(new - 1)
+    .execute(&mut *connection)
+    .await
+    .map_err(repo_error)?;
+    Ok(Some(CredentialEpoch::new(new)))
+}
+
 #[async_trait]
 impl UserRepo for SqliteStore {
     async fn insert(&self, user: &User) -> Result<(), UserInsertError> {
-        sqlx::query(concat!("INSERT INTO users (", user_columns!(), ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"))
+        sqlx::query(concat!("INSERT INTO users (", user_columns!(), ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"))
             .bind(user.id.to_string())
             .bind(user.email.as_str())
             .bind(user.password_hash.as_str())
@@ -61,6 +114,7 @@ impl UserRepo for SqliteStore {
             .bind(user.status.as_str())
             .bind(user.created_at.seconds())
             .bind(user.updated_at.seconds())
+            .bind(user.credential_epoch.value())
             .execute(&self.pool)
             .await
             .map_err(|error| insert_user_error(error, repo_error))?;
@@ -94,15 +148,35 @@ impl UserRepo for SqliteStore {
             .collect()
     }
 
-    async fn set_password(&self, id: UserId, hash: &PasswordHash, now: UnixSeconds) -> Result<(), RepoError> {
-        sqlx::query("UPDATE users SET password_hash = ?1, updated_at = ?2 WHERE id = ?3")
+    async fn set_password(
+        &self,
+        id: UserId,
+        hash: &PasswordHash,
+        ends: EndSessions,
+        now: UnixSeconds,
+    ) -> Result<Option<CredentialEpoch>, RepoError> {
+        let mut transaction = self.begin_write().await?;
+        sqlx::query("UPDATE users SET password_hash = ?1 WHERE id = ?2")
             .bind(hash.as_str())
-            .bind(now.seconds())
             .bind(id.to_string())
-            .execute(&self.pool)
+            .execute(&mut *transaction)
             .await
             .map_err(repo_error)?;
-        Ok(())
+        let epoch = advance_epoch_within(&mut transaction, id, ends, now).await?;
+        transaction.commit().await.map_err(repo_error)?;
+        Ok(epoch)
+    }
+
+    async fn advance_epoch(
+        &self,
+        id: UserId,
+        ends: EndSessions,
+        now: UnixSeconds,
+    ) -> Result<Option<CredentialEpoch>, RepoError> {
+        let mut transaction = self.begin_write().await?;
+        let epoch = advance_epoch_within(&mut transaction, id, ends, now).await?;
+        transaction.commit().await.map_err(repo_error)?;
+        Ok(epoch)
     }
 
     async fn update(&self, id: UserId, change: UserChange, now: UnixSeconds) -> Result<User, UserUpdateError> {
@@ -111,7 +185,7 @@ impl UserRepo for SqliteStore {
         if change.demotes(&current) && !other_active_admin_exists(&mut *transaction, id).await? {
             return Err(UserUpdateError::LastAdmin);
         }
-        let updated = User {
+        let mut updated = User {
             role: change.role.unwrap_or(current.role),
             status: change.status.unwrap_or(current.status),
             updated_at: now,
@@ -125,6 +199,11 @@ impl UserRepo for SqliteStore {
             .execute(&mut *transaction)
             .await
             .map_err(repo_error)?;
+        if change.role.is_some() || change.status.is_some() {
+            let ends = if updated.status == UserStatus::Active { EndSessions::None } else { EndSessions::All };
+            let epoch = advance_epoch_within(&mut transaction, id, ends, now).await?;
+            updated.credential_epoch = epoch.ok_or(UserUpdateError::NotFound)?;
+        }
         transaction.commit().await.map_err(repo_error)?;
         Ok(updated)
     }

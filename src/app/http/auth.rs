@@ -13,7 +13,9 @@ use super::params::OptionalJson;
 use super::problem::Problem;
 use super::security::BearerAuth;
 use super::state::AppState;
-use super::wire::{Credentials, LogoutRequest, NoContent, RefreshRequest, RegisterOk, TokensOk, VerifyOk};
+use super::wire::{
+    Credentials, LoginRequest, LogoutRequest, NoContent, RefreshRequest, RegisterOk, TokensOk, VerifyOk,
+};
 use super::{ApiTags, ClientIp};
 use crate::core::auth::{LoginError, LogoutError, RefreshError, RegisterError};
 use crate::core::password::PasswordError;
@@ -111,11 +113,12 @@ impl AuthApi {
     async fn login(
         &self,
         state: Data<&Arc<AppState>>,
-        body: Json<Credentials>,
+        body: Json<LoginRequest>,
         client_ip: Data<&ClientIp>,
     ) -> Result<TokensOk, LoginErrors> {
-        let Credentials { email, password } = body.0;
-        let pair = state.auth.login(&email.0, password.0, client_ip.0 .0).await?;
+        let LoginRequest { email, password, device_token } = body.0;
+        let device_token = device_token.as_deref();
+        let pair = state.auth.login_from_device(&email.0, password.0, client_ip.0 .0, device_token).await?;
         Ok(TokensOk::Ok(Json(pair.into())))
     }
 

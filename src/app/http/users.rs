@@ -1,20 +1,22 @@
 //! The `Users` API: the signed-in user's own account, with what its domain
-//! errors mean on the wire. Every route declares the `api` rate-limit bucket.
+//! errors mean on the wire. Routes declare the `api` rate-limit bucket,
+//! except the password change: it runs bcrypt, so it is in the `auth` one.
 
 use super::auth::weak_password;
 use super::errors::{BearerBodyErrors, BearerErrors, ProblemCode};
-use super::middleware::rate_limit::api_bucket;
+use super::middleware::rate_limit::{api_bucket, auth_bucket};
 use super::problem::Problem;
 use super::security::BearerAuth;
 use super::state::AppState;
 use super::wire::{NoContent, PasswordChange, UserOk};
-use super::ApiTags;
+use super::{ApiTags, ClientIp};
 use crate::core::auth::PasswordChangeError;
 use poem::http::StatusCode;
 use poem::web::Data;
 use poem_openapi::payload::Json;
 use poem_openapi::OpenApi;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// A valid token whose user no longer exists.
 fn user_gone() -> Problem {
@@ -29,6 +31,9 @@ impl From<PasswordChangeError> for Problem {
             }
             PasswordChangeError::WeakPassword(error) => weak_password("new_password", &error),
             PasswordChangeError::UserGone => user_gone(),
+            PasswordChangeError::Locked { retry_after } => Problem::rate_limited(retry_after),
+            // The user's own earlier changes are still hashing.
+            PasswordChangeError::Busy => Problem::rate_limited(Duration::from_secs(1)),
             PasswordChangeError::Failure(failure) => failure.into(),
         }
     }
@@ -49,15 +54,19 @@ impl UsersApi {
     ///
     /// Keeps this session; ends every other session and every access token
     /// issued before the change (refresh to get a new one).
-    #[oai(path = "/me/password", method = "put", operation_id = "changePassword", transform = "api_bucket")]
+    /// The current password is checked like a login's: wrong ones count
+    /// towards the lockout, and a locked account or address gets `429`. At
+    /// most two password operations per user run at once; more get `429`.
+    #[oai(path = "/me/password", method = "put", operation_id = "changePassword", transform = "auth_bucket")]
     async fn change_password(
         &self,
         state: Data<&Arc<AppState>>,
         auth: BearerAuth,
+        client_ip: Data<&ClientIp>,
         body: Json<PasswordChange>,
     ) -> Result<NoContent, BearerBodyErrors> {
         let PasswordChange { current_password, new_password } = body.0;
-        state.auth.change_password(&auth.0, current_password.0, new_password.0).await?;
+        state.auth.change_password(&auth.0, current_password.0, new_password.0, client_ip.0 .0).await?;
         Ok(NoContent::Done)
     }
 }

@@ -108,6 +108,11 @@ pub struct TokenPairView {
     // is validated, the document just states the shape.
     #[oai(validator(pattern = "^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$"))]
     pub refresh_token: String,
+    /// Login only: an opaque, long-lived token bound to this account. Keep
+    /// it on this device and send it with later logins: it lets the owner
+    /// sign in while others' failed guesses have the account locked.
+    #[oai(skip_serializing_if_is_none)]
+    pub device_token: Option<String>,
 }
 
 impl From<TokenPair> for TokenPairView {
@@ -117,6 +122,7 @@ impl From<TokenPair> for TokenPairView {
             token_type: "Bearer".to_owned(),
             expires_in: pair.expires_in,
             refresh_token: pair.refresh_token.expose().to_owned(),
+            device_token: pair.device_token,
         }
     }
 }
@@ -138,6 +144,32 @@ pub struct Credentials {
 impl Example for Credentials {
     fn example() -> Self {
         Self { email: "ada@example.com".into(), password: "correct-Horse-battery-staple".into() }
+    }
+}
+
+/// E-mail and password, and the device token of an earlier login here.
+#[derive(Object)]
+#[oai(deny_unknown_fields, example)]
+pub struct LoginRequest {
+    /// At most 254 bytes; compared case-insensitively.
+    pub email: EmailText,
+    /// The account's password.
+    pub password: Text,
+    /// The `device_token` an earlier login on this device returned. A
+    /// valid one exempts this login from the account-wide lockout and from
+    /// locks earned by other addresses, within its own small failure
+    /// budget; an invalid or expired one is ignored.
+    #[oai(validator(max_length = 256))]
+    pub device_token: Option<String>,
+}
+
+impl Example for LoginRequest {
+    fn example() -> Self {
+        Self {
+            email: "ada@example.com".into(),
+            password: "correct-Horse-battery-staple".into(),
+            device_token: Some(format!("{}.1830000000.{}", "3f".repeat(16), "a1".repeat(32))),
+        }
     }
 }
 
