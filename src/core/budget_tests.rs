@@ -1,17 +1,22 @@
 //! Failure budgets under attack: many guesses at once may not buy more
 //! password verifications than the budget holds. The hasher counts its
-//! calls and takes a little while, so the guesses overlap.
+//! calls and takes a little while, so the guesses overlap. And a cut-off
+//! landing while a password is checked refuses that login.
 
 use super::auth::{AuthPolicy, AuthPorts, AuthService, LoginError};
+use super::email::Email;
 use super::limits::{FailurePolicy, Limits, Quota};
 use super::password::{Password, PasswordHash};
+use super::session::EndSessions;
 use super::testkit::{FastHasher, FixedClock, SeededEntropy};
 use super::token::{KeyRing, TokenSettings};
+use super::user::UnixSeconds;
 use crate::adapters::memory::MemoryStore;
 use crate::adapters::memory_limiter::MemoryLimiter;
 use crate::ports::metrics::MockMetricsSink;
-use crate::ports::{HashError, PasswordHasher};
+use crate::ports::{HashError, LoginOutcome, PasswordHasher, UserRepo};
 use async_trait::async_trait;
+use mockall::predicate::eq;
 use secrecy::SecretString;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -114,4 +119,48 @@ async fn a_right_password_gives_its_reservation_back() {
         assert!(matches!(wrong, Err(LoginError::InvalidCredentials)));
     }
     auth.login("owner@example.com", PASSWORD.into(), address).await.expect("the fifth attempt is the owner's");
+}
+
+/// Logs everyone out (a cut-off) in the middle of each verification.
+struct CuttingHasher {
+    store: Arc<MemoryStore>,
+}
+
+#[async_trait]
+impl PasswordHasher for CuttingHasher {
+    async fn hash(&self, password: &Password) -> Result<PasswordHash, HashError> {
+        FastHasher.hash(password).await
+    }
+    async fn verify(&self, password: &Password, hash: &PasswordHash) -> Result<bool, HashError> {
+        let email = Email::parse("owner@example.com").unwrap();
+        if let Some(user) = self.store.by_email(&email).await.unwrap() {
+            self.store.advance_epoch(user.id, EndSessions::All, UnixSeconds::new(1_800_000_000)).await.unwrap();
+        }
+        FastHasher.verify(password, hash).await
+    }
+}
+
+#[tokio::test]
+async fn a_cut_off_during_the_password_check_refuses_the_login_and_is_counted() {
+    let clock = Arc::new(FixedClock::at(1_800_000_000));
+    let store = Arc::new(MemoryStore::new());
+    let mut metrics = MockMetricsSink::new();
+    metrics.expect_login_attempt().with(eq(LoginOutcome::CutOff)).times(1).returning(|_| ());
+    let ports = AuthPorts {
+        users: store.clone(),
+        sessions: store.clone(),
+        revocations: store.clone(),
+        limiter: Arc::new(MemoryLimiter::new(clock.clone())),
+        hasher: Arc::new(CuttingHasher { store: store.clone() }),
+        metrics: Arc::new(metrics),
+        clock,
+        entropy: Arc::new(SeededEntropy::new(12)),
+    };
+    let keys = KeyRing::new(&[SecretString::from("k".repeat(32))]).unwrap();
+    let auth = AuthService::start(ports, policy(), keys).await.unwrap();
+    auth.register("owner@example.com", PASSWORD.into()).await.unwrap();
+
+    let login = auth.login("owner@example.com", PASSWORD.into(), IpAddr::from([198, 51, 100, 9])).await;
+
+    assert!(matches!(login, Err(LoginError::CutOff)), "{login:?}");
 }

@@ -26,6 +26,10 @@ pub enum LoginError {
     InvalidCredentials,
     #[error("too many failed logins")]
     Locked { retry_after: Duration },
+    /// A cut-off moved the account's credential epoch on while the
+    /// password was being verified; to the client, invalid credentials.
+    #[error("the account's credentials were cut off during the login")]
+    CutOff,
     #[error(transparent)]
     Failure(#[from] ServiceFailure),
 }
@@ -74,6 +78,7 @@ impl AuthService {
             Ok(_) => LoginOutcome::Success,
             Err(LoginError::InvalidCredentials | LoginError::InvalidEmail(_)) => LoginOutcome::InvalidCredentials,
             Err(LoginError::Locked { .. }) => LoginOutcome::Locked,
+            Err(LoginError::CutOff) => LoginOutcome::CutOff,
             Err(LoginError::Failure(_)) => LoginOutcome::Error,
         };
         self.ports.metrics.login_attempt(outcome);
@@ -136,7 +141,7 @@ impl AuthService {
         }
         // A cut-off that lands while the password was being verified moves
         // the epoch on, and the store then refuses the session.
-        let mut pair = self.open_session(&user).await?.ok_or(LoginError::InvalidCredentials)?;
+        let mut pair = self.open_session(&user).await?.ok_or(LoginError::CutOff)?;
         pair.device_token = Some(device::issue(&self.keys, self.ports.entropy.as_ref(), email.as_str(), now));
         Ok(pair)
     }

@@ -133,7 +133,9 @@ impl AuthService {
         self.reserve_verification(&pair, &account).await.map_err(|error| match error {
             LoginError::Locked { retry_after } => PasswordChangeError::Locked { retry_after },
             LoginError::Failure(failure) => PasswordChangeError::Failure(failure),
-            LoginError::InvalidEmail(_) | LoginError::InvalidCredentials => PasswordChangeError::InvalidCredentials,
+            LoginError::InvalidEmail(_) | LoginError::InvalidCredentials | LoginError::CutOff => {
+                PasswordChangeError::InvalidCredentials
+            }
         })?;
         let current = Password::unchecked(current);
         let matches = match self.ports.hasher.verify(&current, &user.password_hash).await {

@@ -8,6 +8,10 @@ pub enum LoginOutcome {
     InvalidCredentials,
     Locked,
     RateLimited,
+    /// The password was right, but a cut-off (password change, logout
+    /// everywhere, disabling, deletion, role change) landed while it was
+    /// being verified, and the session was refused.
+    CutOff,
     Error,
 }
 
@@ -18,6 +22,7 @@ impl LoginOutcome {
             Self::InvalidCredentials => "invalid_credentials",
             Self::Locked => "locked",
             Self::RateLimited => "rate_limited",
+            Self::CutOff => "cut_off",
             Self::Error => "error",
         }
     }

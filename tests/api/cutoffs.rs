@@ -99,20 +99,20 @@ async fn keep_refreshing(app: &TestApp, mut current: TokenPair, stop: &Cell<bool
     haul
 }
 
-/// Runs `attack` on every attacker while the cut-off lands; returns the
-/// hauls and the instant the cut-off was sent.
+/// Runs `attack` on every attacker while the cut-off lands, then raises
+/// `stop`; returns the hauls and the instant the cut-off was sent.
 async fn race<'a, F, Fut>(
     app: &'a TestApp,
     admin: &'a str,
     target: &'a Target,
     cutoff: Cutoff,
+    stop: &'a Cell<bool>,
     attack: F,
 ) -> (Vec<Haul>, Instant)
 where
     F: Fn(usize, &'a Cell<bool>) -> Fut,
     Fut: std::future::Future<Output = Haul> + 'a,
 {
-    let stop: &'a Cell<bool> = Box::leak(Box::new(Cell::new(false)));
     let attackers = futures_util::future::join_all((0..ATTACKERS).map(|n| attack(n, stop)));
     let owner = async {
         tokio::time::sleep(Duration::from_millis(25)).await;
@@ -203,8 +203,9 @@ async fn logins_in_flight_do_not_survive(cutoff: Cutoff) {
     let mut in_flight = 0;
     for _ in 0..TRIALS {
         let target = prepare(&app, &admin, cutoff).await;
+        let stop = Cell::new(false);
         let (hauls, sent) =
-            race(&app, &admin, &target, cutoff, |_, stop| keep_logging_in(&app, &target.email, stop)).await;
+            race(&app, &admin, &target, cutoff, &stop, |_, stop| keep_logging_in(&app, &target.email, stop)).await;
         let after = epoch_after(&app, &target, cutoff).await;
         in_flight += assert_nothing_from_before_works(&app, &hauls, sent, after, check).await;
     }
@@ -223,8 +224,10 @@ async fn refreshes_in_flight_do_not_survive(cutoff: Cutoff) {
             sessions.push(app.login_pair(&target.email, STRONG_PASSWORD).await);
         }
         let sessions = &sessions;
+        let stop = Cell::new(false);
         let (hauls, sent) =
-            race(&app, &admin, &target, cutoff, |n, stop| keep_refreshing(&app, sessions[n].clone(), stop)).await;
+            race(&app, &admin, &target, cutoff, &stop, |n, stop| keep_refreshing(&app, sessions[n].clone(), stop))
+                .await;
         let check = if matches!(cutoff, Cutoff::Demotion) { RefreshCheck::None } else { RefreshCheck::Newest };
         let after = epoch_after(&app, &target, cutoff).await;
         in_flight += assert_nothing_from_before_works(&app, &hauls, sent, after, check).await;

@@ -48,7 +48,9 @@ impl From<LoginError> for Problem {
     fn from(error: LoginError) -> Self {
         match error {
             LoginError::InvalidEmail(error) => Problem::validation("email", error.to_string()),
-            LoginError::InvalidCredentials => {
+            // A login that lost a race with a cut-off looks like any other
+            // refused one.
+            LoginError::InvalidCredentials | LoginError::CutOff => {
                 Problem::new(StatusCode::UNAUTHORIZED, ProblemCode::InvalidCredentials, "invalid email or password")
             }
             LoginError::Locked { retry_after } => Problem::new(
