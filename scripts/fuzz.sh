@@ -20,6 +20,7 @@ command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked --ver
 # The fuzz crate is its own workspace; its builds stay under fuzz/target.
 unset CARGO_TARGET_DIR
 targets=$(cd fuzz && rustup run nightly cargo fuzz list)
+[ -n "$targets" ] || { echo "cargo fuzz list found no targets"; exit 1; }
 rustup run nightly cargo fuzz build --fuzz-dir fuzz
 status=0
 for target in $targets; do

@@ -104,11 +104,16 @@ impl AuthService {
             Bucket::Auth => self.policy.limits.auth,
             Bucket::Api => self.policy.limits.api,
         };
-        self.limit_within(bucket, key, quota).await
+        let decision = self.limit_within(bucket, key, quota).await;
+        self.record_limit(bucket, &decision);
+        decision
     }
 
-    /// [`Self::limit`] with a quota other than the bucket's own: for an
-    /// aggregate key, such as an IPv6 site on the auth bucket.
+    /// [`Self::limit`] with a quota other than the bucket's own, for a
+    /// request limited on several keys (an IPv6 network and its site on the
+    /// auth bucket). Counts in no metric: the caller reports the one
+    /// decision it acts on with [`Self::record_limit`], so each request is
+    /// counted once.
     pub async fn limit_within(&self, bucket: Bucket, key: &str, quota: Quota) -> Decision {
         let decision = match self.ports.limiter.acquire(bucket, key, &quota).await {
             Ok(decision) => decision,
@@ -123,8 +128,12 @@ impl AuthService {
                 }
             }
         };
-        self.ports.metrics.rate_limit_decision(bucket.as_str(), decision.allowed);
         decision
+    }
+
+    /// Counts the decision a request was given, once per request.
+    pub fn record_limit(&self, bucket: Bucket, decision: &Decision) {
+        self.ports.metrics.rate_limit_decision(bucket.as_str(), decision.allowed);
     }
 
     /// Checks a bearer token: signature, claims, and the in-process

@@ -55,11 +55,14 @@ impl Email {
         if trimmed.len() > MAX_EMAIL_BYTES {
             return Err(EmailError::TooLong);
         }
-        if trimmed.chars().any(|c| c.is_control() || !(c.is_ascii() || c.identifier_allowed())) {
-            return Err(EmailError::DisallowedCharacter);
-        }
         let (local, domain) = trimmed.rsplit_once('@').ok_or(EmailError::Invalid)?;
         let local: String = local.to_lowercase().nfc().collect();
+        // Judged after normalisation: a character allowed decomposed may not
+        // be once composed, and what is judged must be what is stored.
+        let allowed = |c: char| !c.is_control() && (c.is_ascii() || c.identifier_allowed());
+        if !local.chars().chain(domain.chars()).all(allowed) {
+            return Err(EmailError::DisallowedCharacter);
+        }
         if !local.as_str().is_single_script() || looks_like_ascii(&local) {
             return Err(EmailError::Confusable);
         }
@@ -172,6 +175,18 @@ mod tests {
             for address in [format!("ali{hidden}ce@example.com"), format!("alice@exa{hidden}mple.com")] {
                 assert_eq!(Email::parse(&address), Err(EmailError::DisallowedCharacter), "{address:?}");
             }
+        }
+    }
+
+    #[test]
+    fn an_accepted_address_parses_to_itself_once_composed() {
+        // Found by the `email` fuzz target: `w` + U+0301 was allowed
+        // decomposed, but its NFC form U+1E83 is not an identifier character,
+        // so the stored address did not parse again.
+        let input = "p\u{31b}.4w\u{301}h@caf\u{301}n\u{301}e\u{301}.en";
+        match Email::parse(input) {
+            Ok(email) => assert_eq!(Email::parse(email.as_str()), Ok(email)),
+            Err(error) => assert_eq!(Email::parse(&input.nfc().collect::<String>()), Err(error)),
         }
     }
 

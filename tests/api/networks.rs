@@ -56,6 +56,10 @@ async fn thirty_slash_64s_of_one_slash_48_share_one_budget() {
         // Each /64 may burst 2; the /48 as a whole 4 × 2.
         assert_eq!(refused, 30 - 8, "{name}: the /48 should allow exactly 8");
         assert_eq!(refresh_from(&app, "2001:db8:8::1").await, 401, "{name}: another /48 is not affected");
+        // Two keys decide each request, and the metric counts it once.
+        let allowed = app.metric_value(r#"rate_limit_decisions_total{bucket="auth",decision="allowed"}"#).await;
+        let refused_total = app.metric_value(r#"rate_limit_decisions_total{bucket="auth",decision="refused"}"#).await;
+        assert_eq!((allowed, refused_total), (9.0, 22.0), "{name}");
     }
 }
 

@@ -108,11 +108,15 @@ impl Limits {
     /// IPv6 site, so that the /64s of one /48 share a bounded budget.
     async fn decide_auth(&self, network: &str) -> Decision {
         let auth = &self.state.auth;
-        let decision = auth.limit(Bucket::Auth, network).await;
-        let Some(site) = limited_site(self.client).filter(|_| decision.allowed) else { return decision };
-        let quota = auth.policy().limits.auth.times(NETWORKS_PER_SITE);
-        let site = auth.limit_within(Bucket::Auth, &format!("site:{site}"), quota).await;
-        tighter(decision, site)
+        let Some(site) = limited_site(self.client) else { return auth.limit(Bucket::Auth, network).await };
+        let quota = auth.policy().limits.auth;
+        let mut decision = auth.limit_within(Bucket::Auth, network, quota).await;
+        if decision.allowed {
+            let site_quota = quota.times(NETWORKS_PER_SITE);
+            decision = tighter(decision, auth.limit_within(Bucket::Auth, &format!("site:{site}"), site_quota).await);
+        }
+        auth.record_limit(Bucket::Auth, &decision);
+        decision
     }
 }
 
