@@ -3,7 +3,7 @@
 //! template or `unmatched`, and `method` one of the standard methods or
 //! `other`, so no request can add a series of its own choosing.
 
-use crate::ports::{LoginOutcome, MetricsSink, TokenKind};
+use crate::ports::{LoginOutcome, MetricsSink, RefreshRefusal, TokenKind};
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
 };
@@ -22,6 +22,7 @@ pub struct PrometheusMetrics {
     rate_limit_decisions: IntCounterVec,
     tokens_issued: IntCounterVec,
     refresh_reuse: IntCounter,
+    refresh_refusals: IntCounterVec,
     db_fallback: IntGauge,
     limiter_degraded: IntGauge,
 }
@@ -51,6 +52,14 @@ impl PrometheusMetrics {
             "refresh_token_reuse_total",
             "Rotated refresh tokens presented after the grace window; each revoked its session.",
         )?;
+        let refresh_refusals = IntCounterVec::new(
+            Opts::new("refresh_refusals_total", "Refreshes refused by the store, by reason; no token was issued."),
+            &["reason"],
+        )?;
+        // The reasons are a closed set: expose each series at 0 from the start.
+        for reason in RefreshRefusal::ALL {
+            refresh_refusals.with_label_values(&[reason.as_str()]);
+        }
         let db_fallback = IntGauge::new("db_fallback_active", "1 while running on the SQLite fallback database.")?;
         let limiter_degraded = IntGauge::new(
             "rate_limiter_degraded",
@@ -62,6 +71,7 @@ impl PrometheusMetrics {
         registry.register(Box::new(rate_limit_decisions.clone()))?;
         registry.register(Box::new(tokens_issued.clone()))?;
         registry.register(Box::new(refresh_reuse.clone()))?;
+        registry.register(Box::new(refresh_refusals.clone()))?;
         registry.register(Box::new(db_fallback.clone()))?;
         registry.register(Box::new(limiter_degraded.clone()))?;
         #[cfg(target_os = "linux")]
@@ -74,6 +84,7 @@ impl PrometheusMetrics {
             rate_limit_decisions,
             tokens_issued,
             refresh_reuse,
+            refresh_refusals,
             db_fallback,
             limiter_degraded,
         })
@@ -109,6 +120,10 @@ impl MetricsSink for PrometheusMetrics {
 
     fn refresh_token_reuse(&self) {
         self.refresh_reuse.inc();
+    }
+
+    fn refresh_refused(&self, reason: RefreshRefusal) {
+        self.refresh_refusals.with_label_values(&[reason.as_str()]).inc();
     }
 
     fn db_fallback_active(&self, active: bool) {
@@ -159,6 +174,7 @@ mod tests {
         metrics.rate_limit_decision("auth", false);
         metrics.token_issued(TokenKind::Access);
         metrics.refresh_token_reuse();
+        metrics.refresh_refused(RefreshRefusal::CutOff);
         metrics.db_fallback_active(true);
         metrics.rate_limiter_degraded(true);
         metrics.http_request("GET", "/v1/users/me", 200, 0.002);
@@ -170,6 +186,7 @@ mod tests {
             "rate_limit_decisions_total{bucket=\"auth\",decision=\"refused\"} 1",
             "tokens_issued_total{kind=\"access\"} 1",
             "refresh_token_reuse_total 1",
+            "refresh_refusals_total{reason=\"cut_off\"} 1",
             "db_fallback_active 1",
             "rate_limiter_degraded 1",
         ] {

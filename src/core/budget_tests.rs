@@ -1,20 +1,25 @@
 //! Failure budgets under attack: many guesses at once may not buy more
 //! password verifications than the budget holds. The hasher counts its
 //! calls and takes a little while, so the guesses overlap. And a cut-off
-//! landing while a password is checked refuses that login.
+//! landing while a password is checked refuses that login, as one landing
+//! while a refresh is in flight refuses that refresh; both are counted.
 
-use super::auth::{AuthPolicy, AuthPorts, AuthService, LoginError};
+use super::auth::{AuthPolicy, AuthPorts, AuthService, LoginError, RefreshError};
 use super::email::Email;
 use super::limits::{FailurePolicy, Limits, Quota};
 use super::password::{Password, PasswordHash};
-use super::session::EndSessions;
+use super::refresh::TokenHash;
+use super::session::{EndSessions, SessionId};
 use super::testkit::{FastHasher, FixedClock, SeededEntropy};
 use super::token::{KeyRing, TokenSettings};
-use super::user::UnixSeconds;
+use super::user::{CredentialEpoch, UnixSeconds, UserId};
 use crate::adapters::memory::MemoryStore;
 use crate::adapters::memory_limiter::MemoryLimiter;
 use crate::ports::metrics::MockMetricsSink;
-use crate::ports::{HashError, LoginOutcome, PasswordHasher, UserRepo};
+use crate::ports::{
+    HashError, LoginOutcome, PasswordHasher, RefreshRecord, RefreshRefusal, RepoError, RotateOutcome, SessionRecord,
+    SessionRepo, TokenKind, UserRepo,
+};
 use async_trait::async_trait;
 use mockall::predicate::eq;
 use secrecy::SecretString;
@@ -163,4 +168,123 @@ async fn a_cut_off_during_the_password_check_refuses_the_login_and_is_counted() 
     let login = auth.login("owner@example.com", PASSWORD.into(), IpAddr::from([198, 51, 100, 9])).await;
 
     assert!(matches!(login, Err(LoginError::CutOff)), "{login:?}");
+}
+
+/// Where [`CuttingSessions`] lets a cut-off land.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum CutBefore {
+    /// Just before the parent token is rotated.
+    Rotate,
+    /// Just before the grace window re-issues the child.
+    Reissue,
+}
+
+/// The memory store, with everyone logged out (a cut-off) just before one
+/// kind of write: the refresh has read the user, and its epoch is stale.
+struct CuttingSessions {
+    store: Arc<MemoryStore>,
+    cut: CutBefore,
+}
+
+impl CuttingSessions {
+    async fn cut_off(&self, user: UserId) {
+        self.store.advance_epoch(user, EndSessions::All, UnixSeconds::new(1_800_000_000)).await.unwrap();
+    }
+}
+
+#[async_trait]
+impl SessionRepo for CuttingSessions {
+    async fn create(&self, session: &SessionRecord, first: &RefreshRecord) -> Result<bool, RepoError> {
+        self.store.create(session, first).await
+    }
+    async fn session(&self, id: SessionId) -> Result<Option<SessionRecord>, RepoError> {
+        self.store.session(id).await
+    }
+    async fn refresh_token(&self, hash: &TokenHash) -> Result<Option<RefreshRecord>, RepoError> {
+        self.store.refresh_token(hash).await
+    }
+    async fn rotate(
+        &self,
+        parent: &TokenHash,
+        child: &RefreshRecord,
+        epoch: CredentialEpoch,
+        now: UnixSeconds,
+    ) -> Result<RotateOutcome, RepoError> {
+        if self.cut == CutBefore::Rotate {
+            self.cut_off(child.user_id).await;
+        }
+        self.store.rotate(parent, child, epoch, now).await
+    }
+    async fn ensure_refresh_token(&self, child: &RefreshRecord, epoch: CredentialEpoch) -> Result<bool, RepoError> {
+        if self.cut == CutBefore::Reissue {
+            self.cut_off(child.user_id).await;
+        }
+        self.store.ensure_refresh_token(child, epoch).await
+    }
+    async fn revoke(&self, id: SessionId, now: UnixSeconds) -> Result<bool, RepoError> {
+        self.store.revoke(id, now).await
+    }
+    async fn revoke_all(
+        &self,
+        user: UserId,
+        except: Option<SessionId>,
+        now: UnixSeconds,
+    ) -> Result<Vec<SessionId>, RepoError> {
+        self.store.revoke_all(user, except, now).await
+    }
+    async fn purge_expired(&self, now: UnixSeconds) -> Result<u64, RepoError> {
+        self.store.purge_expired(now).await
+    }
+}
+
+/// A service whose refreshes meet a cut-off at `cut`; `metrics` must expect
+/// one login and its tokens.
+async fn cut_refresh_service(cut: CutBefore, mut metrics: MockMetricsSink) -> AuthService {
+    let clock = Arc::new(FixedClock::at(1_800_000_000));
+    let store = Arc::new(MemoryStore::new());
+    metrics.expect_login_attempt().with(eq(LoginOutcome::Success)).returning(|_| ());
+    metrics.expect_token_issued().with(eq(TokenKind::Access)).returning(|_| ());
+    let ports = AuthPorts {
+        users: store.clone(),
+        sessions: Arc::new(CuttingSessions { store: store.clone(), cut }),
+        revocations: store,
+        limiter: Arc::new(MemoryLimiter::new(clock.clone())),
+        hasher: Arc::new(FastHasher),
+        metrics: Arc::new(metrics),
+        clock,
+        entropy: Arc::new(SeededEntropy::new(13)),
+    };
+    let keys = KeyRing::new(&[SecretString::from("k".repeat(32))]).unwrap();
+    AuthService::start(ports, policy(), keys).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_cut_off_during_a_rotation_refuses_the_refresh_and_is_counted_once() {
+    let mut metrics = MockMetricsSink::new();
+    metrics.expect_refresh_refused().with(eq(RefreshRefusal::CutOff)).times(1).returning(|_| ());
+    // The login's refresh token only: the refused refresh issues none.
+    metrics.expect_token_issued().with(eq(TokenKind::Refresh)).times(1).returning(|_| ());
+    let auth = cut_refresh_service(CutBefore::Rotate, metrics).await;
+    auth.register("owner@example.com", PASSWORD.into()).await.unwrap();
+    let pair = auth.login("owner@example.com", PASSWORD.into(), IpAddr::from([198, 51, 100, 10])).await.unwrap();
+
+    let refresh = auth.refresh(pair.refresh_token.expose()).await;
+
+    assert!(matches!(refresh, Err(RefreshError::Revoked)), "{refresh:?}");
+}
+
+#[tokio::test]
+async fn a_cut_off_before_the_grace_window_reissues_the_child_is_counted_once() {
+    let mut metrics = MockMetricsSink::new();
+    metrics.expect_refresh_refused().with(eq(RefreshRefusal::CutOff)).times(1).returning(|_| ());
+    // The login's and the first refresh's: the refused re-issue adds none.
+    metrics.expect_token_issued().with(eq(TokenKind::Refresh)).times(2).returning(|_| ());
+    let auth = cut_refresh_service(CutBefore::Reissue, metrics).await;
+    auth.register("owner@example.com", PASSWORD.into()).await.unwrap();
+    let pair = auth.login("owner@example.com", PASSWORD.into(), IpAddr::from([198, 51, 100, 11])).await.unwrap();
+    auth.refresh(pair.refresh_token.expose()).await.expect("the first rotation meets no cut-off");
+
+    let again = auth.refresh(pair.refresh_token.expose()).await;
+
+    assert!(matches!(again, Err(RefreshError::Revoked)), "{again:?}");
 }

@@ -7,7 +7,7 @@ use super::failure::{absorbs_failures, ServiceFailure};
 use super::login::TokenPair;
 use super::refresh::RefreshToken;
 use super::user::UserStatus;
-use crate::ports::{HashError, LimiterError, RefreshRecord, RepoError, RotateOutcome, TokenKind};
+use crate::ports::{HashError, LimiterError, RefreshRecord, RefreshRefusal, RepoError, RotateOutcome, TokenKind};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RefreshError {
@@ -62,7 +62,10 @@ impl AuthService {
             None => match self.ports.sessions.rotate(&record.token_hash, &child_record, epoch, now).await? {
                 RotateOutcome::Rotated => None,
                 RotateOutcome::AlreadyRotated { at } => Some(at),
-                RotateOutcome::Refused => return Err(RefreshError::Revoked),
+                RotateOutcome::Refused => {
+                    self.ports.metrics.refresh_refused(RefreshRefusal::CutOff);
+                    return Err(RefreshError::Revoked);
+                }
             },
             Some(at) => Some(at),
         };
@@ -77,6 +80,7 @@ impl AuthService {
             child_record.issued_at = at;
             child_record.expires_at = at + self.policy.refresh_ttl_seconds;
             if !self.ports.sessions.ensure_refresh_token(&child_record, epoch).await? {
+                self.ports.metrics.refresh_refused(RefreshRefusal::CutOff);
                 return Err(RefreshError::Revoked);
             }
         }

@@ -44,6 +44,27 @@ impl TokenKind {
     }
 }
 
+/// Why a refresh was refused, as the `reason` label of
+/// `refresh_refusals_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RefreshRefusal {
+    /// A cut-off (password change, logout everywhere, disabling, deletion,
+    /// role change) moved the user's credential epoch on while the refresh
+    /// was in flight, and the store refused to rotate the token.
+    CutOff,
+}
+
+impl RefreshRefusal {
+    /// Every reason, so the counter can expose each series from the start.
+    pub const ALL: [Self; 1] = [Self::CutOff];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::CutOff => "cut_off",
+        }
+    }
+}
+
 /// Receives the service's counters and timings.
 #[cfg_attr(test, mockall::automock)]
 pub trait MetricsSink: Send + Sync {
@@ -51,6 +72,8 @@ pub trait MetricsSink: Send + Sync {
     fn rate_limit_decision(&self, bucket: &str, allowed: bool);
     fn token_issued(&self, kind: TokenKind);
     fn refresh_token_reuse(&self);
+    /// A refresh the store refused to rotate; no token was issued.
+    fn refresh_refused(&self, reason: RefreshRefusal);
     fn db_fallback_active(&self, active: bool);
     /// Whether rate limits come from the in-process stand-in because the
     /// shared limiter is unavailable.

@@ -15,7 +15,7 @@ pub mod users;
 pub use clock::{Clock, Entropy};
 pub use hasher::{HashError, PasswordHasher};
 pub use limiter::{Bucket, FailureKey, LimiterError, RateLimiter, Reservation};
-pub use metrics::{LoginOutcome, MetricsSink, TokenKind};
+pub use metrics::{LoginOutcome, MetricsSink, RefreshRefusal, TokenKind};
 pub use repo::{RepoError, SchemaStatus};
 pub use revocations::RevocationStore;
 pub use secrets::{SecretError, SecretSource};

@@ -63,6 +63,7 @@ async fn metrics_are_prometheus_text_with_the_contract_names() {
         r#"tokens_issued_total{kind="access"}"#,
         r#"tokens_issued_total{kind="refresh"}"#,
         "refresh_token_reuse_total 0",
+        r#"refresh_refusals_total{reason="cut_off"} 0"#,
         "db_fallback_active 0",
     ] {
         assert!(text.contains(expected), "/metrics lacks {expected:?}:\n{text}");

@@ -5,6 +5,11 @@ use super::values::{invalid, parse_sized};
 use super::{ConfigError, Deployment};
 use secrecy::SecretString;
 
+/// The smallest default pool. A signed-in user may hold two hashing
+/// operations at once; on a two-core machine a pool of one per core would
+/// let one user fill it, so the default leaves workers for everyone else.
+const MIN_DEFAULT_HASH_WORKERS: usize = 4;
+
 /// The bcrypt work factor and the bounded pool that runs it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HashingSettings {
@@ -32,7 +37,8 @@ impl HashingSettings {
             ));
         }
         let cores = std::thread::available_parallelism().map_or(2, usize::from);
-        let workers: usize = parse_sized("PORTCULLIS_HASH_WORKERS", workers, cores, 1, 256)?;
+        let workers: usize =
+            parse_sized("PORTCULLIS_HASH_WORKERS", workers, cores.max(MIN_DEFAULT_HASH_WORKERS), 1, 256)?;
         let queue: usize = parse_sized("PORTCULLIS_HASH_QUEUE", queue, workers * 32, 0, 100_000)?;
         Ok(Self { bcrypt_cost, workers, queue })
     }

@@ -237,6 +237,15 @@ fn cors_hsts_and_hashing_pool_are_validated() {
 }
 
 #[test]
+fn the_default_hashing_pool_outnumbers_one_users_share() {
+    let defaults = load(&[]).unwrap().hashing;
+    let cores = std::thread::available_parallelism().map_or(2, usize::from);
+    assert_eq!(defaults.workers, cores.max(4));
+    assert!(defaults.workers > 2, "one user's two operations in flight would fill {} workers", defaults.workers);
+    assert_eq!(defaults.queue, defaults.workers * 32);
+}
+
+#[test]
 fn pool_settings_have_defaults_and_ranges() {
     let defaults = load(&[]).unwrap().database.pool;
     assert_eq!((defaults.max_connections, defaults.min_connections), (10, 1));
