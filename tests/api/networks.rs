@@ -19,6 +19,7 @@ type Guard = Option<Box<dyn std::any::Any>>;
 
 /// The service in-process, and on Redis when this build and machine have it.
 async fn apps() -> Vec<(&'static str, TestApp, Guard)> {
+    #[cfg_attr(not(feature = "redis"), allow(unused_mut))]
     let mut apps: Vec<(&'static str, TestApp, Guard)> = vec![("in-process", spawn_app_with(BEHIND_PROXY).await, None)];
     #[cfg(feature = "redis")]
     if let Some((redis, server)) = portcullis::testing::redis_server().await {

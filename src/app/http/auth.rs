@@ -119,7 +119,7 @@ impl AuthApi {
         client_ip: Data<&ClientIp>,
     ) -> Result<TokensOk, LoginErrors> {
         let LoginRequest { email, password, device_token } = body.0;
-        let device_token = device_token.as_deref();
+        let device_token = device_token.as_ref().map(|token| token.0.as_str());
         let pair = state.auth.login_from_device(&email.0, password.0, client_ip.0 .0, device_token).await?;
         Ok(TokensOk::Ok(Json(pair.into())))
     }

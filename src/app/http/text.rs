@@ -68,8 +68,11 @@ pub const REFRESH_TOKEN_PATTERN: &str = "^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$";
 /// value, so one of another shape keeps its documented answer (a `422`
 /// naming the field, or a `401`), instead of the `400` a poem-openapi
 /// validator would give.
+///
+/// With `max_chars`, a longer string is refused as the schema's
+/// `maxLength` says (a `400`, as for any value of the wrong type).
 macro_rules! shaped_text {
-    ($(#[$meta:meta])* $name:ident, $schema_name:literal, $schema:expr) => {
+    ($(#[$meta:meta])* $name:ident, $schema_name:literal, $schema:expr $(, max_chars = $max:expr)?) => {
         $(#[$meta])*
         #[derive(Clone, Debug, PartialEq, Eq)]
         pub struct $name(pub String);
@@ -98,7 +101,13 @@ macro_rules! shaped_text {
 
         impl ParseFromJSON for $name {
             fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
-                Text::parse_from_json(value).map(|text| Self(text.0)).map_err(ParseError::propagate)
+                let text = Text::parse_from_json(value).map_err(ParseError::propagate)?;
+                $(
+                    if text.0.chars().count() > $max {
+                        return Err(ParseError::custom(format!("longer than {} characters", $max)));
+                    }
+                )?
+                Ok(Self(text.0))
             }
         }
 
@@ -134,6 +143,19 @@ shaped_text!(
     MetaSchema { max_length: Some(MAX_EMAIL_BYTES), ..MetaSchema::new_with_format("string", "email") }
 );
 
+/// Longest device token accepted; the ones this service issues are far
+/// shorter.
+pub const MAX_DEVICE_TOKEN_CHARS: usize = 256;
+
+shaped_text!(
+    /// A device token in a login: a JSON string, never a number or a
+    /// boolean passed off as one (an unknown or expired token is ignored).
+    DeviceTokenText,
+    "DeviceToken",
+    MetaSchema { max_length: Some(MAX_DEVICE_TOKEN_CHARS), ..MetaSchema::new("string") },
+    max_chars = MAX_DEVICE_TOKEN_CHARS
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,5 +180,16 @@ mod tests {
         }
         assert!(Text::parse_from_json(None).is_err());
         assert_eq!(Text::from("x").to_json(), Some(Value::String("x".into())));
+    }
+
+    #[test]
+    fn a_device_token_is_a_string_of_bounded_length() {
+        let parse = |value: Value| DeviceTokenText::parse_from_json(Some(value));
+        assert_eq!(parse(Value::String("abc".into())).unwrap().0, "abc");
+        assert!(parse(Value::String("é".repeat(MAX_DEVICE_TOKEN_CHARS))).is_ok());
+        assert!(parse(Value::String("x".repeat(MAX_DEVICE_TOKEN_CHARS + 1))).is_err());
+        for wrong in [serde_json::json!(1), serde_json::json!(true), serde_json::json!(1.5), serde_json::json!([])] {
+            assert!(parse(wrong.clone()).is_err(), "{wrong} was taken for a device token");
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! The request and response bodies of the API, and their conversions from
 //! and into core types. Shapes only: no rule is checked here.
 
-use super::text::{EmailText, RefreshTokenText, Text};
+use super::text::{DeviceTokenText, EmailText, RefreshTokenText, Text};
 use crate::core::auth::TokenPair;
 use crate::core::user::{Role, User, UserStatus};
 use poem_openapi::payload::Json;
@@ -158,9 +158,10 @@ pub struct LoginRequest {
     /// The `device_token` an earlier login on this device returned. A
     /// valid one exempts this login from the account-wide lockout and from
     /// locks earned by other addresses, within its own small failure
-    /// budget; an invalid or expired one is ignored.
-    #[oai(validator(max_length = 256))]
-    pub device_token: Option<String>,
+    /// budget; an invalid or expired one is ignored, and `null` or no
+    /// field at all means none.
+    #[oai(nullable)]
+    pub device_token: Option<DeviceTokenText>,
 }
 
 impl Example for LoginRequest {
@@ -168,7 +169,7 @@ impl Example for LoginRequest {
         Self {
             email: "ada@example.com".into(),
             password: "correct-Horse-battery-staple".into(),
-            device_token: Some(format!("{}.1830000000.{}", "3f".repeat(16), "a1".repeat(32))),
+            device_token: Some(DeviceTokenText(format!("{}.1830000000.{}", "3f".repeat(16), "a1".repeat(32)))),
         }
     }
 }
