@@ -4,41 +4,9 @@
 #![cfg(feature = "sqlite")]
 
 use portcullis::app::config::Settings;
-use portcullis::app::telemetry;
+use portcullis::app::telemetry::{self, CapturedLogs};
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::io::{self, Write};
-use std::sync::{Arc, Mutex};
-use tracing_subscriber::fmt::MakeWriter;
-
-/// A writer that keeps everything in memory, so the test can read what
-/// would have been logged. It lives here, not in the library: a release
-/// build has no use for it.
-#[derive(Clone, Default)]
-struct CapturedLogs(Arc<Mutex<Vec<u8>>>);
-
-impl CapturedLogs {
-    fn contents(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)).into_owned()
-    }
-}
-
-impl Write for CapturedLogs {
-    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for CapturedLogs {
-    type Writer = CapturedLogs;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
 
 const ADMIN_PASSWORD: &str = "Vault-door-Orchid-71-sunrise";
 const PASSWORD: &str = "correct-Horse-battery-staple-42";
