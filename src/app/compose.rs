@@ -13,8 +13,8 @@ use crate::adapters::system::{OsEntropy, SystemClock};
 use crate::core::auth::{AuthPolicy, AuthPorts, AuthService, SeedOutcome};
 use crate::core::token::KeyRing;
 use crate::ports::{
-    Clock, Entropy, MetricsSink, RateLimiter, RevocationStore, SchemaStatus, SecretError, SecretSource, SessionRepo,
-    UserRepo,
+    Clock, Entropy, MetricsSink, RateLimiter, RevocationStore, RingDocument, SchemaStatus, SecretError, SecretSource,
+    SessionRepo, UserRepo,
 };
 use crate::redact::ConnectionUrl;
 use anyhow::Context;
@@ -138,12 +138,14 @@ async fn signing_keys(settings: &Settings, entropy: &dyn Entropy) -> anyhow::Res
         entropy.fill(&mut bytes);
         keys.push(SecretString::from(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)));
     }
-    let source: Arc<dyn SecretSource> = Arc::new(EnvSecrets::new(keys));
-    let keys = match source.jwt_keys().await {
-        Ok(keys) => keys,
+    let source: Arc<dyn SecretSource> = Arc::new(EnvSecrets::new(RingDocument::from_hs256_list(keys)));
+    let document = match source.key_ring().await {
+        Ok(document) => document,
         Err(SecretError::Missing) => anyhow::bail!("PORTCULLIS_JWT_KEYS: no signing key is configured"),
         Err(error) => return Err(error).context("signing keys could not be read"),
     };
+    // The legacy list puts the active key first; HS256 is all it holds.
+    let keys: Vec<SecretString> = document.keys.into_iter().map(|entry| entry.key).collect();
     let ring = KeyRing::new(&keys).context("PORTCULLIS_JWT_KEYS")?;
     Ok((source, ring))
 }

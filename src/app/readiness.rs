@@ -40,7 +40,7 @@ impl ReadinessProbe {
     pub async fn check(&self) -> ReadinessReport {
         let database = within(async { self.users.ping().await.is_ok() });
         let rate_limiter = within(async { self.limiter.ping().await.is_ok() });
-        let secrets = within(async { self.secrets.jwt_keys().await.is_ok_and(|keys| !keys.is_empty()) });
+        let secrets = within(async { self.secrets.key_ring().await.is_ok_and(|ring| !ring.keys.is_empty()) });
         let seed = within(async {
             let migrated = self.schema.migrations_current().await.unwrap_or(false);
             let admin = !self.admin_configured || self.users.has_active_admin().await.unwrap_or(false);

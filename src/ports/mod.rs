@@ -18,6 +18,6 @@ pub use limiter::{Bucket, FailureKey, LimiterError, RateLimiter, Reservation};
 pub use metrics::{LoginOutcome, MetricsSink, RefreshRefusal, TokenKind};
 pub use repo::{RepoError, SchemaStatus};
 pub use revocations::RevocationStore;
-pub use secrets::{SecretError, SecretSource};
+pub use secrets::{KeyEntry, RingDocument, SecretError, SecretSource};
 pub use sessions::{RefreshRecord, RotateOutcome, SessionRecord, SessionRepo};
 pub use users::{UserInsertError, UserRepo, UserUpdateError};

@@ -7,8 +7,7 @@ use async_trait::async_trait;
 use poem::listener::{Acceptor, Listener, TcpListener};
 use portcullis::app::http::{routes, AppState};
 use portcullis::app::readiness::ReadinessProbe;
-use portcullis::ports::{RepoError, SchemaStatus, SecretError, SecretSource};
-use secrecy::SecretString;
+use portcullis::ports::{RepoError, RingDocument, SchemaStatus, SecretError, SecretSource};
 use serde_json::json;
 use std::sync::Arc;
 
@@ -50,7 +49,7 @@ struct UnreachableSecrets;
 
 #[async_trait]
 impl SecretSource for UnreachableSecrets {
-    async fn jwt_keys(&self) -> Result<Vec<SecretString>, SecretError> {
+    async fn key_ring(&self) -> Result<RingDocument, SecretError> {
         Err(SecretError::Unavailable(anyhow::anyhow!("secret store unreachable")))
     }
     fn name(&self) -> &'static str {
