@@ -77,7 +77,8 @@ fn serve(config: Option<&Path>) -> ExitCode {
             }
         };
         app::shutdown_signal().await;
-        match running.stop().await {
+        // A second signal during the drain stops at once.
+        match running.shutdown(app::shutdown_signal()).await {
             Ok(()) => {
                 tracing::info!("stopped");
                 ExitCode::SUCCESS

@@ -9,6 +9,14 @@
 //! loudly; with `PORTCULLIS_REQUIRE_SERVICES=1` a skip is a failure
 //! instead, so CI cannot pass by testing nothing.
 
+mod servers;
+
+pub use self::servers::{free_port, ScratchDir};
+#[cfg(feature = "postgres")]
+pub use self::servers::{start_postgres_with_tls, PostgresNode};
+#[cfg(feature = "redis")]
+pub use self::servers::{start_redis, RedisCluster, RedisNode};
+
 #[cfg(feature = "postgres")]
 use crate::redact::redact_url;
 #[cfg(feature = "postgres")]

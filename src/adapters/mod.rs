@@ -22,8 +22,14 @@ mod sql;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 pub mod system;
+/// TLS to Postgres and Redis: the crypto provider, CA files, and telling a
+/// refused certificate from an unreachable server.
+#[cfg(any(feature = "postgres", feature = "redis"))]
+pub mod tls;
 
 #[cfg(test)]
 pub(crate) mod contract;
 #[cfg(test)]
 pub(crate) mod limiter_contract;
+#[cfg(all(test, any(feature = "postgres", feature = "redis")))]
+pub(crate) mod test_certificates;

@@ -114,9 +114,21 @@ fn open_limiter(
     let local: Arc<dyn RateLimiter> = Arc::new(MemoryLimiter::new(clock.clone()));
     #[cfg(feature = "redis")]
     if let Some(redis) = &settings.redis {
+        use crate::adapters::redis_limiter::RedisLimiter;
         // Lazily: the service starts, degraded, while Redis is down.
-        let shared = crate::adapters::redis_limiter::RedisLimiter::connect_lazily(redis.url.expose())?
-            .with_prefix(redis.key_prefix.clone());
+        let shared = RedisLimiter::connect_lazily_to(&redis.target)?.with_prefix(redis.key_prefix.clone());
+        // One probe in the background says why Redis cannot be used (a
+        // refused certificate, an unreachable node), which the lazy
+        // connection's retries would only report as timeouts.
+        let target = redis.target.clone();
+        tokio::spawn(async move {
+            if let Err(error) = RedisLimiter::connect_to(&target).await {
+                tracing::warn!(
+                    error = format!("{error:#}"),
+                    "Redis cannot be used at start; limits are kept in process until it answers"
+                );
+            }
+        });
         let limiter = crate::adapters::fallback_limiter::FallbackLimiter::new(Arc::new(shared), local, metrics, clock);
         return Ok((Arc::new(limiter), "redis"));
     }
@@ -215,6 +227,7 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<Arc<AppState>> {
         secrets,
         admin_configured: settings.admin.is_some(),
         fallback: storage.fallback,
+        draining: super::readiness::Drain::default(),
     };
     let render_metrics: RenderMetrics = {
         let metrics = metrics.clone();

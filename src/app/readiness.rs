@@ -3,6 +3,7 @@
 //! it never repairs, reconnects or changes a dependency.
 
 use crate::ports::{RateLimiter, SchemaStatus, SecretSource, UserRepo};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,6 +21,22 @@ pub struct ReadinessReport {
     pub seed: bool,
 }
 
+/// Whether the service is shutting down: set once by
+/// [`crate::app::Running::shutdown`], read by `/readyz`; clones share it.
+#[derive(Clone, Debug, Default)]
+pub struct Drain(Arc<AtomicBool>);
+
+impl Drain {
+    /// From now on `/readyz` answers `503 draining`; there is no way back.
+    pub fn start(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
 /// What `/readyz` asks.
 pub struct ReadinessProbe {
     pub users: Arc<dyn UserRepo>,
@@ -30,6 +47,8 @@ pub struct ReadinessProbe {
     pub admin_configured: bool,
     /// Whether the service runs on the SQLite fallback.
     pub fallback: bool,
+    /// Set when a shutdown has begun.
+    pub draining: Drain,
 }
 
 async fn within<F: std::future::Future<Output = bool>>(check: F) -> bool {

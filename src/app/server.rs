@@ -1,6 +1,8 @@
 //! The listeners: one [`serve`] for both the public API and the separate
 //! metrics listener, [`start`] that binds them around a freshly composed
-//! state, and graceful shutdown. Never picks an adapter (that is
+//! state, and graceful shutdown: a drain during which `/readyz` answers
+//! `503` while every request is still served, then the listeners close and
+//! requests in flight finish. Never picks an adapter (that is
 //! [`super::compose`]) and never handles a request (that is [`super::http`]).
 //! [`connections`] holds the accept loop and the limits each connection
 //! lives under.
@@ -67,9 +69,30 @@ pub struct Running {
     public: Listening,
     metrics: Option<Listening>,
     tasks: BackgroundTasks,
+    /// How long [`Running::shutdown`] drains before it stops.
+    drain: Duration,
 }
 
 impl Running {
+    /// Shuts down gracefully: `/readyz` answers `503 draining` at once, so
+    /// load balancers take this replica out of rotation, while both
+    /// listeners go on serving every request for the drain period
+    /// (`PORTCULLIS_SHUTDOWN_DRAIN_SECONDS`); then [`Running::stop`]. When
+    /// `cut_short` resolves first (a second signal), the drain ends there.
+    ///
+    /// # Errors
+    /// When a server task failed.
+    pub async fn shutdown(self, cut_short: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+        self.state.readiness.draining.start();
+        tracing::info!(drain = ?self.drain, "draining: /readyz answers 503 while requests are still served");
+        tokio::select! {
+            () = tokio::time::sleep(self.drain) => {}
+            () = cut_short => tracing::warn!("drain cut short; stopping now"),
+        }
+        tracing::info!("drain over: closing the listeners and finishing requests in flight");
+        self.stop().await
+    }
+
     /// Stops accepting, lets in-flight requests finish, and waits.
     ///
     /// # Errors
@@ -103,7 +126,8 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Running> {
     }
     let tasks = BackgroundTasks::spawn(&state.auth);
     tracing::info!(addr = %public.addr, metrics_addr = metrics_addr.map(tracing::field::display), "listening");
-    Ok(Running { addr: public.addr, metrics_addr, state, public, metrics, tasks })
+    let drain = settings.server.shutdown_drain;
+    Ok(Running { addr: public.addr, metrics_addr, state, public, metrics, tasks, drain })
 }
 
 /// Resolves on SIGTERM or SIGINT.
@@ -126,5 +150,5 @@ pub async fn shutdown_signal() {
         () = interrupt => {},
         () = terminate => {},
     }
-    tracing::info!("shutdown signal received; finishing in-flight requests");
+    tracing::info!("shutdown signal received");
 }

@@ -16,6 +16,7 @@ mod connections;
 mod cors;
 mod cutoffs;
 mod devices;
+mod drain;
 mod errors;
 mod helpers;
 mod hostile;

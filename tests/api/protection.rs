@@ -72,6 +72,7 @@ async fn readyz_answers_503_naming_the_failing_checks() {
             secrets: Arc::new(UnreachableSecrets),
             admin_configured: true,
             fallback: false,
+            draining: portcullis::app::readiness::Drain::default(),
         },
         trusted_proxies: Vec::new(),
         client_ip_header: portcullis::app::http::client_ip::ClientIpHeader::None,

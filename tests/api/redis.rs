@@ -30,6 +30,24 @@ async fn replicas(count: usize, redis: &str, extra: &[(&str, &str)]) -> Vec<Test
 async fn failed_logins_spread_over_three_replicas_lock_at_exactly_the_limit() {
     let Some((redis, _server)) = portcullis::testing::redis_server().await else { return };
     let replicas = replicas(3, &redis, &[("PORTCULLIS_LIMITS__LOGIN_FAILURES__MAX", "4")]).await;
+    failures_lock_at_exactly_four(&replicas).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn on_a_redis_cluster_failed_logins_spread_over_three_replicas_lock_at_exactly_the_limit() {
+    let Some(cluster) = portcullis::testing::RedisCluster::start(3, 0).await else { return };
+    let settings = [("PORTCULLIS_REDIS__CLUSTER", "true"), ("PORTCULLIS_LIMITS__LOGIN_FAILURES__MAX", "4")];
+    failures_lock_at_exactly_four(&replicas(3, &cluster.urls(), &settings).await).await;
+    let budget = [
+        ("PORTCULLIS_REDIS__CLUSTER", "true"),
+        ("PORTCULLIS_LIMITS__AUTH__BURST", "5"),
+        ("PORTCULLIS_LIMITS__AUTH__PER_MINUTE", "1"),
+    ];
+    auth_limit_is_one_budget(&replicas(3, &cluster.urls(), &budget).await).await;
+}
+
+/// Four failed logins, round-robin over the replicas, lock the account on all.
+async fn failures_lock_at_exactly_four(replicas: &[TestApp]) {
     let email = unique_email("spread");
     assert_eq!(replicas[0].register(&email, STRONG_PASSWORD).await.status().as_u16(), 201);
 
@@ -37,7 +55,7 @@ async fn failed_logins_spread_over_three_replicas_lock_at_exactly_the_limit() {
         let replica = &replicas[attempt % 3];
         assert_eq!(replica.login(&email, "a-Wrong-password-for-sure-1").await.status().as_u16(), 401, "{attempt}");
     }
-    for replica in &replicas {
+    for replica in replicas {
         assert_problem(replica.login(&email, STRONG_PASSWORD).await, 429, "rate_limited").await;
     }
 }
@@ -48,6 +66,11 @@ async fn the_auth_limit_is_one_budget_across_replicas() {
     let replicas =
         replicas(3, &redis, &[("PORTCULLIS_LIMITS__AUTH__BURST", "5"), ("PORTCULLIS_LIMITS__AUTH__PER_MINUTE", "1")])
             .await;
+    auth_limit_is_one_budget(&replicas).await;
+}
+
+/// A burst of five, spent round-robin over the replicas: the sixth is refused.
+async fn auth_limit_is_one_budget(replicas: &[TestApp]) {
     let mut statuses = Vec::new();
     for attempt in 0..6 {
         statuses.push(replicas[attempt % 3].login("nobody@example.com", STRONG_PASSWORD).await.status().as_u16());

@@ -22,6 +22,8 @@ mod users;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tls_tests;
 
 use crate::ports::{RepoError, SchemaStatus};
 use crate::redact::redact_url;
@@ -83,7 +85,9 @@ impl Default for PostgresOptions {
 /// shutting down) are retried with exponential backoff, from 100 ms up to
 /// 2 s between attempts, until `options.connect_deadline` has passed; any
 /// other refusal, such as a wrong password or an unknown database, will not
-/// heal by waiting and fails at once. Several replicas may call this at the
+/// heal by waiting and fails at once, and so does a TLS failure (a refused
+/// certificate, a server without TLS under `sslmode=require`), with a
+/// message that says it is about TLS. Several replicas may call this at the
 /// same time: sqlx's migrator holds an advisory lock while it migrates, so
 /// each migration is applied once.
 ///
@@ -96,6 +100,7 @@ impl Default for PostgresOptions {
 /// refuses the connection, or a migration fails. Messages name the URL as
 /// `DATABASE_URL` with its password masked.
 pub async fn connect(url: &str, options: PostgresOptions) -> anyhow::Result<PostgresStore> {
+    crate::adapters::tls::install_crypto_provider();
     let connect_options =
         PgConnectOptions::from_str(url).map_err(|_| anyhow!("DATABASE_URL is not a valid Postgres URL"))?;
     let redacted = redact_url(url);
@@ -147,6 +152,13 @@ async fn reach(
                 let _ = connection.close().await;
                 return Ok(());
             }
+            Ok(Err(error)) if is_tls_failure(&error) => {
+                return Err(anyhow::Error::new(error).context(format!(
+                    "TLS to Postgres at DATABASE_URL={redacted} failed: the server's certificate was refused or \
+                     the handshake broke off. Check `sslmode` and `sslrootcert` in DATABASE_URL (the CA that \
+                     signed the server's certificate, and for verify-full the host name it was issued to)"
+                )));
+            }
             Ok(Err(error)) if !is_connection_failure(&error) => {
                 return Err(anyhow::Error::new(error)
                     .context(format!("Postgres at DATABASE_URL={redacted} refused the connection")));
@@ -188,6 +200,12 @@ impl SchemaStatus for PostgresStore {
             .filter(|migration| migration.migration_type.is_up_migration())
             .all(|migration| applied.contains(&migration.version)))
     }
+}
+
+/// Whether `error` is about TLS: a refused certificate, or a server that
+/// will not speak TLS when `sslmode` requires it. Waiting does not heal it.
+fn is_tls_failure(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Tls(_)) || crate::adapters::tls::is_tls_failure(error)
 }
 
 /// Whether `error` says the server could not be reached or the connection

@@ -63,25 +63,40 @@
 //! # Failure
 //!
 //! Connections go through the `redis` crate's reconnecting
-//! [`ConnectionManager`]. Each call is bounded by a short timeout
+//! `ConnectionManager`, or on a Redis Cluster its cluster client (see
+//! [`link`]); `rediss://` URLs speak TLS. Each call is bounded by a short timeout
 //! ([`DEFAULT_TIMEOUT`], see [`RedisLimiter::with_timeout`]), and every
 //! error, the timeout included, becomes [`LimiterError::Unavailable`]: a hung
-//! Redis fails fast, and the caller decides what to do without it. No error
-//! message carries the password of the Redis URL.
+//! Redis fails fast, and the caller decides what to do without it. A TLS
+//! failure (a refused certificate) says so, rather than that Redis is
+//! unreachable. No error message carries the password of the Redis URL.
+//!
+//! # Cluster
+//!
+//! Every script touches the keys of one hash tag only: the bucket, or one
+//! account's counters and index (`clear_account` derives the per-IP counter
+//! names from its index, inside the same tag), so each runs on the one node
+//! that owns the slot. The cluster client follows `MOVED` and `ASK` while a
+//! slot migrates and finds the new primary after a failover.
 
+#[cfg(test)]
+mod cluster_tests;
 mod keys;
+mod link;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tls_tests;
 
 use crate::core::limits::{Decision, FailurePolicy, Quota};
 use crate::ports::{Bucket, FailureKey, LimiterError, RateLimiter, Reservation};
-use crate::redact::redact_url;
-use anyhow::{anyhow, Context as _};
+use anyhow::anyhow;
 use async_trait::async_trait;
 use keys::Keys;
 pub use keys::{KeyPrefix, KeyPrefixError, DEFAULT_PREFIX, MAX_PREFIX_BYTES};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{AsyncConnectionConfig, Client, FromRedisValue, RedisResult, Script, ScriptInvocation};
+use link::Link;
+pub use link::{RedisTarget, RedisTargetError};
+use redis::{FromRedisValue, RedisError, RedisResult, Script, ScriptInvocation};
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
@@ -153,7 +168,7 @@ type ServerMillis = i64;
 /// Cloning is cheap and shares the connection.
 #[derive(Clone)]
 pub struct RedisLimiter {
-    connection: ConnectionManager,
+    connection: Link,
     scripts: Arc<Scripts>,
     keys: Keys,
     timeout: Duration,
@@ -179,23 +194,23 @@ impl RedisLimiter {
     /// does not answer `PING` within two seconds. The message names the
     /// server without the URL's password.
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
-        let server = redact_url(url);
-        let client = client(url)?;
-        // A connection of its own, without the manager's retries, so that an
-        // unreachable server fails at once with the reason.
-        let probe = async {
-            let config = AsyncConnectionConfig::new()
-                .set_connection_timeout(Some(CONNECT_TIMEOUT))
-                .set_response_timeout(Some(CONNECT_TIMEOUT));
-            let mut connection = client.get_multiplexed_async_connection_with_config(&config).await?;
-            redis::cmd("PING").query_async::<String>(&mut connection).await
-        };
-        match tokio::time::timeout(CONNECT_TIMEOUT, probe).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(error)) => return Err(error).with_context(|| format!("cannot reach Redis at {server}")),
+        Self::connect_to(&RedisTarget::server(url)).await
+    }
+
+    /// Connects to `target`, one server or a cluster, and checks that it
+    /// answers.
+    ///
+    /// # Errors
+    /// As [`RedisLimiter::connect`]; a refused certificate says it is a TLS
+    /// failure.
+    pub async fn connect_to(target: &RedisTarget) -> anyhow::Result<Self> {
+        let limiter = Self::connect_lazily_to(target)?;
+        let server = &limiter.server;
+        match tokio::time::timeout(CONNECT_TIMEOUT, Link::probe(target, CONNECT_TIMEOUT)).await {
+            Ok(Ok(())) => Ok(limiter),
+            Ok(Err(error)) => Err(describe(error, server, "a PING")),
             Err(_) => anyhow::bail!("Redis at {server} did not answer within {CONNECT_TIMEOUT:?}"),
         }
-        Self::from_client(client, server)
     }
 
     /// A limiter for the Redis server at `url` that connects on its first
@@ -205,23 +220,20 @@ impl RedisLimiter {
     /// # Errors
     /// When `url` is not a Redis URL.
     pub fn connect_lazily(url: &str) -> anyhow::Result<Self> {
-        Self::from_client(client(url)?, redact_url(url))
+        Self::connect_lazily_to(&RedisTarget::server(url))
     }
 
-    fn from_client(client: Client, server: String) -> anyhow::Result<Self> {
-        // Reconnection attempts back off, but never for more than a second,
-        // so the limiter is back within about a second of Redis.
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(CONNECT_TIMEOUT))
-            .set_max_delay(Duration::from_secs(1));
-        let connection = ConnectionManager::new_lazy_with_config(client, config)
-            .with_context(|| format!("cannot set up a connection to Redis at {server}"))?;
+    /// As [`RedisLimiter::connect_lazily`], for one server or a cluster.
+    ///
+    /// # Errors
+    /// When a URL of `target` is not a Redis URL or its CA does not load.
+    pub fn connect_lazily_to(target: &RedisTarget) -> anyhow::Result<Self> {
         Ok(Self {
-            connection,
+            connection: Link::lazy(target, CONNECT_TIMEOUT)?,
             scripts: Arc::new(Scripts::new()),
             keys: Keys::new(KeyPrefix::default()),
             timeout: DEFAULT_TIMEOUT,
-            server: server.into(),
+            server: target.redacted().into(),
         })
     }
 
@@ -246,9 +258,7 @@ impl RedisLimiter {
     ) -> Result<T, LimiterError> {
         match tokio::time::timeout(self.timeout, call).await {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(error)) => Err(LimiterError::Unavailable(
-                anyhow::Error::new(error).context(format!("Redis at {} failed {operation}", self.server)),
-            )),
+            Ok(Err(error)) => Err(LimiterError::Unavailable(describe(error, &self.server, operation))),
             Err(_) => Err(LimiterError::Unavailable(anyhow!(
                 "Redis at {} did not answer {operation} within {:?}",
                 self.server,
@@ -324,9 +334,17 @@ impl RedisLimiter {
     }
 }
 
-fn client(url: &str) -> anyhow::Result<Client> {
-    // The driver's message names no part of the URL; the redacted URL does.
-    Client::open(url).with_context(|| format!("invalid Redis URL {}", redact_url(url)))
+/// `error` with what failed, and for a refused certificate that it is TLS
+/// and where to look; the driver's messages name no part of the URL.
+fn describe(error: RedisError, server: &str, operation: &str) -> anyhow::Error {
+    if crate::adapters::tls::is_tls_failure(&error) {
+        return anyhow::Error::new(error).context(format!(
+            "TLS to Redis at {server} failed {operation}: the server's certificate was refused or the handshake \
+             broke off. Check PORTCULLIS_REDIS__CA_FILE (the CA that signed the server's certificate) and that \
+             the host in REDIS_URL is a name the certificate was issued to"
+        ));
+    }
+    anyhow::Error::new(error).context(format!("cannot reach Redis at {server}: {operation} failed"))
 }
 
 #[async_trait]

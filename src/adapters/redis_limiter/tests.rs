@@ -3,6 +3,7 @@ use crate::adapters::limiter_contract::limiter_contract;
 use crate::core::limits::{gcra, FailureCounter};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
+use redis::Client;
 use std::time::Instant;
 use uuid::Uuid;
 

@@ -21,12 +21,14 @@ mod server;
 mod storage;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tls_tests;
 mod values;
 
 pub use self::accounts::{AdminSeed, HashingSettings};
 pub use self::connections::ConnectionSettings;
 #[cfg(feature = "redis")]
-pub use self::redis::{KeyPrefix, RedisSettings};
+pub use self::redis::{KeyPrefix, RedisSettings, RedisTarget};
 pub use self::secrets::{RefreshSettings, SigningKeys};
 pub use self::server::{SecurityHeaders, ServerSettings};
 pub use self::storage::{DatabaseSettings, PoolSettings, StorageBackend, DEFAULT_DATABASE_URL};
@@ -146,6 +148,7 @@ impl Settings {
             raw.trusted_proxies.as_deref(),
             raw.client_ip_header.as_deref(),
             raw.metrics_public.as_deref(),
+            raw.shutdown_drain_seconds.as_deref(),
             deployment,
         )?;
         let connections = ConnectionSettings::validate(&raw.connections)?;
@@ -153,10 +156,16 @@ impl Settings {
             backend: StorageBackend::parse(raw.database_url, raw.sqlite_fallback)?,
             pool: PoolSettings::validate(&raw.database)?,
         };
+        let raw_redis = redis::RawRedisSettings {
+            url: raw.redis_url,
+            key_prefix: raw.redis.key_prefix.as_deref(),
+            cluster: raw.redis.cluster.as_deref(),
+            ca_file: raw.redis.ca_file.as_deref(),
+        };
         #[cfg(feature = "redis")]
-        let redis = redis::validate(raw.redis_url, raw.redis.key_prefix.as_deref())?;
+        let redis = redis::validate(raw_redis)?;
         #[cfg(not(feature = "redis"))]
-        redis::validate(raw.redis_url, raw.redis.key_prefix.as_deref())?;
+        redis::validate(raw_redis)?;
         let keys = SigningKeys::validate(
             raw.jwt_keys.as_deref(),
             raw.secret_key,

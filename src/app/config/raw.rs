@@ -62,6 +62,8 @@ pub struct RawConnections {
 #[serde(default)]
 pub struct RawRedis {
     pub key_prefix: Option<String>,
+    pub cluster: Option<String>,
+    pub ca_file: Option<String>,
 }
 
 /// Every setting as text. No `Debug`: it holds keys and passwords.
@@ -92,6 +94,7 @@ pub struct RawSettings {
     pub limits: RawLimits,
     pub cors_allowed_origins: Option<String>,
     pub hsts_max_age_seconds: Option<String>,
+    pub shutdown_drain_seconds: Option<String>,
     pub hash_workers: Option<String>,
     pub hash_queue: Option<String>,
     pub database: RawDatabase,

@@ -1,11 +1,12 @@
 //! The listeners and what every response carries: where to listen, which
 //! proxies to believe, CORS origins and HSTS. Never opens a socket.
 
-use super::values::{invalid, parse_addr, parse_sized, split_list};
+use super::values::{invalid, parse_addr, parse_int, parse_sized, split_list};
 use super::{ConfigError, Deployment};
 use crate::app::http::client_ip::ClientIpHeader;
 use ipnet::IpNet;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 /// Where Portcullis listens, and whom it believes about client addresses.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -19,6 +20,9 @@ pub struct ServerSettings {
     /// Serve `/metrics` on the public listener: by default in development
     /// only, and never when it has a listener of its own.
     pub metrics_public: bool,
+    /// How long `/readyz` answers `503 draining` after a shutdown signal,
+    /// while every request is still served, before the listeners close.
+    pub shutdown_drain: Duration,
 }
 
 impl ServerSettings {
@@ -30,6 +34,7 @@ impl ServerSettings {
         trusted_proxies: Option<&str>,
         client_ip_header: Option<&str>,
         metrics_public: Option<&str>,
+        shutdown_drain_seconds: Option<&str>,
         deployment: Deployment,
     ) -> Result<Self, ConfigError> {
         let bind = parse_addr("PORTCULLIS_BIND", bind.unwrap_or("127.0.0.1:8080"))?;
@@ -61,7 +66,9 @@ impl ServerSettings {
                 return Err(invalid("PORTCULLIS_METRICS_PUBLIC", format!("{other:?} is not `true` or `false`")))
             }
         };
-        Ok(Self { bind, metrics_bind, trusted_proxies, client_ip_header, metrics_public })
+        let drain = parse_int("PORTCULLIS_SHUTDOWN_DRAIN_SECONDS", shutdown_drain_seconds, 5, 0, 300)?;
+        let shutdown_drain = Duration::from_secs(u64::try_from(drain).unwrap_or(5));
+        Ok(Self { bind, metrics_bind, trusted_proxies, client_ip_header, metrics_public, shutdown_drain })
     }
 }
 

@@ -67,9 +67,41 @@ impl StorageBackend {
             }
             Ok(Self::Sqlite { url })
         } else {
+            check_root_certificate("DATABASE_URL", &url)?;
             Ok(Self::Postgres { url, sqlite_fallback })
         }
     }
+}
+
+/// The CA file that `sslrootcert` in a Postgres URL names, read now: a
+/// missing or empty file would otherwise surface at connect time, among
+/// retries, as a server that cannot be reached.
+#[cfg(feature = "postgres")]
+fn check_root_certificate(variable: &'static str, url: &ConnectionUrl) -> Result<(), ConfigError> {
+    let Some(path) = query_value(url.expose(), &["sslrootcert", "ssl-root-cert", "ssl-ca"]) else { return Ok(()) };
+    // A percent-encoded path is the driver's to decode; it reports its own error.
+    if path.contains('%') {
+        return Ok(());
+    }
+    crate::adapters::tls::CaBundle::read(std::path::Path::new(path))
+        .map(drop)
+        .map_err(|error| invalid(variable, format!("sslrootcert: {error}")))
+}
+
+#[cfg(not(feature = "postgres"))]
+fn check_root_certificate(_: &'static str, _: &ConnectionUrl) -> Result<(), ConfigError> {
+    Ok(())
+}
+
+/// The value of the first query parameter of `url` named one of `names`.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+fn query_value<'a>(url: &'a str, names: &[&str]) -> Option<&'a str> {
+    let (_, query) = url.split_once('?')?;
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(name, _)| names.contains(name))
+        .map(|(_, value)| value)
 }
 
 fn require_feature(variable: &'static str, url: &ConnectionUrl) -> Result<(), ConfigError> {

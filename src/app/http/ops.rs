@@ -34,7 +34,8 @@ pub struct ReadinessChecks {
 /// Readiness: whether this replica should receive traffic.
 #[derive(Object)]
 pub struct Readiness {
-    /// `ok` or `unavailable`.
+    /// `ok`, `unavailable`, or `draining` while the service shuts down
+    /// (requests are still served; the listener closes after the drain).
     pub status: String,
     pub fallback: bool,
     pub checks: ReadinessChecks,
@@ -52,7 +53,8 @@ pub enum ReadinessResponse {
     /// Every check passed.
     #[oai(status = 200)]
     Ready(Json<Readiness>),
-    /// At least one check failed; `checks` names it.
+    /// At least one check failed (`checks` names it), or the service is
+    /// draining before it shuts down (`status` is `draining`).
     #[oai(status = 503)]
     NotReady(Json<Readiness>),
 }
@@ -79,9 +81,16 @@ impl OpsApi {
     #[oai(path = "/readyz", method = "get", operation_id = "readyz")]
     async fn readyz(&self, state: Data<&Arc<AppState>>) -> ReadinessResponse {
         let report = state.readiness.check().await;
-        let ready = report.database && report.rate_limiter && report.secrets && report.seed;
+        let healthy = report.database && report.rate_limiter && report.secrets && report.seed;
+        let draining = state.readiness.draining.is_draining();
+        let ready = healthy && !draining;
+        let status = match (healthy, draining) {
+            (_, true) => "draining",
+            (true, false) => "ok",
+            (false, false) => "unavailable",
+        };
         let body = Readiness {
-            status: if ready { "ok" } else { "unavailable" }.to_owned(),
+            status: status.to_owned(),
             fallback: state.readiness.fallback,
             checks: ReadinessChecks {
                 database: verdict(report.database),
