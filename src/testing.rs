@@ -8,6 +8,9 @@
 //! other's rows and may run at once. With neither, a test is skipped,
 //! loudly; with `PORTCULLIS_REQUIRE_SERVICES=1` a skip is a failure
 //! instead, so CI cannot pass by testing nothing.
+//!
+//! Servers a test starts for itself ([`servers`]): a `redis-server` with
+//! TLS, a Redis Cluster, a Postgres with TLS, from Debian's binaries.
 
 mod servers;
 

@@ -67,6 +67,7 @@ impl StorageBackend {
             }
             Ok(Self::Sqlite { url })
         } else {
+            #[cfg(feature = "postgres")]
             check_root_certificate("DATABASE_URL", &url)?;
             Ok(Self::Postgres { url, sqlite_fallback })
         }
@@ -88,13 +89,8 @@ fn check_root_certificate(variable: &'static str, url: &ConnectionUrl) -> Result
         .map_err(|error| invalid(variable, format!("sslrootcert: {error}")))
 }
 
-#[cfg(not(feature = "postgres"))]
-fn check_root_certificate(_: &'static str, _: &ConnectionUrl) -> Result<(), ConfigError> {
-    Ok(())
-}
-
 /// The value of the first query parameter of `url` named one of `names`.
-#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+#[cfg(feature = "postgres")]
 fn query_value<'a>(url: &'a str, names: &[&str]) -> Option<&'a str> {
     let (_, query) = url.split_once('?')?;
     query
