@@ -23,7 +23,7 @@ mod users;
 #[cfg(test)]
 mod tests;
 
-use crate::ports::{RepoError, SchemaStatus};
+use crate::ports::{PoolStatus, PoolUsage, RepoError, SchemaStatus};
 use crate::redact::redact_url;
 use anyhow::{anyhow, Context as _};
 use async_trait::async_trait;
@@ -164,6 +164,12 @@ async fn reach(
         tracing::warn!(error = %format!("{error:#}"), retry_in = ?backoff, "Postgres is not reachable yet");
         tokio::time::sleep(backoff.min(remaining)).await;
         backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+impl PoolStatus for PostgresStore {
+    fn pool_usage(&self) -> PoolUsage {
+        super::sql::pool_usage(&self.pool)
     }
 }
 
