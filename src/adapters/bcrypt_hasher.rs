@@ -4,10 +4,13 @@
 //! `spawn_blocking`, and a semaphore caps how many run or wait. When the
 //! queue is full the caller gets `HashError::Busy` at once, which the HTTP
 //! layer turns into `503` with `Retry-After`, instead of an unbounded queue.
+//! With a [`MetricsSink`], the jobs waiting for a worker are reported as a
+//! gauge after every change, and each refusal is counted.
 
 use crate::core::password::{Password, PasswordHash, MAX_PASSWORD_BYTES};
-use crate::ports::{HashError, PasswordHasher};
+use crate::ports::{HashError, MetricsSink, PasswordHasher};
 use async_trait::async_trait;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
@@ -20,6 +23,30 @@ pub struct BcryptHasher {
     cost: u32,
     permits: Arc<Semaphore>,
     workers: Arc<Semaphore>,
+    /// Jobs holding a queue place but no worker yet.
+    waiting: Arc<AtomicUsize>,
+    metrics: Option<Arc<dyn MetricsSink>>,
+}
+
+/// One job's place in the queue: leaves it when the job gets a worker, or
+/// when the caller gives up waiting (its future is dropped).
+struct Waiting<'a> {
+    hasher: &'a BcryptHasher,
+}
+
+impl<'a> Waiting<'a> {
+    fn enter(hasher: &'a BcryptHasher) -> Self {
+        let depth = hasher.waiting.fetch_add(1, Ordering::SeqCst) + 1;
+        hasher.report_depth(depth);
+        Self { hasher }
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        let depth = self.hasher.waiting.fetch_sub(1, Ordering::SeqCst) - 1;
+        self.hasher.report_depth(depth);
+    }
 }
 
 impl BcryptHasher {
@@ -29,6 +56,22 @@ impl BcryptHasher {
             cost,
             permits: Arc::new(Semaphore::new(workers.max(1) + queue)),
             workers: Arc::new(Semaphore::new(workers.max(1))),
+            waiting: Arc::new(AtomicUsize::new(0)),
+            metrics: None,
+        }
+    }
+
+    /// Reports the queue depth and refusals to `metrics`.
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: Arc<dyn MetricsSink>) -> Self {
+        metrics.password_hash_queue_depth(0);
+        self.metrics = Some(metrics);
+        self
+    }
+
+    fn report_depth(&self, depth: usize) {
+        if let Some(metrics) = &self.metrics {
+            metrics.password_hash_queue_depth(depth);
         }
     }
 
@@ -40,10 +83,16 @@ impl BcryptHasher {
         &self,
         job: impl FnOnce() -> Result<T, bcrypt::BcryptError> + Send + 'static,
     ) -> Result<T, HashError> {
-        let _queued =
-            self.permits.clone().try_acquire_owned().map_err(|_| HashError::Busy { retry_after: RETRY_AFTER })?;
-        let _running =
-            self.workers.clone().acquire_owned().await.map_err(|e| HashError::Unexpected(anyhow::Error::new(e)))?;
+        let Ok(_queued) = self.permits.clone().try_acquire_owned() else {
+            if let Some(metrics) = &self.metrics {
+                metrics.password_hash_refused();
+            }
+            return Err(HashError::Busy { retry_after: RETRY_AFTER });
+        };
+        let waiting = Waiting::enter(self);
+        let running = self.workers.clone().acquire_owned().await;
+        drop(waiting);
+        let _running = running.map_err(|e| HashError::Unexpected(anyhow::Error::new(e)))?;
         let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || span.in_scope(job))
             .await
@@ -148,5 +197,32 @@ mod tests {
         let refused = hasher.hash(&Password::unchecked("refused-while-busy")).await;
         assert!(matches!(refused, Err(HashError::Busy { .. })));
         assert!(slow.await.unwrap().is_ok());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_queue_depth_and_refusals_reach_the_metrics() {
+        let metrics = Arc::new(crate::adapters::prometheus_metrics::PrometheusMetrics::new().unwrap());
+        let hasher = Arc::new(BcryptHasher::new(12, 1, 1).with_metrics(metrics.clone()));
+        let spawn = |name: &'static str| {
+            let hasher = hasher.clone();
+            tokio::spawn(async move { hasher.hash(&Password::unchecked(name)).await })
+        };
+        let running = spawn("occupying-the-only-worker");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let queued = spawn("waiting-for-the-worker");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(metrics.render().contains("password_hash_queue_depth 1\n"), "{}", metrics.render());
+        // A client that gives up while queued leaves the queue.
+        queued.abort();
+        let _ = queued.await;
+        assert!(metrics.render().contains("password_hash_queue_depth 0\n"));
+        let waits = spawn("one-waits");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let refused = hasher.hash(&Password::unchecked("refused")).await;
+        assert!(matches!(refused, Err(HashError::Busy { .. })));
+        assert!(waits.await.unwrap().is_ok());
+        assert!(metrics.render().contains("password_hash_refusals_total 1\n"));
+        assert!(running.await.unwrap().is_ok());
+        assert!(metrics.render().contains("password_hash_queue_depth 0\n"));
     }
 }

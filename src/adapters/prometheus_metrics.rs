@@ -3,9 +3,12 @@
 //! template or `unmatched`, and `method` one of the standard methods or
 //! `other`, so no request can add a series of its own choosing.
 
-use crate::ports::{LoginOutcome, MetricsSink, RefreshRefusal, TokenKind};
+use crate::ports::{
+    Bucket, LoginOutcome, LogoutScope, MetricsSink, PoolUsage, RefreshRefusal, RevocationReason, TokenKind,
+};
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 /// Latency buckets, in seconds: fine below 50 ms for token checks, and
@@ -25,7 +28,19 @@ pub struct PrometheusMetrics {
     refresh_refusals: IntCounterVec,
     db_fallback: IntGauge,
     limiter_degraded: IntGauge,
+    build_info: IntGaugeVec,
+    registrations: IntCounter,
+    logouts: IntCounterVec,
+    revocations: IntCounterVec,
+    hash_queue_depth: IntGauge,
+    hash_refusals: IntCounter,
+    pool_connections: IntGaugeVec,
+    pool_max: IntGauge,
+    revocation_sync_failures: IntCounter,
 }
+
+/// The `state` label values of `db_pool_connections`.
+const POOL_STATES: [&str; 2] = ["idle", "in_use"];
 
 impl PrometheusMetrics {
     /// # Errors
@@ -56,27 +71,40 @@ impl PrometheusMetrics {
             Opts::new("refresh_refusals_total", "Refreshes refused by the store, by reason; no token was issued."),
             &["reason"],
         )?;
-        // The reasons are a closed set: expose each series at 0 from the start.
-        for reason in RefreshRefusal::ALL {
-            refresh_refusals.with_label_values(&[reason.as_str()]);
-        }
         let db_fallback = IntGauge::new("db_fallback_active", "1 while running on the SQLite fallback database.")?;
         let limiter_degraded = IntGauge::new(
             "rate_limiter_degraded",
             "1 while rate limits come from the in-process stand-in because the shared limiter is unavailable.",
         )?;
-        registry.register(Box::new(http_requests.clone()))?;
-        registry.register(Box::new(http_duration.clone()))?;
-        registry.register(Box::new(login_attempts.clone()))?;
-        registry.register(Box::new(rate_limit_decisions.clone()))?;
-        registry.register(Box::new(tokens_issued.clone()))?;
-        registry.register(Box::new(refresh_reuse.clone()))?;
-        registry.register(Box::new(refresh_refusals.clone()))?;
-        registry.register(Box::new(db_fallback.clone()))?;
-        registry.register(Box::new(limiter_degraded.clone()))?;
-        #[cfg(target_os = "linux")]
-        registry.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;
-        Ok(Self {
+        let build_info = IntGaugeVec::new(
+            Opts::new("portcullis_build_info", "Always 1; the labels name this binary's version and Cargo features."),
+            &["version", "features"],
+        )?;
+        let registrations = IntCounter::new("registrations_total", "Accounts created by self-registration.")?;
+        let logouts =
+            IntCounterVec::new(Opts::new("logouts_total", "Logouts by scope: `session` or `all`."), &["scope"])?;
+        let revocations = IntCounterVec::new(
+            Opts::new("revocations_total", "Actions that ended sessions or tokens early, by reason."),
+            &["reason"],
+        )?;
+        let hash_queue_depth = IntGauge::new(
+            "password_hash_queue_depth",
+            "Password hashing jobs waiting for a worker of the bounded pool.",
+        )?;
+        let hash_refusals = IntCounter::new(
+            "password_hash_refusals_total",
+            "Password hashing jobs refused (503) because the pool's queue was full.",
+        )?;
+        let pool_connections = IntGaugeVec::new(
+            Opts::new("db_pool_connections", "Database pool connections by state: `idle` or `in_use`."),
+            &["state"],
+        )?;
+        let pool_max = IntGauge::new("db_pool_max_connections", "The most connections the database pool may open.")?;
+        let revocation_sync_failures = IntCounter::new(
+            "revocation_sync_failures_total",
+            "Polls of the shared revocation feed that failed; the next poll catches up.",
+        )?;
+        let metrics = Self {
             registry,
             http_requests,
             http_duration,
@@ -87,7 +115,76 @@ impl PrometheusMetrics {
             refresh_refusals,
             db_fallback,
             limiter_degraded,
-        })
+            build_info,
+            registrations,
+            logouts,
+            revocations,
+            hash_queue_depth,
+            hash_refusals,
+            pool_connections,
+            pool_max,
+            revocation_sync_failures,
+        };
+        metrics.register_all()?;
+        metrics.expose_closed_sets();
+        Ok(metrics)
+    }
+
+    fn register_all(&self) -> Result<(), prometheus::Error> {
+        let collectors: [Box<dyn prometheus::core::Collector>; 18] = [
+            Box::new(self.http_requests.clone()),
+            Box::new(self.http_duration.clone()),
+            Box::new(self.login_attempts.clone()),
+            Box::new(self.rate_limit_decisions.clone()),
+            Box::new(self.tokens_issued.clone()),
+            Box::new(self.refresh_reuse.clone()),
+            Box::new(self.refresh_refusals.clone()),
+            Box::new(self.db_fallback.clone()),
+            Box::new(self.limiter_degraded.clone()),
+            Box::new(self.build_info.clone()),
+            Box::new(self.registrations.clone()),
+            Box::new(self.logouts.clone()),
+            Box::new(self.revocations.clone()),
+            Box::new(self.hash_queue_depth.clone()),
+            Box::new(self.hash_refusals.clone()),
+            Box::new(self.pool_connections.clone()),
+            Box::new(self.pool_max.clone()),
+            Box::new(self.revocation_sync_failures.clone()),
+        ];
+        for collector in collectors {
+            self.registry.register(collector)?;
+        }
+        #[cfg(target_os = "linux")]
+        self.registry.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;
+        Ok(())
+    }
+
+    /// Every label comes from a closed set: each series is exposed at 0
+    /// from the start, so dashboards and alerts see it before the first event.
+    fn expose_closed_sets(&self) {
+        for outcome in LoginOutcome::ALL {
+            self.login_attempts.with_label_values(&[outcome.as_str()]);
+        }
+        for bucket in [Bucket::Auth, Bucket::Api] {
+            for decision in ["allowed", "refused"] {
+                self.rate_limit_decisions.with_label_values(&[bucket.as_str(), decision]);
+            }
+        }
+        for kind in TokenKind::ALL {
+            self.tokens_issued.with_label_values(&[kind.as_str()]);
+        }
+        for reason in RefreshRefusal::ALL {
+            self.refresh_refusals.with_label_values(&[reason.as_str()]);
+        }
+        for scope in LogoutScope::ALL {
+            self.logouts.with_label_values(&[scope.as_str()]);
+        }
+        for reason in RevocationReason::ALL {
+            self.revocations.with_label_values(&[reason.as_str()]);
+        }
+        for state in POOL_STATES {
+            self.pool_connections.with_label_values(&[state]);
+        }
     }
 
     /// The exposition text for `/metrics`.
@@ -139,6 +236,42 @@ impl MetricsSink for PrometheusMetrics {
         self.http_requests.with_label_values(&[method, route, &status.to_string()]).inc();
         self.http_duration.with_label_values(&[method, route]).observe(seconds);
     }
+
+    fn build_info(&self, version: &str, features: &str) {
+        // One series: a second call (a test composing twice) replaces it.
+        self.build_info.reset();
+        self.build_info.with_label_values(&[version, features]).set(1);
+    }
+
+    fn registration(&self) {
+        self.registrations.inc();
+    }
+
+    fn logout(&self, scope: LogoutScope) {
+        self.logouts.with_label_values(&[scope.as_str()]).inc();
+    }
+
+    fn revocation(&self, reason: RevocationReason) {
+        self.revocations.with_label_values(&[reason.as_str()]).inc();
+    }
+
+    fn password_hash_queue_depth(&self, depth: usize) {
+        self.hash_queue_depth.set(i64::try_from(depth).unwrap_or(i64::MAX));
+    }
+
+    fn password_hash_refused(&self) {
+        self.hash_refusals.inc();
+    }
+
+    fn db_pool(&self, usage: PoolUsage) {
+        self.pool_connections.with_label_values(&["idle"]).set(i64::from(usage.idle));
+        self.pool_connections.with_label_values(&["in_use"]).set(i64::from(usage.in_use));
+        self.pool_max.set(i64::from(usage.max));
+    }
+
+    fn revocation_sync_failed(&self) {
+        self.revocation_sync_failures.inc();
+    }
 }
 
 /// The `method` label: a standard method by its name, anything else
@@ -178,8 +311,28 @@ mod tests {
         metrics.db_fallback_active(true);
         metrics.rate_limiter_degraded(true);
         metrics.http_request("GET", "/v1/users/me", 200, 0.002);
+        metrics.build_info("1.2.3", "sqlite,redis");
+        metrics.registration();
+        metrics.logout(LogoutScope::All);
+        metrics.revocation(RevocationReason::AdminDelete);
+        metrics.password_hash_queue_depth(3);
+        metrics.password_hash_refused();
+        metrics.db_pool(PoolUsage { idle: 2, in_use: 5, max: 10 });
+        metrics.revocation_sync_failed();
         let text = metrics.render();
         for needle in [
+            "portcullis_build_info{features=\"sqlite,redis\",version=\"1.2.3\"} 1",
+            "registrations_total 1",
+            "logouts_total{scope=\"all\"} 1",
+            "logouts_total{scope=\"session\"} 0",
+            "revocations_total{reason=\"admin_delete\"} 1",
+            "revocations_total{reason=\"logout\"} 0",
+            "password_hash_queue_depth 3",
+            "password_hash_refusals_total 1",
+            "db_pool_connections{state=\"idle\"} 2",
+            "db_pool_connections{state=\"in_use\"} 5",
+            "db_pool_max_connections 10",
+            "revocation_sync_failures_total 1",
             "http_requests_total{method=\"GET\",route=\"/v1/users/me\",status=\"200\"} 1",
             "http_request_duration_seconds_bucket{method=\"GET\",route=\"/v1/users/me\",le=\"0.0025\"} 1",
             "auth_login_attempts_total{outcome=\"success\"} 1",
@@ -193,5 +346,15 @@ mod tests {
             assert!(text.contains(needle), "missing {needle} in\n{text}");
         }
         assert_eq!(metrics.duration_of("GET", "/v1/users/me").get_sample_count(), 1);
+    }
+
+    #[test]
+    fn build_info_keeps_one_series() {
+        let metrics = PrometheusMetrics::new().unwrap();
+        metrics.build_info("1.0.0", "sqlite");
+        metrics.build_info("1.0.1", "postgres");
+        let text = metrics.render();
+        assert_eq!(text.matches("portcullis_build_info{").count(), 1, "{text}");
+        assert!(text.contains("portcullis_build_info{features=\"postgres\",version=\"1.0.1\"} 1"));
     }
 }

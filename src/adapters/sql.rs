@@ -13,7 +13,7 @@ use crate::core::password::PasswordHash;
 use crate::core::refresh::TokenHash;
 use crate::core::revocation::Revocation;
 use crate::core::user::{CredentialEpoch, Role, UnixSeconds, User, UserId, UserStatus};
-use crate::ports::{RepoError, UserInsertError};
+use crate::ports::{PoolUsage, RepoError, UserInsertError};
 use anyhow::anyhow;
 use uuid::Uuid;
 
@@ -141,4 +141,10 @@ pub(crate) fn revocation(
 ) -> Result<Revocation, RepoError> {
     Revocation::from_parts(kind, subject, cutoff, until)
         .ok_or_else(|| corrupt("revocation", anyhow!("kind {kind:?} with cut-off {cutoff:?}")))
+}
+
+/// How `pool`'s connections are used now: idle, busy, and the cap.
+pub(super) fn pool_usage<DB: sqlx::Database>(pool: &sqlx::Pool<DB>) -> PoolUsage {
+    let idle = u32::try_from(pool.num_idle()).unwrap_or(u32::MAX);
+    PoolUsage { idle, in_use: pool.size().saturating_sub(idle), max: pool.options().get_max_connections() }
 }

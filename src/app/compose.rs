@@ -13,8 +13,8 @@ use crate::adapters::system::{OsEntropy, SystemClock};
 use crate::core::auth::{AuthPolicy, AuthPorts, AuthService, SeedOutcome};
 use crate::core::token::KeyRing;
 use crate::ports::{
-    Clock, Entropy, MetricsSink, RateLimiter, RevocationStore, RingDocument, SchemaStatus, SecretError, SecretSource,
-    SessionRepo, UserRepo,
+    Clock, Entropy, MetricsSink, PoolStatus, RateLimiter, RevocationStore, RingDocument, SchemaStatus, SecretError,
+    SecretSource, SessionRepo, UserRepo,
 };
 use crate::redact::ConnectionUrl;
 use anyhow::Context;
@@ -28,6 +28,7 @@ struct Storage {
     sessions: Arc<dyn SessionRepo>,
     revocations: Arc<dyn RevocationStore>,
     schema: Arc<dyn SchemaStatus>,
+    pool: Arc<dyn PoolStatus>,
     name: &'static str,
     /// Running on the SQLite fallback because Postgres was unreachable.
     fallback: bool,
@@ -36,13 +37,14 @@ struct Storage {
 impl Storage {
     fn of<S>(store: Arc<S>, name: &'static str, fallback: bool) -> Self
     where
-        S: UserRepo + SessionRepo + RevocationStore + SchemaStatus + 'static,
+        S: UserRepo + SessionRepo + RevocationStore + SchemaStatus + PoolStatus + 'static,
     {
         Self {
             users: store.clone(),
             sessions: store.clone(),
             revocations: store.clone(),
-            schema: store,
+            schema: store.clone(),
+            pool: store,
             name,
             fallback,
         }
@@ -174,11 +176,16 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<Arc<AppState>> {
     let (limiter, limiter_name) = open_limiter(settings, clock.clone(), metrics.clone())?;
     let (secrets, keys) = signing_keys(settings, entropy.as_ref()).await?;
     let hashing = &settings.hashing;
-    let hasher = Arc::new(BcryptHasher::new(hashing.bcrypt_cost, hashing.workers, hashing.queue));
+    let hasher = Arc::new(
+        BcryptHasher::new(hashing.bcrypt_cost, hashing.workers, hashing.queue)
+            .with_metrics(metrics.clone() as Arc<dyn MetricsSink>),
+    );
+    let features = enabled_features().join(",");
+    metrics.build_info(env!("CARGO_PKG_VERSION"), &features);
 
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
-        features = %enabled_features().join(","),
+        features = %features,
         database = storage.name,
         db_fallback = storage.fallback,
         rate_limiter = limiter_name,
@@ -229,9 +236,14 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<Arc<AppState>> {
         fallback: storage.fallback,
         draining: super::readiness::Drain::default(),
     };
+    // The pool gauges are sampled when metrics are read, so they are
+    // never older than the scrape.
     let render_metrics: RenderMetrics = {
-        let metrics = metrics.clone();
-        Arc::new(move || metrics.render())
+        let (metrics, pool) = (metrics.clone(), storage.pool);
+        Arc::new(move || {
+            metrics.db_pool(pool.pool_usage());
+            metrics.render()
+        })
     };
     Ok(Arc::new(AppState {
         auth,

@@ -4,7 +4,7 @@
 use super::auth::AuthService;
 use super::failure::{absorbs_failures, ServiceFailure};
 use super::user::{CredentialEpoch, User, UserChange, UserId};
-use crate::ports::{HashError, LimiterError, RepoError, UserUpdateError};
+use crate::ports::{HashError, LimiterError, RepoError, RevocationReason, UserUpdateError};
 
 /// Most users one page may hold.
 pub const MAX_PAGE_SIZE: u32 = 100;
@@ -74,6 +74,7 @@ impl AuthService {
             // session; a role change keeps them, and refresh reads the role
             // afresh.
             self.cut_off_user(id, user.credential_epoch, now).await?;
+            self.ports.metrics.revocation(RevocationReason::AdminUpdate);
         }
         Ok(user)
     }
@@ -97,6 +98,7 @@ impl AuthService {
         // Sessions went with the row; no epoch of a deleted user is valid.
         let now = self.ports.clock.now();
         self.cut_off_user(id, CredentialEpoch::END, now).await?;
+        self.ports.metrics.revocation(RevocationReason::AdminDelete);
         Ok(())
     }
 }

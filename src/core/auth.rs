@@ -194,7 +194,13 @@ impl AuthService {
     pub async fn sync_revocations(&self) -> Result<usize, ServiceFailure> {
         let now = self.ports.clock.now();
         let since = self.feed_position.load(Ordering::SeqCst).saturating_sub(FEED_OVERLAP_MS);
-        let (revocations, latest) = self.ports.revocations.recorded_since(since, now).await?;
+        let (revocations, latest) = match self.ports.revocations.recorded_since(since, now).await {
+            Ok(read) => read,
+            Err(error) => {
+                self.ports.metrics.revocation_sync_failed();
+                return Err(error.into());
+            }
+        };
         for revocation in &revocations {
             self.view.apply(revocation, now);
         }

@@ -11,7 +11,7 @@ use crate::adapters::memory_limiter::MemoryLimiter;
 use crate::core::admin::AdminError;
 use crate::core::limits::{FailurePolicy, Quota};
 use crate::ports::metrics::MockMetricsSink;
-use crate::ports::{LoginOutcome, MetricsSink, TokenKind, UserRepo};
+use crate::ports::{LoginOutcome, MetricsSink, RevocationReason, TokenKind, UserRepo};
 use secrecy::SecretString;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -73,6 +73,9 @@ fn quiet_metrics() -> Arc<dyn MetricsSink> {
     metrics.expect_rate_limit_decision().returning(|_, _| ());
     metrics.expect_token_issued().returning(|_| ());
     metrics.expect_refresh_token_reuse().returning(|| ());
+    metrics.expect_registration().returning(|| ());
+    metrics.expect_logout().returning(|_| ());
+    metrics.expect_revocation().returning(|_| ());
     Arc::new(metrics)
 }
 
@@ -185,6 +188,8 @@ async fn reuse_after_the_grace_window_revokes_the_session_and_is_counted() {
     metrics.expect_login_attempt().returning(|_| ());
     metrics.expect_token_issued().returning(|_| ());
     metrics.expect_refresh_token_reuse().times(1).returning(|| ());
+    metrics.expect_registration().returning(|| ());
+    metrics.expect_revocation().with(mockall::predicate::eq(RevocationReason::RefreshReuse)).times(1).returning(|_| ());
     let h = harness_with(10, Arc::new(metrics), Arc::new(MemoryStore::new())).await;
     let first = h.signed_up("ada@example.com").await;
     let second = h.auth.refresh(first.refresh_token.expose()).await.unwrap();
@@ -404,6 +409,7 @@ async fn each_login_outcome_and_token_is_reported_to_metrics() {
         .withf(|bucket, allowed| bucket == "auth" && *allowed)
         .times(1)
         .returning(|_, _| ());
+    metrics.expect_registration().times(1).returning(|| ());
     let h = harness_with(10, Arc::new(metrics), Arc::new(MemoryStore::new())).await;
     h.auth.register("ada@example.com", PASSWORD.into()).await.unwrap();
     let _ = h.auth.login("ada@example.com", OTHER_PASSWORD.into(), ip(1)).await;

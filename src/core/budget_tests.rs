@@ -74,6 +74,7 @@ async fn service(hasher: Arc<CountingHasher>) -> AuthService {
     let mut metrics = MockMetricsSink::new();
     metrics.expect_login_attempt().returning(|_| ());
     metrics.expect_token_issued().returning(|_| ());
+    metrics.expect_registration().returning(|| ());
     let ports = AuthPorts {
         users: store.clone(),
         sessions: store.clone(),
@@ -151,6 +152,7 @@ async fn a_cut_off_during_the_password_check_refuses_the_login_and_is_counted() 
     let store = Arc::new(MemoryStore::new());
     let mut metrics = MockMetricsSink::new();
     metrics.expect_login_attempt().with(eq(LoginOutcome::CutOff)).times(1).returning(|_| ());
+    metrics.expect_registration().returning(|| ());
     let ports = AuthPorts {
         users: store.clone(),
         sessions: store.clone(),
@@ -243,6 +245,7 @@ async fn cut_refresh_service(cut: CutBefore, mut metrics: MockMetricsSink) -> Au
     let clock = Arc::new(FixedClock::at(1_800_000_000));
     let store = Arc::new(MemoryStore::new());
     metrics.expect_login_attempt().with(eq(LoginOutcome::Success)).returning(|_| ());
+    metrics.expect_registration().returning(|| ());
     metrics.expect_token_issued().with(eq(TokenKind::Access)).returning(|_| ());
     let ports = AuthPorts {
         users: store.clone(),

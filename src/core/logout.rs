@@ -10,7 +10,7 @@ use super::refresh::RefreshToken;
 use super::revocation::Revocation;
 use super::session::EndSessions;
 use super::token::Principal;
-use crate::ports::{FailureKey, HashError, LimiterError, LoginOutcome, RepoError};
+use crate::ports::{FailureKey, HashError, LimiterError, LoginOutcome, LogoutScope, RepoError, RevocationReason};
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -69,6 +69,8 @@ impl AuthService {
         if let Some(session) = extra_session {
             self.revoke_session(session, now).await?;
         }
+        self.ports.metrics.logout(LogoutScope::Session);
+        self.ports.metrics.revocation(RevocationReason::Logout);
         Ok(())
     }
 
@@ -81,7 +83,9 @@ impl AuthService {
         let ends = EndSessions::All;
         if let Some(epoch) = self.ports.users.advance_epoch(principal.user_id, ends, now).await? {
             self.cut_off_user(principal.user_id, epoch, now).await?;
+            self.ports.metrics.revocation(RevocationReason::LogoutAll);
         }
+        self.ports.metrics.logout(LogoutScope::All);
         Ok(())
     }
 
@@ -158,6 +162,7 @@ impl AuthService {
         let epoch = self.ports.users.set_password(user.id, &hash, ends, now).await?;
         let epoch = epoch.ok_or(PasswordChangeError::UserGone)?;
         self.cut_off_user(user.id, epoch, now).await?;
+        self.ports.metrics.revocation(RevocationReason::PasswordChange);
         Ok(())
     }
 }

@@ -26,4 +26,6 @@ mod auth_tests;
 #[cfg(test)]
 mod budget_tests;
 #[cfg(test)]
+mod metrics_tests;
+#[cfg(test)]
 pub(crate) mod testkit;

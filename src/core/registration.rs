@@ -55,7 +55,10 @@ impl AuthService {
         let email = Email::parse(email).map_err(RegisterError::InvalidEmail)?;
         let password = Password::new(password, email.local_part()).map_err(RegisterError::WeakPassword)?;
         match self.create_user(email, &password, Role::User).await {
-            Ok(user) => Ok(user),
+            Ok(user) => {
+                self.ports.metrics.registration();
+                Ok(user)
+            }
             Err(CreateError::EmailTaken) => Err(RegisterError::EmailTaken),
             Err(CreateError::Failure(failure)) => Err(failure.into()),
         }

@@ -7,7 +7,9 @@ use super::failure::{absorbs_failures, ServiceFailure};
 use super::login::TokenPair;
 use super::refresh::RefreshToken;
 use super::user::UserStatus;
-use crate::ports::{HashError, LimiterError, RefreshRecord, RefreshRefusal, RepoError, RotateOutcome, TokenKind};
+use crate::ports::{
+    HashError, LimiterError, RefreshRecord, RefreshRefusal, RepoError, RevocationReason, RotateOutcome, TokenKind,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RefreshError {
@@ -75,6 +77,7 @@ impl AuthService {
                 self.ports.metrics.refresh_token_reuse();
                 tracing::warn!(session_id = %session.id, user_id = %user.id, "rotated refresh token reused; session revoked");
                 self.revoke_session(session.id, now).await?;
+                self.ports.metrics.revocation(RevocationReason::RefreshReuse);
                 return Err(RefreshError::Revoked);
             }
             child_record.issued_at = at;

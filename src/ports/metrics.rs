@@ -16,6 +16,10 @@ pub enum LoginOutcome {
 }
 
 impl LoginOutcome {
+    /// Every outcome, so the counter can expose each series from the start.
+    pub const ALL: [Self; 6] =
+        [Self::Success, Self::InvalidCredentials, Self::Locked, Self::RateLimited, Self::CutOff, Self::Error];
+
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::Success => "success",
@@ -36,6 +40,8 @@ pub enum TokenKind {
 }
 
 impl TokenKind {
+    pub const ALL: [Self; 2] = [Self::Access, Self::Refresh];
+
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::Access => "access",
@@ -65,6 +71,66 @@ impl RefreshRefusal {
     }
 }
 
+/// Which sessions a logout ended, as the `scope` label of `logouts_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogoutScope {
+    /// The caller's own session (and the one its refresh token names).
+    Session,
+    /// Every session of the caller.
+    All,
+}
+
+impl LogoutScope {
+    pub const ALL: [Self; 2] = [Self::Session, Self::All];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Session => "session",
+            Self::All => "all",
+        }
+    }
+}
+
+/// Why credentials were ended early, as the `reason` label of
+/// `revocations_total`: one count per action, however many sessions and
+/// tokens it ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RevocationReason {
+    Logout,
+    LogoutAll,
+    PasswordChange,
+    /// A rotated refresh token came back after the grace window.
+    RefreshReuse,
+    /// An admin changed a user's role or status.
+    AdminUpdate,
+    AdminDelete,
+}
+
+impl RevocationReason {
+    pub const ALL: [Self; 6] =
+        [Self::Logout, Self::LogoutAll, Self::PasswordChange, Self::RefreshReuse, Self::AdminUpdate, Self::AdminDelete];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Logout => "logout",
+            Self::LogoutAll => "logout_all",
+            Self::PasswordChange => "password_change",
+            Self::RefreshReuse => "refresh_reuse",
+            Self::AdminUpdate => "admin_update",
+            Self::AdminDelete => "admin_delete",
+        }
+    }
+}
+
+/// How the database connection pool is used at one moment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolUsage {
+    pub idle: u32,
+    pub in_use: u32,
+    /// The most connections the pool may open.
+    pub max: u32,
+}
+
 /// Receives the service's counters and timings.
 #[cfg_attr(test, mockall::automock)]
 pub trait MetricsSink: Send + Sync {
@@ -80,4 +146,19 @@ pub trait MetricsSink: Send + Sync {
     fn rate_limiter_degraded(&self, degraded: bool);
     /// One finished HTTP request; `route` is the route template, never the raw path.
     fn http_request(&self, method: &str, route: &str, status: u16, seconds: f64);
+    /// The version and Cargo features of this binary, set once at start.
+    fn build_info(&self, version: &str, features: &str);
+    /// An account was created by self-registration.
+    fn registration(&self);
+    fn logout(&self, scope: LogoutScope);
+    /// Sessions or tokens were ended early, for `reason`.
+    fn revocation(&self, reason: RevocationReason);
+    /// How many hashing jobs wait for a worker of the bounded pool now.
+    fn password_hash_queue_depth(&self, depth: usize);
+    /// A hashing job was refused because the pool's queue was full.
+    fn password_hash_refused(&self);
+    /// The database pool's connections, sampled when metrics are read.
+    fn db_pool(&self, usage: PoolUsage);
+    /// One poll of the shared revocation feed failed.
+    fn revocation_sync_failed(&self);
 }

@@ -23,3 +23,9 @@ pub trait SchemaStatus: Send + Sync {
     /// Whether every migration this build embeds has been applied.
     async fn migrations_current(&self) -> Result<bool, RepoError>;
 }
+
+/// How busy a store's connection pool is, for the pool gauges.
+pub trait PoolStatus: Send + Sync {
+    /// The pool's connections now; cheap, never waits for a connection.
+    fn pool_usage(&self) -> crate::ports::PoolUsage;
+}

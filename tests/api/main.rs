@@ -26,6 +26,7 @@ mod login;
 mod networks;
 mod normalisation;
 mod operations;
+mod operator_metrics;
 mod password_change;
 #[cfg(feature = "postgres")]
 mod postgres;

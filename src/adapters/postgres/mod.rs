@@ -25,7 +25,7 @@ mod tests;
 #[cfg(test)]
 mod tls_tests;
 
-use crate::ports::{RepoError, SchemaStatus};
+use crate::ports::{PoolStatus, PoolUsage, RepoError, SchemaStatus};
 use crate::redact::redact_url;
 use anyhow::{anyhow, Context as _};
 use async_trait::async_trait;
@@ -176,6 +176,12 @@ async fn reach(
         tracing::warn!(error = %format!("{error:#}"), retry_in = ?backoff, "Postgres is not reachable yet");
         tokio::time::sleep(backoff.min(remaining)).await;
         backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+impl PoolStatus for PostgresStore {
+    fn pool_usage(&self) -> PoolUsage {
+        super::sql::pool_usage(&self.pool)
     }
 }
 

@@ -18,7 +18,7 @@ mod revocations;
 mod sessions;
 mod users;
 
-use crate::ports::{RepoError, SchemaStatus};
+use crate::ports::{PoolStatus, PoolUsage, RepoError, SchemaStatus};
 use anyhow::{anyhow, Context as _};
 use async_trait::async_trait;
 use sqlx::migrate::Migrator;
@@ -99,6 +99,12 @@ fn create_parent_directory(database: &Path) -> anyhow::Result<()> {
             std::fs::create_dir_all(directory).context("could not create the directory for the SQLite database")
         }
         _ => Ok(()),
+    }
+}
+
+impl PoolStatus for SqliteStore {
+    fn pool_usage(&self) -> PoolUsage {
+        super::sql::pool_usage(&self.pool)
     }
 }
 

@@ -77,7 +77,7 @@ fn connection_limits_default_to_ten_seconds_and_512_connections() {
 
 #[test]
 fn metrics_stay_off_the_public_listener_in_production_unless_asked_for() {
-    let key = "k".repeat(32);
+    let key = "Zx8q2LmN4vR7tY1wK9pB3cF6hJ0sD5gA".to_owned();
     let production = [("PORTCULLIS_ENV", "production"), ("PORTCULLIS_JWT_KEYS", key.as_str())];
     assert!(load(&[]).unwrap().server.metrics_public);
     assert!(!load(&production).unwrap().server.metrics_public);
@@ -136,7 +136,7 @@ fn the_url_picks_the_storage_backend_once() {
 #[test]
 fn production_refuses_missing_keys_and_low_bcrypt_cost() {
     assert!(problem(&[("PORTCULLIS_ENV", "production")]).contains("PORTCULLIS_JWT_KEYS"));
-    let key = "k".repeat(32);
+    let key = "Zx8q2LmN4vR7tY1wK9pB3cF6hJ0sD5gA".to_owned();
     let message =
         problem(&[("PORTCULLIS_ENV", "production"), ("PORTCULLIS_JWT_KEYS", &key), ("PORTCULLIS_BCRYPT_COST", "8")]);
     assert!(message.contains("PORTCULLIS_BCRYPT_COST"), "{message}");

@@ -67,6 +67,10 @@ pub fn openapi_service() -> OpenApiService<Apis, ()> {
              `request_id`.",
         )
         .license(poem_openapi::LicenseObject::new("MIT OR Apache-2.0"))
+        .server(
+            poem_openapi::ServerObject::new("http://127.0.0.1:8080")
+                .description("A local Portcullis listening on the default PORTCULLIS_BIND"),
+        )
 }
 
 /// The OpenAPI document as served at `/openapi.json` and committed at
@@ -77,11 +81,13 @@ pub fn spec_json() -> String {
     spec
 }
 
-/// Swagger UI with the same document as `/openapi.json` embedded.
+/// Swagger UI with the document of `/openapi.json` embedded, its own
+/// origin listed as the first server (see [`spec::with_first_server`]).
 fn swagger_ui_html() -> String {
     let service = openapi_service();
     let raw = service.spec();
-    service.swagger_ui_html().replacen(&raw, &spec::refine(&raw), 1)
+    let page_spec = spec::with_first_server(&spec::refine(&raw), "/", "This service, the one serving this page");
+    service.swagger_ui_html().replacen(&raw, &page_spec, 1)
 }
 
 /// Every route of the service, with middleware.
@@ -145,8 +151,9 @@ mod tests {
     }
 
     #[test]
-    fn the_docs_page_embeds_the_served_document() {
-        assert!(swagger_ui_html().contains(spec_json().trim_end()));
+    fn the_docs_page_embeds_the_served_document_with_its_own_origin_first() {
+        let page_spec = spec::with_first_server(spec_json().trim_end(), "/", "This service, the one serving this page");
+        assert!(swagger_ui_html().contains(&page_spec));
     }
 
     #[test]

@@ -177,9 +177,47 @@ pub fn refine(raw: &str) -> String {
     serde_json::to_string_pretty(&doc).unwrap_or_else(|_| raw.to_owned())
 }
 
+/// `spec` with a server at `url` listed first. The `/docs` page uses it
+/// to name its own origin first, so "Try it out" calls the service that
+/// served the page, while clients generated from the document default to
+/// the local server it lists. Returns `spec` unchanged if it is not JSON.
+pub fn with_first_server(spec: &str, url: &str, description: &str) -> String {
+    let Ok(mut doc) = serde_json::from_str::<Node>(spec) else { return spec.to_owned() };
+    let server = Node::Object(vec![
+        ("url".to_owned(), Node::Scalar(Value::String(url.to_owned()))),
+        ("description".to_owned(), Node::Scalar(Value::String(description.to_owned()))),
+    ]);
+    match doc.get_mut("servers") {
+        Some(Node::Array(servers)) => servers.insert(0, server),
+        _ => doc.set("servers", Node::Array(vec![server])),
+    }
+    serde_json::to_string_pretty(&doc).unwrap_or_else(|_| spec.to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_document_names_the_local_server_and_the_docs_page_its_own_origin_first() {
+        let spec: Value = serde_json::from_str(&crate::app::http::spec_json()).unwrap();
+        assert_eq!(spec["servers"][0]["url"], "http://127.0.0.1:8080");
+        let page: Value =
+            serde_json::from_str(&with_first_server(&crate::app::http::spec_json(), "/", "here")).unwrap();
+        assert_eq!(
+            (&page["servers"][0]["url"], &page["servers"][1]["url"]),
+            (&"/".into(), &"http://127.0.0.1:8080".into())
+        );
+        assert_eq!(with_first_server("not json", "/", "here"), "not json");
+    }
+
+    #[test]
+    fn new_passwords_state_their_minimum_length() {
+        let spec: Value = serde_json::from_str(&crate::app::http::spec_json()).unwrap();
+        let schemas = &spec["components"]["schemas"];
+        assert_eq!(schemas["Credentials"]["properties"]["password"]["minLength"], 12);
+        assert_eq!(schemas["PasswordChange"]["properties"]["new_password"]["minLength"], 12);
+    }
 
     #[test]
     fn refining_keeps_key_order_and_closes_request_objects_only() {

@@ -6,6 +6,7 @@
 //! the same, with a schema that tells clients (and fuzzers) what is accepted.
 
 use crate::core::email::MAX_EMAIL_BYTES;
+use crate::core::password::MIN_PASSWORD_CHARS;
 use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
 use poem_openapi::types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type};
 use serde_json::Value;
@@ -143,6 +144,16 @@ shaped_text!(
     MetaSchema { max_length: Some(MAX_EMAIL_BYTES), ..MetaSchema::new_with_format("string", "email") }
 );
 
+shaped_text!(
+    /// A password being chosen, documented with `minLength: 12`, the one
+    /// password rule JSON Schema can state (the handlers count it after
+    /// NFKC normalisation and judge the byte limit and the strength: a `422
+    /// weak_password` otherwise).
+    NewPasswordText,
+    "NewPassword",
+    MetaSchema { min_length: Some(MIN_PASSWORD_CHARS), ..MetaSchema::new("string") }
+);
+
 /// Longest device token accepted; the ones this service issues are far
 /// shorter.
 pub const MAX_DEVICE_TOKEN_CHARS: usize = 256;
@@ -170,6 +181,9 @@ mod tests {
         assert_eq!(token.pattern.as_deref(), Some(REFRESH_TOKEN_PATTERN));
         let MetaSchemaRef::Inline(email) = EmailText::schema_ref() else { panic!("inline schema") };
         assert_eq!((email.format, email.max_length), (Some("email"), Some(MAX_EMAIL_BYTES)));
+        let MetaSchemaRef::Inline(password) = NewPasswordText::schema_ref() else { panic!("inline schema") };
+        assert_eq!(password.min_length, Some(MIN_PASSWORD_CHARS));
+        assert!(NewPasswordText::parse_from_json(Some(serde_json::json!(123_456_789_012_u64))).is_err());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The request and response bodies of the API, and their conversions from
 //! and into core types. Shapes only: no rule is checked here.
 
-use super::text::{DeviceTokenText, EmailText, RefreshTokenText, Text};
+use super::text::{DeviceTokenText, EmailText, NewPasswordText, RefreshTokenText, Text};
 use crate::core::auth::TokenPair;
 use crate::core::user::{Role, User, UserStatus};
 use poem_openapi::payload::Json;
@@ -138,7 +138,7 @@ pub struct Credentials {
     /// At most 254 bytes; compared case-insensitively.
     pub email: EmailText,
     /// 12 characters to 72 bytes of UTF-8, hard to guess, not containing the address's local part.
-    pub password: Text,
+    pub password: NewPasswordText,
 }
 
 impl Example for Credentials {
@@ -208,7 +208,7 @@ impl Example for LogoutRequest {
 pub struct PasswordChange {
     pub current_password: Text,
     /// The same rules as at registration.
-    pub new_password: Text,
+    pub new_password: NewPasswordText,
 }
 
 impl Example for PasswordChange {
