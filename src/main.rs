@@ -6,11 +6,13 @@ use std::process::ExitCode;
 
 const USAGE: &str = "usage: portcullis [--config PATH]     run the service
        portcullis openapi [PATH]         write the OpenAPI document (default openapi/openapi.json)
+       portcullis healthcheck            exit 0 when /healthz at PORTCULLIS_BIND answers 200, else 1
        portcullis --version | --help";
 
 enum Command {
     Serve { config: Option<PathBuf> },
     ExportSpec { path: PathBuf },
+    Healthcheck,
     Print(String),
 }
 
@@ -20,6 +22,7 @@ fn parse(args: &[String]) -> Result<Command, String> {
         [flag, path] if flag == "--config" => Ok(Command::Serve { config: Some(PathBuf::from(path)) }),
         [cmd] if cmd == "openapi" => Ok(Command::ExportSpec { path: PathBuf::from("openapi/openapi.json") }),
         [cmd, path] if cmd == "openapi" => Ok(Command::ExportSpec { path: PathBuf::from(path) }),
+        [cmd] if cmd == "healthcheck" => Ok(Command::Healthcheck),
         [flag] if flag == "--version" => Ok(Command::Print(format!("portcullis {}", env!("CARGO_PKG_VERSION")))),
         [flag] if flag == "--help" || flag == "-h" => Ok(Command::Print(USAGE.to_owned())),
         _ => Err(USAGE.to_owned()),
@@ -44,6 +47,14 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Ok(Command::Healthcheck) => {
+            let vars = Settings::environment();
+            if app::cli::healthcheck::run(vars.get("PORTCULLIS_BIND").map(String::as_str)) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
         Ok(Command::Serve { config }) => serve(config.as_deref()),
     }
 }

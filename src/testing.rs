@@ -110,11 +110,14 @@ pub fn skip_or_fail(service: &str, variable: &str) {
     eprintln!("SKIPPED: {test} needs {service}; set {variable} to run it (PORTCULLIS_REQUIRE_SERVICES=1 turns this skip into a failure)");
 }
 
-/// A throwaway Postgres server in a container, when a Docker engine answers.
+/// A throwaway Postgres server in a container, when a Docker engine answers:
+/// the image `PORTCULLIS_TEST_POSTGRES_IMAGE` names, else the official one.
 #[cfg(all(feature = "postgres", feature = "testcontainers"))]
 async fn container_server() -> Option<(String, Box<dyn std::any::Any + Send>)> {
-    let (port, container) = start_container(testcontainers_modules::postgres::Postgres::default(), 5432).await?;
-    Some((format!("postgres://postgres:postgres@127.0.0.1:{port}/postgres"), container))
+    let image = testcontainers_modules::postgres::Postgres::default();
+    let (host, port, container) =
+        start_container(image, "PORTCULLIS_TEST_POSTGRES_IMAGE", DEFAULT_POSTGRES_IMAGE, 5432).await?;
+    Some((format!("postgres://postgres:postgres@{host}:{port}/postgres"), container))
 }
 
 #[cfg(all(feature = "postgres", not(feature = "testcontainers")))]
@@ -156,36 +159,29 @@ pub async fn redis_server() -> Option<RedisServer> {
     None
 }
 
+/// A throwaway Redis server in a container: the image
+/// `PORTCULLIS_TEST_REDIS_IMAGE` names, else the official one.
 #[cfg(all(feature = "redis", feature = "testcontainers"))]
 async fn redis_container() -> Option<(String, Box<dyn std::any::Any + Send>)> {
-    let (port, container) = start_container(testcontainers_modules::redis::Redis::default(), 6379).await?;
-    Some((format!("redis://127.0.0.1:{port}"), container))
-}
-
-/// Starts `image` when a Docker engine answers: the host port that maps
-/// `port`, and the container, which lives as long as the box is held.
-#[cfg(feature = "testcontainers")]
-async fn start_container<I>(image: I, port: u16) -> Option<(u16, Box<dyn std::any::Any + Send>)>
-where
-    I: testcontainers_modules::testcontainers::Image + 'static,
-{
-    use testcontainers_modules::testcontainers::runners::AsyncRunner;
-    let name = image.name().to_owned();
-    let container = match image.start().await {
-        Ok(container) => container,
-        Err(error) => {
-            eprintln!("no Docker engine for a {name} container: {error}");
-            return None;
-        }
-    };
-    let host_port = container.get_host_port_ipv4(port).await.ok()?;
-    Some((host_port, Box::new(container)))
+    let image = testcontainers_modules::redis::Redis::default();
+    let (host, port, container) =
+        start_container(image, "PORTCULLIS_TEST_REDIS_IMAGE", DEFAULT_REDIS_IMAGE, 6379).await?;
+    Some((format!("redis://{host}:{port}"), container))
 }
 
 #[cfg(all(feature = "redis", not(feature = "testcontainers")))]
 async fn redis_container() -> Option<(String, Box<dyn std::any::Any + Send>)> {
     None
 }
+
+#[cfg(feature = "testcontainers")]
+mod containers;
+#[cfg(feature = "testcontainers")]
+use containers::start_container;
+#[cfg(all(feature = "postgres", feature = "testcontainers"))]
+use containers::DEFAULT_POSTGRES_IMAGE;
+#[cfg(all(feature = "redis", feature = "testcontainers"))]
+use containers::DEFAULT_REDIS_IMAGE;
 
 #[cfg(all(test, feature = "postgres"))]
 mod tests {

@@ -226,3 +226,21 @@ async fn the_separate_metrics_listener_sends_the_common_headers() {
         assert_eq!(header(response.headers(), "x-request-id"), Some("scrape-1"));
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn liveness_answers_on_the_metrics_listener_too_with_the_same_body() {
+    let app = spawn_app_with(&[("PORTCULLIS_METRICS_BIND", "127.0.0.1:0")]).await;
+    let metrics_addr = app.running.as_ref().unwrap().metrics_addr.expect("a metrics address");
+
+    let main = app.get("/healthz").await;
+    let separate = app.client.get(format!("http://{metrics_addr}/healthz")).send().await.unwrap();
+
+    assert_eq!(separate.status().as_u16(), 200);
+    assert_eq!(header(separate.headers(), "content-type"), header(main.headers(), "content-type"));
+    let (main, separate) = (json_body(main).await, json_body(separate).await);
+    assert_eq!(separate, main);
+    assert_eq!(separate["status"], "ok");
+    // Readiness stays on the main listener only.
+    let readiness = app.client.get(format!("http://{metrics_addr}/readyz")).send().await.unwrap();
+    assert_eq!(readiness.status().as_u16(), 404);
+}

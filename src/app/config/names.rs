@@ -57,9 +57,20 @@ pub const VARIABLES: &[&str] = &[
     "PORTCULLIS_SHUTDOWN_DRAIN_SECONDS",
 ];
 
-/// Variables the test suite and CI set in the environment of processes
-/// that also start the binary; they configure the tests, never the service.
-pub const TEST_TOOLING: &[&str] = &["PORTCULLIS_REQUIRE_SERVICES", "PORTCULLIS_TEST_STORE", "PORTCULLIS_URL"];
+/// Variables the test suite, CI and `compose.yaml` read from the
+/// environment of processes that also start the binary; they configure the
+/// tests and the containers, never the service.
+pub const TEST_TOOLING: &[&str] = &[
+    "PORTCULLIS_REQUIRE_SERVICES",
+    "PORTCULLIS_TEST_STORE",
+    "PORTCULLIS_URL",
+    "PORTCULLIS_TEST_POSTGRES_IMAGE",
+    "PORTCULLIS_TEST_REDIS_IMAGE",
+    "PORTCULLIS_IMAGE",
+    "PORTCULLIS_POSTGRES_IMAGE",
+    "PORTCULLIS_REDIS_IMAGE",
+    "PORTCULLIS_HOST_PORT",
+];
 
 /// Names refused with a pointer to what to set instead.
 const REFUSED: &[(&str, &str)] = &[

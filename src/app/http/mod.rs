@@ -127,9 +127,20 @@ fn route_templates(spec: &str) -> HashMap<String, String> {
 /// request ids and headers as the main one.
 pub fn metrics_routes(state: Arc<AppState>) -> impl Endpoint<Output = Response> {
     let render_metrics = state.render_metrics.clone();
-    let route = Route::new().at("/metrics", get(make_sync(move |_| render_metrics()))).map_to_response();
-    let allowed = middleware::AllowedMethods::default().route("/metrics", "GET");
+    let probed = state.clone();
+    let route = Route::new()
+        .at("/metrics", get(make_sync(move |_| render_metrics())))
+        .at("/healthz", get(make_sync(move |_| health_response(&probed))))
+        .map_to_response();
+    let allowed = middleware::AllowedMethods::default().route("/metrics", "GET").route("/healthz", "GET");
     middleware::Portcullis::new(state, HashMap::new()).allowed_methods(allowed).wrap(route)
+}
+
+/// `/healthz` for the metrics listener: the body the main listener's
+/// operation sends, so a probe may use either listener.
+fn health_response(state: &AppState) -> Response {
+    use poem_openapi::types::ToJSON as _;
+    Response::builder().content_type("application/json; charset=utf-8").body(ops::health(state).to_json_string())
 }
 
 fn spec_response(spec: &str) -> Response {

@@ -61,6 +61,15 @@ pub enum ReadinessResponse {
 
 pub struct OpsApi;
 
+/// The liveness body, the same on the main and the metrics listener.
+pub fn health(state: &AppState) -> Health {
+    Health {
+        status: "ok".to_owned(),
+        fallback: state.readiness.fallback,
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+    }
+}
+
 fn verdict(ok: bool) -> String {
     if ok { "ok" } else { "failing" }.to_owned()
 }
@@ -70,11 +79,7 @@ impl OpsApi {
     /// Liveness probe
     #[oai(path = "/healthz", method = "get", operation_id = "healthz")]
     async fn healthz(&self, state: Data<&Arc<AppState>>) -> HealthResponse {
-        HealthResponse::Ok(Json(Health {
-            status: "ok".to_owned(),
-            fallback: state.readiness.fallback,
-            version: env!("CARGO_PKG_VERSION").to_owned(),
-        }))
+        HealthResponse::Ok(Json(health(&state)))
     }
 
     /// Readiness probe
