@@ -13,8 +13,8 @@ use crate::adapters::system::{OsEntropy, SystemClock};
 use crate::core::auth::{AuthPolicy, AuthPorts, AuthService, SeedOutcome};
 use crate::core::token::KeyRing;
 use crate::ports::{
-    Clock, Entropy, MetricsSink, RateLimiter, RevocationStore, RingDocument, SchemaStatus, SecretError, SecretSource,
-    SessionRepo, UserRepo,
+    AuditLog, Clock, Entropy, MetricsSink, RateLimiter, RevocationStore, RingDocument, SchemaStatus, SecretError,
+    SecretSource, SessionRepo, UserRepo,
 };
 use crate::redact::ConnectionUrl;
 use anyhow::Context;
@@ -27,6 +27,7 @@ struct Storage {
     users: Arc<dyn UserRepo>,
     sessions: Arc<dyn SessionRepo>,
     revocations: Arc<dyn RevocationStore>,
+    audit: Arc<dyn AuditLog>,
     schema: Arc<dyn SchemaStatus>,
     name: &'static str,
     /// Running on the SQLite fallback because Postgres was unreachable.
@@ -36,12 +37,13 @@ struct Storage {
 impl Storage {
     fn of<S>(store: Arc<S>, name: &'static str, fallback: bool) -> Self
     where
-        S: UserRepo + SessionRepo + RevocationStore + SchemaStatus + 'static,
+        S: UserRepo + SessionRepo + RevocationStore + AuditLog + SchemaStatus + 'static,
     {
         Self {
             users: store.clone(),
             sessions: store.clone(),
             revocations: store.clone(),
+            audit: store.clone(),
             schema: store,
             name,
             fallback,
@@ -181,6 +183,7 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<Arc<AppState>> {
         users: storage.users.clone(),
         sessions: storage.sessions,
         revocations: storage.revocations,
+        audit: storage.audit,
         limiter: limiter.clone(),
         hasher,
         metrics: metrics.clone() as Arc<dyn MetricsSink>,
@@ -192,6 +195,7 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<Arc<AppState>> {
         refresh_ttl_seconds: settings.refresh.ttl_seconds,
         refresh_grace_seconds: settings.refresh.grace_seconds,
         limits: settings.limits,
+        audit_retention_seconds: i64::from(settings.audit_retention_days) * 86_400,
     };
     let auth = Arc::new(AuthService::start(ports, policy, keys).await.context("starting the auth service")?);
 

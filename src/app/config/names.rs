@@ -52,6 +52,7 @@ pub const VARIABLES: &[&str] = &[
     "PORTCULLIS_LIMITS__API__PER_MINUTE",
     "PORTCULLIS_CORS_ALLOWED_ORIGINS",
     "PORTCULLIS_HSTS_MAX_AGE_SECONDS",
+    "PORTCULLIS_AUDIT_RETENTION_DAYS",
 ];
 
 /// Variables the test suite and CI set in the environment of processes

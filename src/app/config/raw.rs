@@ -94,6 +94,7 @@ pub struct RawSettings {
     pub hsts_max_age_seconds: Option<String>,
     pub hash_workers: Option<String>,
     pub hash_queue: Option<String>,
+    pub audit_retention_days: Option<String>,
     pub database: RawDatabase,
     pub redis: RawRedis,
     pub connections: RawConnections,
