@@ -152,11 +152,20 @@ async fn signing_keys(settings: &Settings, entropy: &dyn Entropy) -> anyhow::Res
     Ok((source, ring))
 }
 
-/// Builds every adapter and the core service for `settings`.
-///
-/// # Errors
-/// Any dependency that cannot be opened, or an initial admin the policy refuses.
-pub async fn build_state(settings: &Settings) -> anyhow::Result<Arc<AppState>> {
+/// The core service over the configured adapters, and what the callers
+/// of [`build_state`] and [`admin_tools`] need beside it.
+struct Assembled {
+    auth: AuthService,
+    storage_users: Arc<dyn UserRepo>,
+    schema: Arc<dyn SchemaStatus>,
+    fallback: bool,
+    limiter: Arc<dyn RateLimiter>,
+    limiter_name: &'static str,
+    secrets: Arc<dyn SecretSource>,
+    metrics: Arc<PrometheusMetrics>,
+}
+
+async fn assemble(settings: &Settings) -> anyhow::Result<Assembled> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let entropy: Arc<dyn Entropy> = Arc::new(OsEntropy);
     let metrics = Arc::new(PrometheusMetrics::new().context("metrics registry")?);
@@ -197,7 +206,48 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<Arc<AppState>> {
         limits: settings.limits,
         audit_retention_seconds: i64::from(settings.audit_retention_days) * 86_400,
     };
-    let auth = Arc::new(AuthService::start(ports, policy, keys).await.context("starting the auth service")?);
+    let auth = AuthService::start(ports, policy, keys).await.context("starting the auth service")?;
+    Ok(Assembled {
+        auth,
+        storage_users: storage.users,
+        schema: storage.schema,
+        fallback: storage.fallback,
+        limiter,
+        limiter_name,
+        secrets,
+        metrics,
+    })
+}
+
+/// The core service for the `portcullis admin` commands: the configured
+/// database and limiter, no listener, no seeding.
+pub struct AdminTools {
+    pub auth: AuthService,
+    pub limiter: Arc<dyn RateLimiter>,
+    /// Whether the limiter is shared with the running service (Redis), so
+    /// that clearing a lockout here clears it there.
+    pub limiter_shared: bool,
+}
+
+/// Opens what the admin commands work against.
+///
+/// # Errors
+/// Any dependency that cannot be opened.
+pub async fn admin_tools(settings: &Settings) -> anyhow::Result<AdminTools> {
+    let assembled = assemble(settings).await?;
+    let limiter_shared = assembled.limiter_name != "memory";
+    Ok(AdminTools { auth: assembled.auth, limiter: assembled.limiter, limiter_shared })
+}
+
+/// Builds every adapter and the core service for `settings`.
+///
+/// # Errors
+/// Any dependency that cannot be opened, or an initial admin the policy refuses.
+pub async fn build_state(settings: &Settings) -> anyhow::Result<Arc<AppState>> {
+    let assembled = assemble(settings).await?;
+    let auth = Arc::new(assembled.auth);
+    let metrics = assembled.metrics;
+    let limiter = assembled.limiter;
 
     if let Some(admin) = &settings.admin {
         let outcome = auth.seed_admin(&admin.email, admin.password.expose_secret().to_owned()).await?;
@@ -210,15 +260,15 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<Arc<AppState>> {
          and the admin routes are unusable until one exists"
         );
     }
-    metrics.db_fallback_active(storage.fallback);
+    metrics.db_fallback_active(assembled.fallback);
 
     let readiness = ReadinessProbe {
-        users: storage.users,
-        schema: storage.schema,
+        users: assembled.storage_users,
+        schema: assembled.schema,
         limiter,
-        secrets,
+        secrets: assembled.secrets,
         admin_configured: settings.admin.is_some(),
-        fallback: storage.fallback,
+        fallback: assembled.fallback,
     };
     let render_metrics: RenderMetrics = {
         let metrics = metrics.clone();
