@@ -202,3 +202,34 @@ async fn a_rehash_never_overwrites_a_password_changed_meanwhile() {
     assert!(h.auth.login("ada@example.com", OTHER_PASSWORD.into(), &ip(2)).await.is_ok(), "the new password holds");
     assert!(h.auth.login("ada@example.com", PASSWORD.into(), &ip(3)).await.is_err());
 }
+
+/// A trail whose storage is down.
+struct DownAudit;
+
+#[async_trait]
+impl AuditLog for DownAudit {
+    async fn record(&self, _: &AuditEvent) -> Result<(), crate::ports::RepoError> {
+        Err(crate::ports::RepoError::Unavailable(anyhow::anyhow!("the audit table is unreachable")))
+    }
+    async fn page(&self, _: &AuditQuery) -> Result<Vec<AuditEvent>, crate::ports::RepoError> {
+        Ok(Vec::new())
+    }
+    async fn purge_before(&self, _: crate::core::user::UnixSeconds) -> Result<u64, crate::ports::RepoError> {
+        Ok(0)
+    }
+}
+
+#[tokio::test]
+async fn a_refused_login_stays_refused_as_such_when_the_trail_cannot_be_written() {
+    let h = harness().await;
+    h.auth.register("ada@example.com", PASSWORD.into(), &ip(1)).await.unwrap();
+    let mut ports = h.auth.ports.clone();
+    ports.audit = Arc::new(DownAudit);
+    let auth = super::auth::AuthService::start(ports, policy(10), ring()).await.unwrap();
+    for _ in 0..3 {
+        let wrong = auth.login("ada@example.com", OTHER_PASSWORD.into(), &ip(2)).await;
+        assert!(matches!(wrong, Err(super::auth::LoginError::InvalidCredentials)), "{wrong:?}");
+    }
+    let locked = auth.login("ada@example.com", PASSWORD.into(), &ip(2)).await;
+    assert!(matches!(locked, Err(super::auth::LoginError::Locked { .. })), "{locked:?}");
+}

@@ -244,4 +244,14 @@ impl AuthService {
         event.log();
         Ok(())
     }
+
+    /// Stores the event of a refusal (a failed or locked-out login), which
+    /// stands whether or not storage answers: a failure to store is logged
+    /// and the event still goes out as a log line.
+    pub(crate) async fn record_refusal(&self, event: AuditEvent) {
+        if let Err(error) = self.ports.audit.record(&event).await {
+            tracing::warn!(error = %error, event_type = event.kind.as_str(), "audit event not stored");
+        }
+        event.log();
+    }
 }

@@ -122,10 +122,11 @@ impl AuthService {
             let account = FailureKey { account: email.as_str().to_owned(), ip: None };
             if let Err(error) = self.reserve_verification(&pair, &account).await {
                 if let LoginError::Locked { retry_after } = &error {
-                    let claimed = self.ports.users.by_email(&email).await?.map(|user| user.id);
+                    // The lockout is the answer even if storage is down.
+                    let claimed = self.ports.users.by_email(&email).await.ok().flatten().map(|user| user.id);
                     let event = self.audit_event(origin, AuditType::AccountLocked, claimed).failed();
                     let event = event.actor(claimed.map_or(Actor::Anonymous, Actor::User));
-                    self.record_alone(event.detail("retry_after_seconds", retry_after.as_secs().to_string())).await?;
+                    self.record_refusal(event.detail("retry_after_seconds", retry_after.as_secs().to_string())).await;
                 }
                 return Err(error);
             }
@@ -158,7 +159,7 @@ impl AuthService {
                 let claimed = other.map(|user| user.id);
                 let event = self.audit_event(origin, AuditType::LoginFailed, claimed).failed();
                 let event = event.actor(claimed.map_or(Actor::Anonymous, Actor::User)).detail("reason", reason);
-                self.record_alone(event).await?;
+                self.record_refusal(event).await;
                 return Err(LoginError::InvalidCredentials);
             }
         };
@@ -171,7 +172,7 @@ impl AuthService {
         let origin = origin.clone().by(user.id);
         let Some(mut pair) = self.open_session(&user, &origin).await? else {
             let event = self.audit_event(&origin, AuditType::LoginFailed, Some(user.id)).failed();
-            self.record_alone(event.detail("reason", "cut_off")).await?;
+            self.record_refusal(event.detail("reason", "cut_off")).await;
             return Err(LoginError::CutOff);
         };
         pair.device_token = Some(device::issue(&self.keys, self.ports.entropy.as_ref(), email.as_str(), now));

@@ -164,7 +164,7 @@ impl AuthService {
         };
         if !matches {
             let event = self.audit_event(origin, AuditType::PasswordChanged, Some(user.id)).failed();
-            self.record_alone(event.detail("reason", "wrong_current_password")).await?;
+            self.record_refusal(event.detail("reason", "wrong_current_password")).await;
             return Err(PasswordChangeError::InvalidCredentials);
         }
         self.ports.limiter.clear_failures(&pair).await?;
