@@ -7,19 +7,35 @@ use std::process::ExitCode;
 const USAGE: &str = "usage: portcullis [--config PATH]     run the service
        portcullis openapi [PATH]         write the OpenAPI document (default openapi/openapi.json)
        portcullis healthcheck            exit 0 when /healthz at PORTCULLIS_BIND answers 200, else 1
+       portcullis [--config PATH] config check       print the effective configuration, secrets redacted
+       portcullis [--config PATH] admin COMMAND ...  create|reset-password|unlock|set-role|disable (admin --help)
        portcullis --version | --help";
 
 enum Command {
     Serve { config: Option<PathBuf> },
     ExportSpec { path: PathBuf },
     Healthcheck,
+    ConfigCheck { config: Option<PathBuf> },
+    Admin { config: Option<PathBuf>, words: Vec<String> },
     Print(String),
 }
 
 fn parse(args: &[String]) -> Result<Command, String> {
+    let (config, rest) = match args {
+        [flag, path, rest @ ..] if flag == "--config" => (Some(PathBuf::from(path)), rest),
+        _ => (None, args),
+    };
+    match rest {
+        [cmd, sub] if cmd == "config" && sub == "check" => return Ok(Command::ConfigCheck { config }),
+        [cmd, flag] if cmd == "admin" && (flag == "--help" || flag == "-h") => {
+            return Ok(Command::Print(app::cli::admin::USAGE.to_owned()))
+        }
+        [cmd, words @ ..] if cmd == "admin" => return Ok(Command::Admin { config, words: words.to_vec() }),
+        [] if config.is_some() => return Ok(Command::Serve { config }),
+        _ => {}
+    }
     match args {
         [] => Ok(Command::Serve { config: None }),
-        [flag, path] if flag == "--config" => Ok(Command::Serve { config: Some(PathBuf::from(path)) }),
         [cmd] if cmd == "openapi" => Ok(Command::ExportSpec { path: PathBuf::from("openapi/openapi.json") }),
         [cmd, path] if cmd == "openapi" => Ok(Command::ExportSpec { path: PathBuf::from(path) }),
         [cmd] if cmd == "healthcheck" => Ok(Command::Healthcheck),
@@ -56,6 +72,10 @@ fn main() -> ExitCode {
             }
         }
         Ok(Command::Serve { config }) => serve(config.as_deref()),
+        Ok(Command::ConfigCheck { config }) => app::cli::config::check(config.as_deref()),
+        // Passwords never come through argv, so the command line is safe
+        // to record as the actor.
+        Ok(Command::Admin { config, words }) => app::cli::admin::run(config.as_deref(), &words, &args.join(" ")),
     }
 }
 

@@ -101,6 +101,15 @@ impl BcryptHasher {
     }
 }
 
+/// The cost a bcrypt hash was made with.
+fn stored_cost(hash: &PasswordHash) -> Option<u32> {
+    let mut parts = hash.as_str().split('$');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(""), Some("2a" | "2b" | "2x" | "2y"), Some(cost)) if cost.len() == 2 => cost.parse().ok(),
+        _ => None,
+    }
+}
+
 #[async_trait]
 impl PasswordHasher for BcryptHasher {
     async fn hash(&self, password: &Password) -> Result<PasswordHash, HashError> {
@@ -113,6 +122,12 @@ impl PasswordHasher for BcryptHasher {
         let password = password.clone();
         let cost = self.cost;
         self.run(move || bcrypt::hash(password.expose(), cost)).await.map(PasswordHash::new)
+    }
+
+    /// A hash reads `$2b$<cost>$…`; one whose cost is not this hasher's (or
+    /// cannot be read) is re-hashed.
+    fn needs_rehash(&self, hash: &PasswordHash) -> bool {
+        stored_cost(hash) != Some(self.cost)
     }
 
     async fn verify(&self, password: &Password, hash: &PasswordHash) -> Result<bool, HashError> {
@@ -184,6 +199,16 @@ mod tests {
         let fresh = hasher.hash(&Password::unchecked(typed)).await.unwrap();
         assert!(hasher.verify(&Password::unchecked("café-Horse-battery-staple"), &fresh).await.unwrap());
         assert!(hasher.verify(&Password::unchecked(typed), &fresh).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn only_a_hash_of_another_cost_needs_a_rehash() {
+        let hasher = BcryptHasher::new(5, 1, 0);
+        let same = hasher.hash(&Password::unchecked("rehash-Horse-battery-staple")).await.unwrap();
+        assert!(!hasher.needs_rehash(&same));
+        assert!(hasher.needs_rehash(&PasswordHash::new(bcrypt::hash("x", 4).unwrap())));
+        assert!(hasher.needs_rehash(&PasswordHash::new("$2b$4$short")));
+        assert_eq!(stored_cost(&PasswordHash::new("$2y$13$abc")), Some(13));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,6 +8,7 @@
 //! a query only one dialect understands must never move here, and no sqlx
 //! type may leave the adapters through it.
 
+use crate::core::audit::{Actor, AuditEvent, AuditId, AuditQuery};
 use crate::core::email::Email;
 use crate::core::password::PasswordHash;
 use crate::core::refresh::TokenHash;
@@ -53,7 +54,60 @@ macro_rules! revocation_columns {
     };
 }
 
-pub(crate) use {refresh_token_columns, revocation_columns, select_users, session_columns, user_columns};
+/// The audit-event columns, in the order [`StoredAuditEvent`] lists them.
+macro_rules! audit_columns {
+    () => {
+        "id, at, actor, subject, type, ip, request_id, outcome, details"
+    };
+}
+
+/// The filters of a page of the audit trail, newest first. Parameters, in
+/// order: the cursor, the user (as subject), the user (as actor), the
+/// type, since, until, the limit. `$p` turns a number into the dialect's
+/// placeholder.
+macro_rules! audit_page_query {
+    ($p1:literal, $p2:literal, $p3:literal, $p4:literal, $p5:literal, $p6:literal, $p7:literal) => {
+        concat!(
+            "SELECT ",
+            $crate::adapters::sql::audit_columns!(),
+            " FROM audit_events WHERE ",
+            "(",
+            $p1,
+            " IS NULL OR id < ",
+            $p1,
+            ") ",
+            "AND (",
+            $p2,
+            " IS NULL OR subject = ",
+            $p2,
+            " OR actor = ",
+            $p3,
+            ") ",
+            "AND (",
+            $p4,
+            " IS NULL OR type = ",
+            $p4,
+            ") ",
+            "AND (",
+            $p5,
+            " IS NULL OR at >= ",
+            $p5,
+            ") ",
+            "AND (",
+            $p6,
+            " IS NULL OR at <= ",
+            $p6,
+            ") ",
+            "ORDER BY id DESC LIMIT ",
+            $p7
+        )
+    };
+}
+
+pub(crate) use {
+    audit_columns, audit_page_query, refresh_token_columns, revocation_columns, select_users, session_columns,
+    user_columns,
+};
 
 /// The unique index on `lower(email)`, as PostgreSQL names it in a
 /// violation (see the migration): a violation of it, and only of it, means
@@ -147,4 +201,46 @@ pub(crate) fn revocation(
 pub(super) fn pool_usage<DB: sqlx::Database>(pool: &sqlx::Pool<DB>) -> PoolUsage {
     let idle = u32::try_from(pool.num_idle()).unwrap_or(u32::MAX);
     PoolUsage { idle, in_use: pool.size().saturating_sub(idle), max: pool.options().get_max_connections() }
+}
+
+/// An audit event's details as stored: a JSON object of strings.
+pub(crate) fn details_json(event: &AuditEvent) -> String {
+    serde_json::to_string(&event.details).unwrap_or_else(|_| "{}".to_owned())
+}
+
+/// The actor a user filter matches, in its stored form.
+pub(crate) fn actor_filter(query: &AuditQuery) -> Option<String> {
+    query.user.map(|user| Actor::User(user).encode())
+}
+
+/// An audit-event row as read, before its values are parsed.
+pub(crate) struct StoredAuditEvent {
+    pub id: Uuid,
+    pub at: i64,
+    pub actor: String,
+    pub subject: Option<Uuid>,
+    pub kind: String,
+    pub ip: Option<String>,
+    pub request_id: Option<String>,
+    pub outcome: String,
+    pub details: String,
+}
+
+impl StoredAuditEvent {
+    /// # Errors
+    /// [`RepoError::Unexpected`] when a stored value is not one this code
+    /// writes.
+    pub(crate) fn parse(self) -> Result<AuditEvent, RepoError> {
+        Ok(AuditEvent {
+            id: AuditId::from_uuid(self.id),
+            at: UnixSeconds::new(self.at),
+            actor: Actor::decode(&self.actor).map_err(|e| corrupt("audit actor", e))?,
+            subject: self.subject.map(UserId::from_uuid),
+            kind: self.kind.parse().map_err(|e| corrupt("audit type", e))?,
+            ip: self.ip.map(|ip| ip.parse()).transpose().map_err(|e| corrupt("audit address", e))?,
+            request_id: self.request_id,
+            outcome: self.outcome.parse().map_err(|e| corrupt("audit outcome", e))?,
+            details: serde_json::from_str(&self.details).map_err(|e| corrupt("audit details", e))?,
+        })
+    }
 }

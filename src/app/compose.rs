@@ -13,7 +13,7 @@ use crate::adapters::system::{OsEntropy, SystemClock};
 use crate::core::auth::{AuthPolicy, AuthPorts, AuthService, SeedOutcome};
 use crate::core::token::KeyRing;
 use crate::ports::{
-    Clock, Entropy, MetricsSink, PoolStatus, RateLimiter, RevocationStore, RingDocument, SchemaStatus, SecretError,
+    AuditLog, Clock, Entropy, MetricsSink, PoolStatus, RateLimiter, RevocationStore, RingDocument, SchemaStatus, SecretError,
     SecretSource, SessionRepo, UserRepo,
 };
 use crate::redact::ConnectionUrl;
@@ -27,6 +27,7 @@ struct Storage {
     users: Arc<dyn UserRepo>,
     sessions: Arc<dyn SessionRepo>,
     revocations: Arc<dyn RevocationStore>,
+    audit: Arc<dyn AuditLog>,
     schema: Arc<dyn SchemaStatus>,
     pool: Arc<dyn PoolStatus>,
     name: &'static str,
@@ -37,12 +38,13 @@ struct Storage {
 impl Storage {
     fn of<S>(store: Arc<S>, name: &'static str, fallback: bool) -> Self
     where
-        S: UserRepo + SessionRepo + RevocationStore + SchemaStatus + PoolStatus + 'static,
+        S: UserRepo + SessionRepo + RevocationStore + AuditLog + SchemaStatus + PoolStatus + 'static,
     {
         Self {
             users: store.clone(),
             sessions: store.clone(),
             revocations: store.clone(),
+            audit: store.clone(),
             schema: store.clone(),
             pool: store,
             name,
@@ -164,11 +166,20 @@ async fn signing_keys(settings: &Settings, entropy: &dyn Entropy) -> anyhow::Res
     Ok((source, ring))
 }
 
-/// Builds every adapter and the core service for `settings`.
-///
-/// # Errors
-/// Any dependency that cannot be opened, or an initial admin the policy refuses.
-pub async fn build_state(settings: &Settings) -> anyhow::Result<Arc<AppState>> {
+/// The core service over the configured adapters, and what the callers
+/// of [`build_state`] and [`admin_tools`] need beside it.
+struct Assembled {
+    auth: AuthService,
+    storage_users: Arc<dyn UserRepo>,
+    schema: Arc<dyn SchemaStatus>,
+    fallback: bool,
+    limiter: Arc<dyn RateLimiter>,
+    limiter_name: &'static str,
+    secrets: Arc<dyn SecretSource>,
+    metrics: Arc<PrometheusMetrics>,
+}
+
+async fn assemble(settings: &Settings) -> anyhow::Result<Assembled> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let entropy: Arc<dyn Entropy> = Arc::new(OsEntropy);
     let metrics = Arc::new(PrometheusMetrics::new().context("metrics registry")?);
@@ -200,6 +211,7 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<Arc<AppState>> {
         users: storage.users.clone(),
         sessions: storage.sessions,
         revocations: storage.revocations,
+        audit: storage.audit,
         limiter: limiter.clone(),
         hasher,
         metrics: metrics.clone() as Arc<dyn MetricsSink>,
@@ -211,8 +223,50 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<Arc<AppState>> {
         refresh_ttl_seconds: settings.refresh.ttl_seconds,
         refresh_grace_seconds: settings.refresh.grace_seconds,
         limits: settings.limits,
+        audit_retention_seconds: i64::from(settings.audit_retention_days) * 86_400,
     };
-    let auth = Arc::new(AuthService::start(ports, policy, keys).await.context("starting the auth service")?);
+    let auth = AuthService::start(ports, policy, keys).await.context("starting the auth service")?;
+    Ok(Assembled {
+        auth,
+        storage_users: storage.users,
+        schema: storage.schema,
+        fallback: storage.fallback,
+        limiter,
+        limiter_name,
+        secrets,
+        metrics,
+    })
+}
+
+/// The core service for the `portcullis admin` commands: the configured
+/// database and limiter, no listener, no seeding.
+pub struct AdminTools {
+    pub auth: AuthService,
+    pub limiter: Arc<dyn RateLimiter>,
+    /// Whether the limiter is shared with the running service (Redis), so
+    /// that clearing a lockout here clears it there.
+    pub limiter_shared: bool,
+}
+
+/// Opens what the admin commands work against.
+///
+/// # Errors
+/// Any dependency that cannot be opened.
+pub async fn admin_tools(settings: &Settings) -> anyhow::Result<AdminTools> {
+    let assembled = assemble(settings).await?;
+    let limiter_shared = assembled.limiter_name != "memory";
+    Ok(AdminTools { auth: assembled.auth, limiter: assembled.limiter, limiter_shared })
+}
+
+/// Builds every adapter and the core service for `settings`.
+///
+/// # Errors
+/// Any dependency that cannot be opened, or an initial admin the policy refuses.
+pub async fn build_state(settings: &Settings) -> anyhow::Result<Arc<AppState>> {
+    let assembled = assemble(settings).await?;
+    let auth = Arc::new(assembled.auth);
+    let metrics = assembled.metrics;
+    let limiter = assembled.limiter;
 
     if let Some(admin) = &settings.admin {
         let outcome = auth.seed_admin(&admin.email, admin.password.expose_secret().to_owned()).await?;
@@ -225,15 +279,15 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<Arc<AppState>> {
          and the admin routes are unusable until one exists"
         );
     }
-    metrics.db_fallback_active(storage.fallback);
+    metrics.db_fallback_active(assembled.fallback);
 
     let readiness = ReadinessProbe {
-        users: storage.users,
-        schema: storage.schema,
+        users: assembled.storage_users,
+        schema: assembled.schema,
         limiter,
-        secrets,
+        secrets: assembled.secrets,
         admin_configured: settings.admin.is_some(),
-        fallback: storage.fallback,
+        fallback: assembled.fallback,
         draining: super::readiness::Drain::default(),
     };
     // The pool gauges are sampled when metrics are read, so they are

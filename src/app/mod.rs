@@ -8,7 +8,8 @@
 //! - [`server`]: the listeners and graceful shutdown;
 //! - [`tasks`]: the background loops;
 //! - [`http`]: routes, the OpenAPI document and middleware;
-//! - [`readiness`] and [`telemetry`]: `/readyz` checks and scrubbed logs.
+//! - [`readiness`] and [`telemetry`]: `/readyz` checks and scrubbed logs;
+//! - [`cli`]: the operator's subcommands (`admin …`, `config check`).
 //!
 //! Nothing outside `app` may import from it, apart from the binary and tests.
 

@@ -1,9 +1,13 @@
 //! What administrators may do to users, and the rule that the last active
 //! admin can be neither demoted, disabled nor deleted.
 
+use super::audit::{AuditEvent, AuditPage, AuditQuery, AuditType, Origin, MAX_AUDIT_PAGE};
 use super::auth::AuthService;
+use super::email::Email;
 use super::failure::{absorbs_failures, ServiceFailure};
-use super::user::{CredentialEpoch, User, UserChange, UserId};
+use super::password::{Password, PasswordError};
+use super::session::EndSessions;
+use super::user::{CredentialEpoch, User, UserChange, UserId, UserStatus};
 use crate::ports::{HashError, LimiterError, RepoError, RevocationReason, UserUpdateError};
 
 /// Most users one page may hold.
@@ -15,6 +19,8 @@ pub enum AdminError {
     NotFound,
     #[error("the last active admin cannot be demoted, disabled or deleted")]
     LastAdmin,
+    #[error("weak password")]
+    WeakPassword(#[source] PasswordError),
     #[error(transparent)]
     Failure(#[from] ServiceFailure),
 }
@@ -61,14 +67,38 @@ impl AuthService {
         self.ports.users.by_id(id).await?.ok_or(AdminError::NotFound)
     }
 
+    /// The user with this address.
+    ///
+    /// # Errors
+    /// [`AdminError::NotFound`] for an address no account has, or one that
+    /// is not an address.
+    pub async fn user_by_email(&self, email: &str) -> Result<User, AdminError> {
+        let email = Email::parse(email).map_err(|_| AdminError::NotFound)?;
+        self.ports.users.by_email(&email).await?.ok_or(AdminError::NotFound)
+    }
+
     /// Changes role and/or status. Disabling ends every session; any change
-    /// ends the access tokens that still carry the old role or status.
+    /// ends the access tokens that still carry the old role or status. Each
+    /// part of the change is audited (`admin_role_changed`,
+    /// `admin_user_disabled`, `admin_user_enabled`) with the write.
     ///
     /// # Errors
     /// [`AdminError::NotFound`], [`AdminError::LastAdmin`].
-    pub async fn update_user(&self, id: UserId, change: UserChange) -> Result<User, AdminError> {
+    pub async fn update_user(&self, id: UserId, change: UserChange, origin: &Origin) -> Result<User, AdminError> {
         let now = self.ports.clock.now();
-        let user = self.ports.users.update(id, change, now).await?;
+        let mut audit = Vec::new();
+        if let Some(role) = change.role {
+            audit.push(self.audit_event(origin, AuditType::AdminRoleChanged, Some(id)).detail("role", role.as_str()));
+        }
+        if let Some(status) = change.status {
+            let kind = match status {
+                UserStatus::Active => AuditType::AdminUserEnabled,
+                UserStatus::Disabled => AuditType::AdminUserDisabled,
+            };
+            audit.push(self.audit_event(origin, kind, Some(id)));
+        }
+        let user = self.ports.users.update(id, change, now, &audit).await?;
+        audit.iter().for_each(AuditEvent::log);
         if change.role.is_some() || change.status.is_some() {
             // The store advanced the epoch and, on a disabling, ended every
             // session; a role change keeps them, and refresh reads the role
@@ -83,18 +113,55 @@ impl AuthService {
     ///
     /// # Errors
     /// [`AdminError::NotFound`] for an unknown id.
-    pub async fn unlock_user(&self, id: UserId) -> Result<(), AdminError> {
+    pub async fn unlock_user(&self, id: UserId, origin: &Origin) -> Result<(), AdminError> {
         let user = self.get_user(id).await?;
         self.ports.limiter.clear_account(user.email.as_str()).await?;
+        self.record_alone(self.audit_event(origin, AuditType::AdminUserUnlocked, Some(id))).await?;
         Ok(())
+    }
+
+    /// Sets a new password for the user, ending every session and token.
+    ///
+    /// # Errors
+    /// [`AdminError::NotFound`], [`AdminError::WeakPassword`].
+    pub async fn reset_password(&self, id: UserId, password: String, origin: &Origin) -> Result<(), AdminError> {
+        let user = self.get_user(id).await?;
+        let password = Password::new(password, user.email.local_part()).map_err(AdminError::WeakPassword)?;
+        let hash = self.ports.hasher.hash(&password).await?;
+        let now = self.ports.clock.now();
+        let event = self.audit_event(origin, AuditType::AdminPasswordReset, Some(id));
+        let epoch = self.ports.users.set_password(id, &hash, EndSessions::All, now, std::slice::from_ref(&event));
+        let epoch = epoch.await?.ok_or(AdminError::NotFound)?;
+        event.log();
+        self.cut_off_user(id, epoch, now).await?;
+        Ok(())
+    }
+
+    /// A page of the audit trail, newest first; `query.limit` is clamped to
+    /// `1..=MAX_AUDIT_PAGE`.
+    ///
+    /// # Errors
+    /// [`AdminError::Failure`] when storage fails.
+    pub async fn audit_trail(&self, query: AuditQuery) -> Result<AuditPage, AdminError> {
+        let limit = query.limit.clamp(1, MAX_AUDIT_PAGE);
+        let mut items = self.ports.audit.page(&AuditQuery { limit: limit + 1, ..query }).await?;
+        let next_cursor = if items.len() > limit as usize {
+            items.truncate(limit as usize);
+            items.last().map(|event| event.id)
+        } else {
+            None
+        };
+        Ok(AuditPage { items, next_cursor })
     }
 
     /// Deletes the user and ends every session and token.
     ///
     /// # Errors
     /// [`AdminError::NotFound`], [`AdminError::LastAdmin`].
-    pub async fn delete_user(&self, id: UserId) -> Result<(), AdminError> {
-        self.ports.users.delete(id).await?;
+    pub async fn delete_user(&self, id: UserId, origin: &Origin) -> Result<(), AdminError> {
+        let event = self.audit_event(origin, AuditType::AdminUserDeleted, Some(id));
+        self.ports.users.delete(id, std::slice::from_ref(&event)).await?;
+        event.log();
         // Sessions went with the row; no epoch of a deleted user is valid.
         let now = self.ports.clock.now();
         self.cut_off_user(id, CredentialEpoch::END, now).await?;

@@ -12,6 +12,7 @@ pub use super::logout::{LogoutError, PasswordChangeError};
 pub use super::registration::{RegisterError, SeedError, SeedOutcome};
 pub use super::rotation::RefreshError;
 
+use super::audit::{AuditEvent, AuditType, Origin};
 use super::in_flight::HashingInFlight;
 use super::limits::{Decision, Limits, Quota};
 use super::password::{Password, PasswordHash};
@@ -20,7 +21,7 @@ use super::session::SessionId;
 use super::token::{KeyRing, Principal, TokenError, TokenSettings};
 use super::user::{CredentialEpoch, UnixSeconds, User, UserId};
 use crate::ports::{
-    Bucket, Clock, Entropy, MetricsSink, PasswordHasher, RateLimiter, RevocationStore, SessionRepo, UserRepo,
+    AuditLog, Bucket, Clock, Entropy, MetricsSink, PasswordHasher, RateLimiter, RevocationStore, SessionRepo, UserRepo,
 };
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -33,6 +34,8 @@ pub struct AuthPolicy {
     pub refresh_ttl_seconds: i64,
     pub refresh_grace_seconds: i64,
     pub limits: Limits,
+    /// How long audit events are kept, in seconds.
+    pub audit_retention_seconds: i64,
 }
 
 /// The ports the use cases run against.
@@ -41,6 +44,7 @@ pub struct AuthPorts {
     pub users: Arc<dyn UserRepo>,
     pub sessions: Arc<dyn SessionRepo>,
     pub revocations: Arc<dyn RevocationStore>,
+    pub audit: Arc<dyn AuditLog>,
     pub limiter: Arc<dyn RateLimiter>,
     pub hasher: Arc<dyn PasswordHasher>,
     pub metrics: Arc<dyn MetricsSink>,
@@ -173,8 +177,15 @@ impl AuthService {
         self.remember(Revocation::UserCutoff { user, epoch, until }, now).await
     }
 
-    pub(crate) async fn revoke_session(&self, session: SessionId, now: UnixSeconds) -> Result<(), ServiceFailure> {
-        self.ports.sessions.revoke(session, now).await?;
+    /// Revokes `session`, storing `audit` with it.
+    pub(crate) async fn revoke_session(
+        &self,
+        session: SessionId,
+        now: UnixSeconds,
+        audit: &[AuditEvent],
+    ) -> Result<(), ServiceFailure> {
+        self.ports.sessions.revoke(session, now, audit).await?;
+        audit.iter().for_each(AuditEvent::log);
         let until = now + self.policy.tokens.access_ttl_seconds + self.policy.tokens.leeway_seconds;
         self.remember(Revocation::Session { sid: session, until }, now).await
     }
@@ -208,7 +219,8 @@ impl AuthService {
         Ok(revocations.len())
     }
 
-    /// Drops expired revocations and refresh tokens; run periodically.
+    /// Drops expired revocations and refresh tokens, and audit events
+    /// older than the retention; run periodically.
     ///
     /// # Errors
     /// [`ServiceFailure`] when storage fails.
@@ -217,6 +229,35 @@ impl AuthService {
         self.view.prune(now);
         self.ports.revocations.purge(now).await?;
         self.ports.sessions.purge_expired(now).await?;
+        let purged = self.ports.audit.purge_before(now - self.policy.audit_retention_seconds).await?;
+        if purged > 0 {
+            tracing::info!(purged, "audit events past their retention purged");
+        }
         Ok(())
+    }
+
+    /// An audit event of `kind` about `subject`, asked from `origin`, now.
+    pub(crate) fn audit_event(&self, origin: &Origin, kind: AuditType, subject: Option<UserId>) -> AuditEvent {
+        AuditEvent::new(self.ports.entropy.as_ref(), self.ports.clock.now_millis(), origin, kind, subject)
+    }
+
+    /// Stores an event that goes with no change of state, and logs it.
+    ///
+    /// # Errors
+    /// [`ServiceFailure`] when storage fails.
+    pub(crate) async fn record_alone(&self, event: AuditEvent) -> Result<(), ServiceFailure> {
+        self.ports.audit.record(&event).await?;
+        event.log();
+        Ok(())
+    }
+
+    /// Stores the event of a refusal (a failed or locked-out login), which
+    /// stands whether or not storage answers: a failure to store is logged
+    /// and the event still goes out as a log line.
+    pub(crate) async fn record_refusal(&self, event: AuditEvent) {
+        if let Err(error) = self.ports.audit.record(&event).await {
+            tracing::warn!(error = %error, event_type = event.kind.as_str(), "audit event not stored");
+        }
+        event.log();
     }
 }

@@ -4,6 +4,7 @@
 //! landing while a password is checked refuses that login, as one landing
 //! while a refresh is in flight refuses that refresh; both are counted.
 
+use super::audit::{AuditEvent, Origin};
 use super::auth::{AuthPolicy, AuthPorts, AuthService, LoginError, RefreshError};
 use super::email::Email;
 use super::limits::{FailurePolicy, Limits, Quota};
@@ -46,6 +47,13 @@ impl PasswordHasher for CountingHasher {
         tokio::time::sleep(Duration::from_millis(20)).await;
         FastHasher.verify(password, hash).await
     }
+    fn needs_rehash(&self, hash: &PasswordHash) -> bool {
+        FastHasher.needs_rehash(hash)
+    }
+}
+
+fn anonymous() -> Origin {
+    Origin::request(IpAddr::from([198, 51, 100, 1]), None)
 }
 
 fn policy() -> AuthPolicy {
@@ -65,6 +73,7 @@ fn policy() -> AuthPolicy {
             login_failures: failures,
             account_failures: FailurePolicy { max: 50, ..failures },
         },
+        audit_retention_seconds: 365 * 86_400,
     }
 }
 
@@ -78,7 +87,8 @@ async fn service(hasher: Arc<CountingHasher>) -> AuthService {
     let ports = AuthPorts {
         users: store.clone(),
         sessions: store.clone(),
-        revocations: store,
+        revocations: store.clone(),
+        audit: store,
         limiter: Arc::new(MemoryLimiter::new(clock.clone())),
         hasher,
         metrics: Arc::new(metrics),
@@ -93,13 +103,14 @@ async fn service(hasher: Arc<CountingHasher>) -> AuthService {
 async fn twenty_parallel_wrong_guesses_from_one_address_cost_exactly_five_verifications() {
     let hasher = Arc::new(CountingHasher::default());
     let auth = Arc::new(service(hasher.clone()).await);
-    auth.register("owner@example.com", PASSWORD.into()).await.unwrap();
+    auth.register("owner@example.com", PASSWORD.into(), &anonymous()).await.unwrap();
     let before = hasher.verifications.load(Ordering::SeqCst);
-    let address = IpAddr::from([198, 51, 100, 7]);
+    let address = Origin::request(IpAddr::from([198, 51, 100, 7]), None);
 
     let guesses = (0..20).map(|n| {
         let auth = Arc::clone(&auth);
-        tokio::spawn(async move { auth.login("owner@example.com", format!("wrong-guess-number-{n}"), address).await })
+        let address = address.clone();
+        tokio::spawn(async move { auth.login("owner@example.com", format!("wrong-guess-number-{n}"), &address).await })
     });
     let outcomes = futures_util::future::join_all(guesses).await;
 
@@ -114,17 +125,17 @@ async fn twenty_parallel_wrong_guesses_from_one_address_cost_exactly_five_verifi
 async fn a_right_password_gives_its_reservation_back() {
     let hasher = Arc::new(CountingHasher::default());
     let auth = service(hasher).await;
-    auth.register("owner@example.com", PASSWORD.into()).await.unwrap();
-    let address = IpAddr::from([198, 51, 100, 8]);
+    auth.register("owner@example.com", PASSWORD.into(), &anonymous()).await.unwrap();
+    let address = Origin::request(IpAddr::from([198, 51, 100, 8]), None);
     // Far more successful logins than the budget: none of them is a failure.
     for _ in 0..12 {
-        auth.login("owner@example.com", PASSWORD.into(), address).await.expect("the owner signs in");
+        auth.login("owner@example.com", PASSWORD.into(), &address).await.expect("the owner signs in");
     }
     for n in 0..4 {
-        let wrong = auth.login("owner@example.com", format!("typo-{n}-in-the-password"), address).await;
+        let wrong = auth.login("owner@example.com", format!("typo-{n}-in-the-password"), &address).await;
         assert!(matches!(wrong, Err(LoginError::InvalidCredentials)));
     }
-    auth.login("owner@example.com", PASSWORD.into(), address).await.expect("the fifth attempt is the owner's");
+    auth.login("owner@example.com", PASSWORD.into(), &address).await.expect("the fifth attempt is the owner's");
 }
 
 /// Logs everyone out (a cut-off) in the middle of each verification.
@@ -140,9 +151,12 @@ impl PasswordHasher for CuttingHasher {
     async fn verify(&self, password: &Password, hash: &PasswordHash) -> Result<bool, HashError> {
         let email = Email::parse("owner@example.com").unwrap();
         if let Some(user) = self.store.by_email(&email).await.unwrap() {
-            self.store.advance_epoch(user.id, EndSessions::All, UnixSeconds::new(1_800_000_000)).await.unwrap();
+            self.store.advance_epoch(user.id, EndSessions::All, UnixSeconds::new(1_800_000_000), &[]).await.unwrap();
         }
         FastHasher.verify(password, hash).await
+    }
+    fn needs_rehash(&self, hash: &PasswordHash) -> bool {
+        FastHasher.needs_rehash(hash)
     }
 }
 
@@ -157,6 +171,7 @@ async fn a_cut_off_during_the_password_check_refuses_the_login_and_is_counted() 
         users: store.clone(),
         sessions: store.clone(),
         revocations: store.clone(),
+        audit: store.clone(),
         limiter: Arc::new(MemoryLimiter::new(clock.clone())),
         hasher: Arc::new(CuttingHasher { store: store.clone() }),
         metrics: Arc::new(metrics),
@@ -165,9 +180,10 @@ async fn a_cut_off_during_the_password_check_refuses_the_login_and_is_counted() 
     };
     let keys = KeyRing::new(&[SecretString::from("k".repeat(32))]).unwrap();
     let auth = AuthService::start(ports, policy(), keys).await.unwrap();
-    auth.register("owner@example.com", PASSWORD.into()).await.unwrap();
+    auth.register("owner@example.com", PASSWORD.into(), &anonymous()).await.unwrap();
 
-    let login = auth.login("owner@example.com", PASSWORD.into(), IpAddr::from([198, 51, 100, 9])).await;
+    let login =
+        auth.login("owner@example.com", PASSWORD.into(), &Origin::request(IpAddr::from([198, 51, 100, 9]), None)).await;
 
     assert!(matches!(login, Err(LoginError::CutOff)), "{login:?}");
 }
@@ -190,14 +206,19 @@ struct CuttingSessions {
 
 impl CuttingSessions {
     async fn cut_off(&self, user: UserId) {
-        self.store.advance_epoch(user, EndSessions::All, UnixSeconds::new(1_800_000_000)).await.unwrap();
+        self.store.advance_epoch(user, EndSessions::All, UnixSeconds::new(1_800_000_000), &[]).await.unwrap();
     }
 }
 
 #[async_trait]
 impl SessionRepo for CuttingSessions {
-    async fn create(&self, session: &SessionRecord, first: &RefreshRecord) -> Result<bool, RepoError> {
-        self.store.create(session, first).await
+    async fn create(
+        &self,
+        session: &SessionRecord,
+        first: &RefreshRecord,
+        audit: &[AuditEvent],
+    ) -> Result<bool, RepoError> {
+        self.store.create(session, first, audit).await
     }
     async fn session(&self, id: SessionId) -> Result<Option<SessionRecord>, RepoError> {
         self.store.session(id).await
@@ -223,8 +244,8 @@ impl SessionRepo for CuttingSessions {
         }
         self.store.ensure_refresh_token(child, epoch).await
     }
-    async fn revoke(&self, id: SessionId, now: UnixSeconds) -> Result<bool, RepoError> {
-        self.store.revoke(id, now).await
+    async fn revoke(&self, id: SessionId, now: UnixSeconds, audit: &[AuditEvent]) -> Result<bool, RepoError> {
+        self.store.revoke(id, now, audit).await
     }
     async fn revoke_all(
         &self,
@@ -250,7 +271,8 @@ async fn cut_refresh_service(cut: CutBefore, mut metrics: MockMetricsSink) -> Au
     let ports = AuthPorts {
         users: store.clone(),
         sessions: Arc::new(CuttingSessions { store: store.clone(), cut }),
-        revocations: store,
+        revocations: store.clone(),
+        audit: store,
         limiter: Arc::new(MemoryLimiter::new(clock.clone())),
         hasher: Arc::new(FastHasher),
         metrics: Arc::new(metrics),
@@ -268,10 +290,13 @@ async fn a_cut_off_during_a_rotation_refuses_the_refresh_and_is_counted_once() {
     // The login's refresh token only: the refused refresh issues none.
     metrics.expect_token_issued().with(eq(TokenKind::Refresh)).times(1).returning(|_| ());
     let auth = cut_refresh_service(CutBefore::Rotate, metrics).await;
-    auth.register("owner@example.com", PASSWORD.into()).await.unwrap();
-    let pair = auth.login("owner@example.com", PASSWORD.into(), IpAddr::from([198, 51, 100, 10])).await.unwrap();
+    auth.register("owner@example.com", PASSWORD.into(), &anonymous()).await.unwrap();
+    let pair = auth
+        .login("owner@example.com", PASSWORD.into(), &Origin::request(IpAddr::from([198, 51, 100, 10]), None))
+        .await
+        .unwrap();
 
-    let refresh = auth.refresh(pair.refresh_token.expose()).await;
+    let refresh = auth.refresh(pair.refresh_token.expose(), &anonymous()).await;
 
     assert!(matches!(refresh, Err(RefreshError::Revoked)), "{refresh:?}");
 }
@@ -283,11 +308,14 @@ async fn a_cut_off_before_the_grace_window_reissues_the_child_is_counted_once() 
     // The login's and the first refresh's: the refused re-issue adds none.
     metrics.expect_token_issued().with(eq(TokenKind::Refresh)).times(2).returning(|_| ());
     let auth = cut_refresh_service(CutBefore::Reissue, metrics).await;
-    auth.register("owner@example.com", PASSWORD.into()).await.unwrap();
-    let pair = auth.login("owner@example.com", PASSWORD.into(), IpAddr::from([198, 51, 100, 11])).await.unwrap();
-    auth.refresh(pair.refresh_token.expose()).await.expect("the first rotation meets no cut-off");
+    auth.register("owner@example.com", PASSWORD.into(), &anonymous()).await.unwrap();
+    let pair = auth
+        .login("owner@example.com", PASSWORD.into(), &Origin::request(IpAddr::from([198, 51, 100, 11]), None))
+        .await
+        .unwrap();
+    auth.refresh(pair.refresh_token.expose(), &anonymous()).await.expect("the first rotation meets no cut-off");
 
-    let again = auth.refresh(pair.refresh_token.expose()).await;
+    let again = auth.refresh(pair.refresh_token.expose(), &anonymous()).await;
 
     assert!(matches!(again, Err(RefreshError::Revoked)), "{again:?}");
 }

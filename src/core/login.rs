@@ -2,12 +2,13 @@
 //! addresses, failed-login counting and lockout, and the issue of a new
 //! session's first token pair.
 
+use super::audit::{Actor, AuditType, Origin};
 use super::auth::AuthService;
 use super::device;
 use super::email::{Email, EmailError};
 use super::failure::{absorbs_failures, ServiceFailure};
 use super::limits::limited_network;
-use super::password::Password;
+use super::password::{Password, PasswordHash};
 use super::refresh::RefreshToken;
 use super::session::SessionId;
 use super::token::AccessClaims;
@@ -15,7 +16,7 @@ use super::user::{UnixSeconds, User, UserStatus};
 use crate::ports::{
     FailureKey, HashError, LimiterError, LoginOutcome, RefreshRecord, RepoError, Reservation, SessionRecord, TokenKind,
 };
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
@@ -54,8 +55,8 @@ impl AuthService {
     ///
     /// # Errors
     /// See [`LoginError`].
-    pub async fn login(&self, email: &str, password: String, client_ip: IpAddr) -> Result<TokenPair, LoginError> {
-        self.login_from_device(email, password, client_ip, None).await
+    pub async fn login(&self, email: &str, password: String, origin: &Origin) -> Result<TokenPair, LoginError> {
+        self.login_from_device(email, password, origin, None).await
     }
 
     /// Signs in as [`Self::login`] does, presenting the device token an
@@ -66,14 +67,18 @@ impl AuthService {
     ///
     /// # Errors
     /// See [`LoginError`].
+    ///
+    /// Each login is audited: `login_succeeded` with the new session,
+    /// `login_failed` or `account_locked` on its own, with the claimed
+    /// account as the actor when it exists and `anonymous` otherwise.
     pub async fn login_from_device(
         &self,
         email: &str,
         password: String,
-        client_ip: IpAddr,
+        origin: &Origin,
         device_token: Option<&str>,
     ) -> Result<TokenPair, LoginError> {
-        let result = self.try_login(email, password, client_ip, device_token).await;
+        let result = self.try_login(email, password, origin, device_token).await;
         let outcome = match &result {
             Ok(_) => LoginOutcome::Success,
             Err(LoginError::InvalidCredentials | LoginError::InvalidEmail(_)) => LoginOutcome::InvalidCredentials,
@@ -89,10 +94,13 @@ impl AuthService {
         &self,
         email: &str,
         password: String,
-        client_ip: IpAddr,
+        origin: &Origin,
         device_token: Option<&str>,
     ) -> Result<TokenPair, LoginError> {
         let email = Email::parse(email).map_err(LoginError::InvalidEmail)?;
+        // Every HTTP request has an address; a caller without one counts
+        // against the unspecified address.
+        let client_ip = origin.ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
         let now = self.ports.clock.now();
         let device = device_token.and_then(|token| device::verify(&self.keys, token, email.as_str(), now));
         // A device's own budget is an account of its own to the limiter.
@@ -112,7 +120,16 @@ impl AuthService {
         } else {
             let pair = FailureKey { account: email.as_str().to_owned(), ip: Some(limited_network(client_ip)) };
             let account = FailureKey { account: email.as_str().to_owned(), ip: None };
-            self.reserve_verification(&pair, &account).await?;
+            if let Err(error) = self.reserve_verification(&pair, &account).await {
+                if let LoginError::Locked { retry_after } = &error {
+                    // The lockout is the answer even if storage is down.
+                    let claimed = self.ports.users.by_email(&email).await.ok().flatten().map(|user| user.id);
+                    let event = self.audit_event(origin, AuditType::AccountLocked, claimed).failed();
+                    let event = event.actor(claimed.map_or(Actor::Anonymous, Actor::User));
+                    self.record_refusal(event.detail("retry_after_seconds", retry_after.as_secs().to_string())).await;
+                }
+                return Err(error);
+            }
             (pair, Some(account))
         };
 
@@ -133,7 +150,18 @@ impl AuthService {
         // The reservation already counted this attempt as a failure.
         let user = match user {
             Some(user) if matches && user.status == UserStatus::Active => user,
-            _ => return Err(LoginError::InvalidCredentials),
+            other => {
+                let reason = match &other {
+                    None => "unknown_account",
+                    Some(user) if user.status != UserStatus::Active => "account_disabled",
+                    Some(_) => "wrong_password",
+                };
+                let claimed = other.map(|user| user.id);
+                let event = self.audit_event(origin, AuditType::LoginFailed, claimed).failed();
+                let event = event.actor(claimed.map_or(Actor::Anonymous, Actor::User)).detail("reason", reason);
+                self.record_refusal(event).await;
+                return Err(LoginError::InvalidCredentials);
+            }
         };
         limiter.clear_failures(&pair).await?;
         if let Some(account) = &account {
@@ -141,9 +169,37 @@ impl AuthService {
         }
         // A cut-off that lands while the password was being verified moves
         // the epoch on, and the store then refuses the session.
-        let mut pair = self.open_session(&user).await?.ok_or(LoginError::CutOff)?;
+        let origin = origin.clone().by(user.id);
+        let Some(mut pair) = self.open_session(&user, &origin).await? else {
+            let event = self.audit_event(&origin, AuditType::LoginFailed, Some(user.id)).failed();
+            self.record_refusal(event.detail("reason", "cut_off")).await;
+            return Err(LoginError::CutOff);
+        };
         pair.device_token = Some(device::issue(&self.keys, self.ports.entropy.as_ref(), email.as_str(), now));
+        if self.ports.hasher.needs_rehash(&user.password_hash) {
+            self.rehash(&user.password_hash, &password, &origin, user.id).await;
+        }
         Ok(pair)
+    }
+
+    /// Stores the password afresh at the configured cost, if the stored
+    /// hash is still `old`: a password changed meanwhile is kept. A
+    /// failure costs the user nothing (the old hash still verifies), so it
+    /// is logged and the next login tries again.
+    async fn rehash(&self, old: &PasswordHash, password: &Password, origin: &Origin, user: super::user::UserId) {
+        let fresh = match self.ports.hasher.hash(password).await {
+            Ok(fresh) => fresh,
+            Err(error) => {
+                tracing::warn!(error = %error, user_id = %user, "re-hashing at the configured cost failed; kept the old hash");
+                return;
+            }
+        };
+        let event = self.audit_event(origin, AuditType::PasswordRehashed, Some(user));
+        match self.ports.users.replace_hash(user, old, &fresh, std::slice::from_ref(&event)).await {
+            Ok(true) => event.log(),
+            Ok(false) => {}
+            Err(error) => tracing::warn!(error = %error, user_id = %user, "storing the re-hashed password failed"),
+        }
     }
 
     /// Reserves one password verification against the (account, address)
@@ -165,7 +221,7 @@ impl AuthService {
 
     /// Opens a session in the user's epoch as read; `None` when the epoch
     /// has moved on (or the user is gone or disabled) since.
-    async fn open_session(&self, user: &User) -> Result<Option<TokenPair>, ServiceFailure> {
+    async fn open_session(&self, user: &User, origin: &Origin) -> Result<Option<TokenPair>, ServiceFailure> {
         let now = self.ports.clock.now();
         let session = SessionRecord {
             id: SessionId::from_uuid(self.ports.entropy.uuid_v4()),
@@ -183,9 +239,11 @@ impl AuthService {
             expires_at: now + self.policy.refresh_ttl_seconds,
             rotated_at: None,
         };
-        if !self.ports.sessions.create(&session, &record).await? {
+        let event = self.audit_event(origin, AuditType::LoginSucceeded, Some(user.id)).session(session.id);
+        if !self.ports.sessions.create(&session, &record, std::slice::from_ref(&event)).await? {
             return Ok(None);
         }
+        event.log();
         self.ports.metrics.token_issued(TokenKind::Refresh);
         let (access_token, expires_in) = self.issue_access_token(user, session.id, now);
         Ok(Some(TokenPair { access_token, expires_in, refresh_token, device_token: None }))

@@ -1,6 +1,7 @@
 //! Ending sessions at the caller's request: logout, logout everywhere, and
 //! a password change, which keeps only the caller's own session.
 
+use super::audit::{AuditType, Origin};
 use super::auth::AuthService;
 use super::failure::{absorbs_failures, ServiceFailure};
 use super::limits::limited_network;
@@ -11,7 +12,7 @@ use super::revocation::Revocation;
 use super::session::EndSessions;
 use super::token::Principal;
 use crate::ports::{FailureKey, HashError, LimiterError, LoginOutcome, LogoutScope, RepoError, RevocationReason};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
@@ -49,8 +50,14 @@ impl AuthService {
     ///
     /// # Errors
     /// See [`LogoutError`].
-    pub async fn logout(&self, principal: &Principal, refresh_token: Option<&str>) -> Result<(), LogoutError> {
+    pub async fn logout(
+        &self,
+        principal: &Principal,
+        refresh_token: Option<&str>,
+        origin: &Origin,
+    ) -> Result<(), LogoutError> {
         let now = self.ports.clock.now();
+        let origin = origin.clone().by(principal.user_id);
         let extra_session = match refresh_token {
             None => None,
             Some(raw) => {
@@ -65,9 +72,12 @@ impl AuthService {
         };
         let until = principal.expires_at + self.policy.tokens.leeway_seconds;
         self.remember(Revocation::Token { jti: principal.token_id, until }, now).await?;
-        self.revoke_session(principal.session_id, now).await?;
+        let user = Some(principal.user_id);
+        let event = self.audit_event(&origin, AuditType::Logout, user).session(principal.session_id);
+        self.revoke_session(principal.session_id, now, &[event]).await?;
         if let Some(session) = extra_session {
-            self.revoke_session(session, now).await?;
+            let event = self.audit_event(&origin, AuditType::Logout, user).session(session);
+            self.revoke_session(session, now, &[event]).await?;
         }
         self.ports.metrics.logout(LogoutScope::Session);
         self.ports.metrics.revocation(RevocationReason::Logout);
@@ -78,10 +88,14 @@ impl AuthService {
     ///
     /// # Errors
     /// [`ServiceFailure`] when storage fails.
-    pub async fn logout_all(&self, principal: &Principal) -> Result<(), ServiceFailure> {
+    pub async fn logout_all(&self, principal: &Principal, origin: &Origin) -> Result<(), ServiceFailure> {
         let now = self.ports.clock.now();
         let ends = EndSessions::All;
-        if let Some(epoch) = self.ports.users.advance_epoch(principal.user_id, ends, now).await? {
+        let origin = origin.clone().by(principal.user_id);
+        let event = self.audit_event(&origin, AuditType::LogoutAll, Some(principal.user_id));
+        let audit = std::slice::from_ref(&event);
+        if let Some(epoch) = self.ports.users.advance_epoch(principal.user_id, ends, now, audit).await? {
+            event.log();
             self.cut_off_user(principal.user_id, epoch, now).await?;
             self.ports.metrics.revocation(RevocationReason::LogoutAll);
         }
@@ -105,9 +119,10 @@ impl AuthService {
         principal: &Principal,
         current: String,
         new: String,
-        client_ip: IpAddr,
+        origin: &Origin,
     ) -> Result<(), PasswordChangeError> {
-        let result = self.try_change_password(principal, current, new, client_ip).await;
+        let origin = origin.clone().by(principal.user_id);
+        let result = self.try_change_password(principal, current, new, &origin).await;
         // Refused guesses at the current password are failed logins, and
         // are counted as such.
         let refusal = match &result {
@@ -127,8 +142,9 @@ impl AuthService {
         principal: &Principal,
         current: String,
         new: String,
-        client_ip: IpAddr,
+        origin: &Origin,
     ) -> Result<(), PasswordChangeError> {
+        let client_ip = origin.ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
         let _slot = self.hashing.enter(principal.user_id).ok_or(PasswordChangeError::Busy)?;
         let user = self.ports.users.by_id(principal.user_id).await?.ok_or(PasswordChangeError::UserGone)?;
         let account = user.email.as_str().to_owned();
@@ -151,6 +167,8 @@ impl AuthService {
             }
         };
         if !matches {
+            let event = self.audit_event(origin, AuditType::PasswordChanged, Some(user.id)).failed();
+            self.record_refusal(event.detail("reason", "wrong_current_password")).await;
             return Err(PasswordChangeError::InvalidCredentials);
         }
         self.ports.limiter.clear_failures(&pair).await?;
@@ -159,8 +177,10 @@ impl AuthService {
         let hash = self.ports.hasher.hash(&new).await?;
         let now = self.ports.clock.now();
         let ends = EndSessions::AllBut(principal.session_id);
-        let epoch = self.ports.users.set_password(user.id, &hash, ends, now).await?;
+        let event = self.audit_event(origin, AuditType::PasswordChanged, Some(user.id));
+        let epoch = self.ports.users.set_password(user.id, &hash, ends, now, std::slice::from_ref(&event)).await?;
         let epoch = epoch.ok_or(PasswordChangeError::UserGone)?;
+        event.log();
         self.cut_off_user(user.id, epoch, now).await?;
         self.ports.metrics.revocation(RevocationReason::PasswordChange);
         Ok(())

@@ -3,6 +3,7 @@
 //! or Redis; time, randomness and storage arrive through [`crate::ports`].
 
 pub mod admin;
+pub mod audit;
 pub mod auth;
 pub mod device;
 pub mod email;
@@ -22,10 +23,13 @@ pub mod token;
 pub mod user;
 
 #[cfg(test)]
+mod audit_tests;
+#[cfg(test)]
 mod auth_tests;
 #[cfg(test)]
 mod budget_tests;
 #[cfg(test)]
 mod metrics_tests;
+pub(crate) mod harness;
 #[cfg(test)]
 pub(crate) mod testkit;

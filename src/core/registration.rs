@@ -2,6 +2,7 @@
 //! start. Both parse the address and the password before anything is
 //! hashed or stored.
 
+use super::audit::{AuditType, Origin};
 use super::auth::AuthService;
 use super::email::{Email, EmailError};
 use super::failure::{absorbs_failures, ServiceFailure};
@@ -47,14 +48,31 @@ pub enum SeedOutcome {
 }
 
 impl AuthService {
-    /// Creates an account with the `user` role.
+    /// Creates an account with the `user` role, audited as a
+    /// `registration` by the new user.
     ///
     /// # Errors
     /// See [`RegisterError`].
-    pub async fn register(&self, email: &str, password: String) -> Result<User, RegisterError> {
+    pub async fn register(&self, email: &str, password: String, origin: &Origin) -> Result<User, RegisterError> {
+        self.create_account(email, password, Role::User, origin).await
+    }
+
+    /// Creates an account with `role`: self-registration when `origin`'s
+    /// actor is anonymous (audited as `registration` by the new user),
+    /// an administrator's creation otherwise (`admin_user_created`).
+    ///
+    /// # Errors
+    /// See [`RegisterError`].
+    pub async fn create_account(
+        &self,
+        email: &str,
+        password: String,
+        role: Role,
+        origin: &Origin,
+    ) -> Result<User, RegisterError> {
         let email = Email::parse(email).map_err(RegisterError::InvalidEmail)?;
         let password = Password::new(password, email.local_part()).map_err(RegisterError::WeakPassword)?;
-        match self.create_user(email, &password, Role::User).await {
+        match self.create_user(email, &password, role, origin).await {
             Ok(user) => {
                 self.ports.metrics.registration();
                 Ok(user)
@@ -64,7 +82,13 @@ impl AuthService {
         }
     }
 
-    async fn create_user(&self, email: Email, password: &Password, role: Role) -> Result<User, CreateError> {
+    async fn create_user(
+        &self,
+        email: Email,
+        password: &Password,
+        role: Role,
+        origin: &Origin,
+    ) -> Result<User, CreateError> {
         let hash = self.ports.hasher.hash(password).await.map_err(|e| CreateError::Failure(e.into()))?;
         let now_ms = self.ports.clock.now_millis();
         let now = UnixSeconds::new(now_ms.div_euclid(1000));
@@ -78,8 +102,17 @@ impl AuthService {
             updated_at: now,
             credential_epoch: CredentialEpoch::INITIAL,
         };
-        match self.ports.users.insert(&user).await {
-            Ok(()) => Ok(user),
+        let event = if origin.actor == super::audit::Actor::Anonymous {
+            self.audit_event(&origin.clone().by(user.id), AuditType::Registration, Some(user.id))
+        } else {
+            self.audit_event(origin, AuditType::AdminUserCreated, Some(user.id))
+        };
+        let event = event.detail("role", role.as_str());
+        match self.ports.users.insert(&user, std::slice::from_ref(&event)).await {
+            Ok(()) => {
+                event.log();
+                Ok(user)
+            }
             Err(UserInsertError::EmailTaken) => Err(CreateError::EmailTaken),
             Err(UserInsertError::Repo(error)) => Err(CreateError::Failure(error.into())),
         }
@@ -96,7 +129,7 @@ impl AuthService {
         if self.ports.users.has_active_admin().await? || self.ports.users.by_email(&email).await?.is_some() {
             return Ok(SeedOutcome::AlreadyPresent);
         }
-        match self.create_user(email, &password, Role::Admin).await {
+        match self.create_user(email, &password, Role::Admin, &Origin::system()).await {
             Ok(_) => Ok(SeedOutcome::Created),
             // Another replica seeded it first.
             Err(CreateError::EmailTaken) => Ok(SeedOutcome::AlreadyPresent),

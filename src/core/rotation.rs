@@ -2,6 +2,7 @@
 //! grace window the same parent yields the same child again, and after it
 //! a rotated token revokes the whole session (reuse detection).
 
+use super::audit::{AuditType, Origin};
 use super::auth::AuthService;
 use super::failure::{absorbs_failures, ServiceFailure};
 use super::login::TokenPair;
@@ -32,7 +33,9 @@ impl AuthService {
     ///
     /// # Errors
     /// See [`RefreshError`].
-    pub async fn refresh(&self, presented: &str) -> Result<TokenPair, RefreshError> {
+    /// A reuse is audited as `refresh_token_reuse`, with the revocation of
+    /// the session, by the session's user from `origin`.
+    pub async fn refresh(&self, presented: &str, origin: &Origin) -> Result<TokenPair, RefreshError> {
         let parent = RefreshToken::parse(presented).map_err(|_| RefreshError::Invalid)?;
         let record = self.ports.sessions.refresh_token(&parent.hash()).await?.ok_or(RefreshError::Invalid)?;
         let session = self.ports.sessions.session(record.session_id).await?.ok_or(RefreshError::Invalid)?;
@@ -76,7 +79,9 @@ impl AuthService {
             if grace == 0 || now - at > grace {
                 self.ports.metrics.refresh_token_reuse();
                 tracing::warn!(session_id = %session.id, user_id = %user.id, "rotated refresh token reused; session revoked");
-                self.revoke_session(session.id, now).await?;
+                let origin = origin.clone().by(user.id);
+                let event = self.audit_event(&origin, AuditType::RefreshTokenReuse, Some(user.id)).failed();
+                self.revoke_session(session.id, now, &[event.session(session.id)]).await?;
                 self.ports.metrics.revocation(RevocationReason::RefreshReuse);
                 return Err(RefreshError::Revoked);
             }

@@ -57,4 +57,8 @@ impl PasswordHasher for FastHasher {
     async fn verify(&self, password: &Password, hash: &PasswordHash) -> Result<bool, HashError> {
         Ok(self.hash(password).await?.as_str() == hash.as_str())
     }
+    /// One digest, no parameters: nothing is ever re-hashed.
+    fn needs_rehash(&self, _: &PasswordHash) -> bool {
+        false
+    }
 }

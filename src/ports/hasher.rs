@@ -25,4 +25,8 @@ pub enum HashError {
 pub trait PasswordHasher: Send + Sync {
     async fn hash(&self, password: &Password) -> Result<PasswordHash, HashError>;
     async fn verify(&self, password: &Password, hash: &PasswordHash) -> Result<bool, HashError>;
+    /// Whether `hash` was made with other parameters (a bcrypt cost) than
+    /// this hasher's, so that a login that just verified it should store a
+    /// fresh one.
+    fn needs_rehash(&self, hash: &PasswordHash) -> bool;
 }

@@ -2,6 +2,7 @@
 //! No type from an HTTP, SQL or Redis crate appears here: adapters translate
 //! their drivers' errors into the error types below.
 
+pub mod audit;
 pub mod clock;
 pub mod hasher;
 pub mod limiter;
@@ -12,6 +13,7 @@ pub mod secrets;
 pub mod sessions;
 pub mod users;
 
+pub use audit::AuditLog;
 pub use clock::{Clock, Entropy};
 pub use hasher::{HashError, PasswordHasher};
 pub use limiter::{Bucket, FailureKey, LimiterError, RateLimiter, Reservation};

@@ -4,6 +4,7 @@
 //! not yield usable tokens.
 
 use super::RepoError;
+use crate::core::audit::AuditEvent;
 use crate::core::refresh::TokenHash;
 use crate::core::session::SessionId;
 use crate::core::user::{CredentialEpoch, UnixSeconds, UserId};
@@ -60,7 +61,13 @@ pub enum RotateOutcome {
 pub trait SessionRepo: Send + Sync {
     /// Stores the session and its first refresh token if the user is active
     /// and still in `session.credential_epoch`; returns whether it did.
-    async fn create(&self, session: &SessionRecord, first: &RefreshRecord) -> Result<bool, RepoError>;
+    /// `audit` is stored with the session, and only if it is.
+    async fn create(
+        &self,
+        session: &SessionRecord,
+        first: &RefreshRecord,
+        audit: &[AuditEvent],
+    ) -> Result<bool, RepoError>;
     async fn session(&self, id: SessionId) -> Result<Option<SessionRecord>, RepoError>;
     async fn refresh_token(&self, hash: &TokenHash) -> Result<Option<RefreshRecord>, RepoError>;
     /// Marks `parent` rotated and stores `child`, atomically, if the user
@@ -77,8 +84,9 @@ pub trait SessionRepo: Send + Sync {
     /// the user and the session are still in `epoch`; returns whether they
     /// were.
     async fn ensure_refresh_token(&self, child: &RefreshRecord, epoch: CredentialEpoch) -> Result<bool, RepoError>;
-    /// Revokes one session; returns whether it was live.
-    async fn revoke(&self, id: SessionId, now: UnixSeconds) -> Result<bool, RepoError>;
+    /// Revokes one session, storing `audit` in the same transaction;
+    /// returns whether it was live.
+    async fn revoke(&self, id: SessionId, now: UnixSeconds, audit: &[AuditEvent]) -> Result<bool, RepoError>;
     /// Revokes every live session of `user` but `except`; returns their ids.
     async fn revoke_all(
         &self,

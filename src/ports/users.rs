@@ -1,6 +1,7 @@
 //! Where users are stored.
 
 use super::RepoError;
+use crate::core::audit::AuditEvent;
 use crate::core::email::Email;
 use crate::core::password::PasswordHash;
 use crate::core::session::EndSessions;
@@ -42,13 +43,17 @@ pub enum UserUpdateError {
 /// [`crate::ports::SessionRepo`]), so no session opened or refreshed under
 /// the old epoch outlives the write.
 ///
+/// Every method that writes takes the audit events that record the write
+/// and stores them in the same transaction: a write that fails or is
+/// refused leaves no event, and no event is stored without its write.
+///
 /// # Errors
 /// Every method returns [`RepoError`] when storage fails. `update` and
 /// `delete` must check "at least one active admin remains" atomically with
 /// the write and return [`UserUpdateError::LastAdmin`] otherwise.
 #[async_trait]
 pub trait UserRepo: Send + Sync {
-    async fn insert(&self, user: &User) -> Result<(), UserInsertError>;
+    async fn insert(&self, user: &User, audit: &[AuditEvent]) -> Result<(), UserInsertError>;
     async fn by_email(&self, email: &Email) -> Result<Option<User>, RepoError>;
     async fn by_id(&self, id: UserId) -> Result<Option<User>, RepoError>;
     /// Up to `limit` users with ids greater than `after`, in id order.
@@ -61,6 +66,7 @@ pub trait UserRepo: Send + Sync {
         hash: &PasswordHash,
         ends: EndSessions,
         now: UnixSeconds,
+        audit: &[AuditEvent],
     ) -> Result<Option<CredentialEpoch>, RepoError>;
     /// Advances the epoch alone, ending `ends`; returns the new epoch, or
     /// `None` for an unknown id.
@@ -69,11 +75,29 @@ pub trait UserRepo: Send + Sync {
         id: UserId,
         ends: EndSessions,
         now: UnixSeconds,
+        audit: &[AuditEvent],
     ) -> Result<Option<CredentialEpoch>, RepoError>;
     /// Applies `change`; a change of role or status advances the epoch,
     /// ending every session unless the user stays active.
-    async fn update(&self, id: UserId, change: UserChange, now: UnixSeconds) -> Result<User, UserUpdateError>;
-    async fn delete(&self, id: UserId) -> Result<(), UserUpdateError>;
+    async fn update(
+        &self,
+        id: UserId,
+        change: UserChange,
+        now: UnixSeconds,
+        audit: &[AuditEvent],
+    ) -> Result<User, UserUpdateError>;
+    async fn delete(&self, id: UserId, audit: &[AuditEvent]) -> Result<(), UserUpdateError>;
+    /// Replaces the hash with `new` only if it is still `old` (a re-hash at
+    /// a new cost, which ends no credentials and so leaves the epoch
+    /// alone); returns whether it did. A password changed meanwhile is
+    /// never overwritten.
+    async fn replace_hash(
+        &self,
+        id: UserId,
+        old: &PasswordHash,
+        new: &PasswordHash,
+        audit: &[AuditEvent],
+    ) -> Result<bool, RepoError>;
     /// Whether any active administrator exists.
     async fn has_active_admin(&self) -> Result<bool, RepoError>;
     /// Whether storage answers; readiness uses it.

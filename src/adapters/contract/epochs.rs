@@ -29,13 +29,13 @@ async fn a_moved_on_epoch_refuses_new_sessions_and_rotations(
 ) {
     let (kept, kept_token) = open(sessions, erin).await;
     let (ended, ended_token) = open(sessions, erin).await;
-    let advanced = users.advance_epoch(erin.id, EndSessions::AllBut(kept.id), NOW + 1).await;
+    let advanced = users.advance_epoch(erin.id, EndSessions::AllBut(kept.id), NOW + 1, &[]).await;
     assert_eq!(advanced.expect("storage answers"), Some(epoch(1)));
 
     // A login that read the user before the cut-off opens nothing.
     let late = new_session(erin, NOW + 1);
     let late_token = refresh_record(&late, NOW + 1, NOW + 86_400);
-    assert!(!sessions.create(&late, &late_token).await.expect("storage answers"));
+    assert!(!sessions.create(&late, &late_token, &[]).await.expect("storage answers"));
     assert_eq!(session(sessions, late.id).await, None);
 
     // Nor does a rotation that read it, nor one of an ended session.
@@ -56,7 +56,7 @@ async fn a_moved_on_epoch_refuses_new_sessions_and_rotations(
 
     // A password change is a cut-off too, in the same write.
     let hash = PasswordHash::new(super::HASH);
-    let changed = users.set_password(erin.id, &hash, EndSessions::All, NOW + 3).await;
+    let changed = users.set_password(erin.id, &hash, EndSessions::All, NOW + 3, &[]).await;
     assert_eq!(changed.expect("storage answers"), Some(epoch(2)));
     assert_eq!(session(sessions, kept.id).await.and_then(|s| s.revoked_at), Some(NOW + 3));
 }
@@ -71,26 +71,26 @@ async fn role_changes_move_sessions_on_and_disabling_ends_them(
     // Setting a role is a cut-off even when it is the same role: tokens
     // carry the role they were issued with, so any change of it ends them.
     let promote = UserChange { role: Some(Role::User), status: None };
-    let promoted = users.update(erin.id, promote, NOW + 4).await.expect("erin's role is set");
+    let promoted = users.update(erin.id, promote, NOW + 4, &[]).await.expect("erin's role is set");
     assert_eq!(promoted.credential_epoch, erin.credential_epoch.next(), "a role change is a cut-off");
     let moved = session(sessions, live.id).await.expect("the session is kept");
     assert_eq!((moved.credential_epoch, moved.revoked_at), (promoted.credential_epoch, None));
 
     let disable = UserChange { role: None, status: Some(UserStatus::Disabled) };
-    let disabled = users.update(erin.id, disable, NOW + 5).await.expect("erin is disabled");
+    let disabled = users.update(erin.id, disable, NOW + 5, &[]).await.expect("erin is disabled");
     assert_eq!(disabled.credential_epoch, promoted.credential_epoch.next());
     assert_eq!(session(sessions, live.id).await.and_then(|s| s.revoked_at), Some(NOW + 5));
     // A disabled user gets no session, whatever the epoch.
     let refused = new_session(&disabled, NOW + 6);
     let refused_token = refresh_record(&refused, NOW + 6, NOW + 86_400);
-    assert!(!sessions.create(&refused, &refused_token).await.expect("storage answers"));
+    assert!(!sessions.create(&refused, &refused_token, &[]).await.expect("storage answers"));
 }
 
 async fn deleted_users_get_no_sessions(users: &dyn UserRepo, sessions: &dyn SessionRepo) {
     let frank = new_user("frank@example.com", Role::User, UserStatus::Active);
     insert(users, &frank).await;
-    users.delete(frank.id).await.expect("frank is deleted");
+    users.delete(frank.id, &[]).await.expect("frank is deleted");
     let refused = new_session(&frank, NOW);
     let refused_token = refresh_record(&refused, NOW, NOW + 86_400);
-    assert!(!sessions.create(&refused, &refused_token).await.expect("storage answers"));
+    assert!(!sessions.create(&refused, &refused_token, &[]).await.expect("storage answers"));
 }

@@ -8,14 +8,16 @@
 //! internals, so a new backend is tested by calling these functions from its
 //! own `#[tokio::test]`s, on a multi-threaded runtime so the races are real.
 //!
-//! One module per port: [`users_contract`], [`sessions_contract`] and
-//! [`revocations_contract`].
+//! One module per port: [`users_contract`], [`sessions_contract`],
+//! [`revocations_contract`] and [`audit_contract`].
 
+mod audit;
 mod epochs;
 mod revocations;
 mod sessions;
 mod users;
 
+pub use audit::audit_contract;
 pub use revocations::revocations_contract;
 pub use sessions::sessions_contract;
 pub use users::users_contract;
@@ -46,5 +48,5 @@ pub(super) fn new_user(email: &str, role: Role, status: UserStatus) -> User {
 }
 
 pub(super) async fn insert(users: &dyn UserRepo, user: &User) {
-    users.insert(user).await.expect("the user is stored");
+    users.insert(user, &[]).await.expect("the user is stored");
 }

@@ -46,7 +46,7 @@ pub(super) fn refresh_record(
 pub(super) async fn open(sessions: &dyn SessionRepo, user: &User) -> (SessionRecord, RefreshRecord) {
     let session = new_session(user, NOW);
     let first = refresh_record(&session, NOW, NOW + 86_400);
-    assert!(sessions.create(&session, &first).await.expect("storage answers"), "the session is stored");
+    assert!(sessions.create(&session, &first, &[]).await.expect("storage answers"), "the session is stored");
     (session, first)
 }
 
@@ -158,18 +158,21 @@ async fn racing_rotations_rotate_once(sessions: &Arc<dyn SessionRepo>, user: &Us
 
 async fn sessions_are_revoked_once(sessions: &dyn SessionRepo, user: &User) {
     let (created, _) = open(sessions, user).await;
-    assert!(sessions.revoke(created.id, NOW + 50).await.expect("storage answers"));
+    assert!(sessions.revoke(created.id, NOW + 50, &[]).await.expect("storage answers"));
     assert_eq!(
         session(sessions, created.id).await,
         Some(SessionRecord { revoked_at: Some(NOW + 50), ..created.clone() })
     );
-    assert!(!sessions.revoke(created.id, NOW + 60).await.expect("storage answers"), "a revoked session was not live");
+    assert!(
+        !sessions.revoke(created.id, NOW + 60, &[]).await.expect("storage answers"),
+        "a revoked session was not live"
+    );
     assert_eq!(
         session(sessions, created.id).await.and_then(|s| s.revoked_at),
         Some(NOW + 50),
         "the first revocation's instant is kept"
     );
-    assert!(!sessions.revoke(SessionId::from_uuid(Uuid::new_v4()), NOW).await.expect("storage answers"));
+    assert!(!sessions.revoke(SessionId::from_uuid(Uuid::new_v4()), NOW, &[]).await.expect("storage answers"));
 }
 
 async fn all_sessions_but_one_are_revoked(sessions: &dyn SessionRepo, user: &User, bystander: &User) {
@@ -181,7 +184,7 @@ async fn all_sessions_but_one_are_revoked(sessions: &dyn SessionRepo, user: &Use
     let (kept, _) = open(sessions, user).await;
     let (already, _) = open(sessions, user).await;
     let (elsewhere, _) = open(sessions, bystander).await;
-    sessions.revoke(already.id, NOW + 65).await.expect("storage answers");
+    sessions.revoke(already.id, NOW + 65, &[]).await.expect("storage answers");
 
     let mut revoked = sessions.revoke_all(user.id, Some(kept.id), NOW + 70).await.expect("storage answers");
     revoked.sort();
@@ -213,7 +216,7 @@ async fn expired_tokens_are_purged(sessions: &dyn SessionRepo, user: &User) {
     // Every token stored so far expires a day after NOW; these sooner.
     let created = new_session(user, NOW);
     let soonest = refresh_record(&created, NOW, NOW + 100);
-    assert!(sessions.create(&created, &soonest).await.expect("the session is stored"));
+    assert!(sessions.create(&created, &soonest, &[]).await.expect("the session is stored"));
     let soon = refresh_record(&created, NOW, NOW + 100);
     let later = refresh_record(&created, NOW, NOW + 200);
     for record in [&soon, &later] {
@@ -241,7 +244,7 @@ async fn deleting_a_user_deletes_their_sessions(
 ) {
     let (mine, my_token) = open(sessions, user).await;
     let (theirs, their_token) = open(sessions, bystander).await;
-    users.delete(user.id).await.expect("the user is deleted");
+    users.delete(user.id, &[]).await.expect("the user is deleted");
     assert_eq!(session(sessions, mine.id).await, None);
     assert_eq!(token(sessions, &my_token.token_hash).await, None);
     assert_eq!(session(sessions, theirs.id).await, Some(theirs));

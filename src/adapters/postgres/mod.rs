@@ -8,14 +8,15 @@
 //! rule. Migrations run under sqlx's own advisory lock, so replicas that
 //! start together apply them once.
 //!
-//! One module per port: [`users`], [`sessions`], [`revocations`]; what
-//! they share with the SQLite adapter is in [`super::sql`].
+//! One module per port: [`users`], [`sessions`], [`revocations`],
+//! [`audit`]; what they share with the SQLite adapter is in [`super::sql`].
 //!
 //! No sqlx type may leave this module: driver errors become [`RepoError`]
 //! (or [`crate::ports::UserInsertError::EmailTaken`] for a duplicate
 //! address) here. The database URL appears in an error only with its
 //! password masked.
 
+mod audit;
 mod revocations;
 mod sessions;
 mod users;

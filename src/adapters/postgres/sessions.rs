@@ -2,8 +2,10 @@
 //! `UPDATE` of the parent: under READ COMMITTED a racing rotation waits for
 //! the row lock, re-reads, and matches nothing, so exactly one wins.
 
+use super::audit::insert_events;
 use super::{repo_error, PostgresStore};
 use crate::adapters::sql::{refresh_token_columns, session_columns, token_hash};
+use crate::core::audit::AuditEvent;
 use crate::core::refresh::TokenHash;
 use crate::core::session::SessionId;
 use crate::core::user::{CredentialEpoch, UnixSeconds, UserId};
@@ -83,7 +85,12 @@ async fn insert_refresh_token<'e>(executor: impl PgExecutor<'e>, record: &Refres
 
 #[async_trait]
 impl SessionRepo for PostgresStore {
-    async fn create(&self, session: &SessionRecord, first: &RefreshRecord) -> Result<bool, RepoError> {
+    async fn create(
+        &self,
+        session: &SessionRecord,
+        first: &RefreshRecord,
+        audit: &[AuditEvent],
+    ) -> Result<bool, RepoError> {
         let mut transaction = self.pool.begin().await.map_err(repo_error)?;
         if !epoch_holds(&mut transaction, session.user_id, None, session.credential_epoch).await? {
             return Ok(false);
@@ -98,6 +105,7 @@ impl SessionRepo for PostgresStore {
             .await
             .map_err(repo_error)?;
         insert_refresh_token(&mut *transaction, first).await?;
+        insert_events(&mut transaction, audit).await?;
         transaction.commit().await.map_err(repo_error)?;
         Ok(true)
     }
@@ -189,14 +197,17 @@ impl SessionRepo for PostgresStore {
         Ok(true)
     }
 
-    async fn revoke(&self, id: SessionId, now: UnixSeconds) -> Result<bool, RepoError> {
+    async fn revoke(&self, id: SessionId, now: UnixSeconds, audit: &[AuditEvent]) -> Result<bool, RepoError> {
+        let mut transaction = self.pool.begin().await.map_err(repo_error)?;
         let revoked = sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
             .bind(now.seconds())
             .bind(id.as_uuid())
-            .execute(&self.pool)
+            .execute(&mut *transaction)
             .await
             .map_err(repo_error)?
             .rows_affected();
+        insert_events(&mut transaction, audit).await?;
+        transaction.commit().await.map_err(repo_error)?;
         Ok(revoked > 0)
     }
 

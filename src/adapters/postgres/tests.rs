@@ -62,6 +62,12 @@ async fn postgres_store_keeps_the_sessions_contract() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_store_keeps_the_audit_contract() {
+    let (store, _url, _guard) = fresh_store!();
+    contract::audit_contract(&store, &store, &store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_store_keeps_the_revocations_contract() {
     let (store, _url, _guard) = fresh_store!();
     contract::revocations_contract(&store).await;
@@ -121,7 +127,7 @@ async fn racing_registrations_of_one_email_end_in_one_insert() {
                 let (store, barrier, racer) = (Arc::clone(&store), Arc::clone(&barrier), user(&address));
                 tokio::spawn(async move {
                     barrier.wait().await;
-                    store.insert(&racer).await
+                    store.insert(&racer, &[]).await
                 })
             })
             .collect();
@@ -148,7 +154,7 @@ async fn the_database_refuses_an_address_differing_only_in_case() {
     .execute(&store.pool)
     .await
     .expect("a raw insert");
-    let result = store.insert(&user("mixed@example.com")).await;
+    let result = store.insert(&user("mixed@example.com"), &[]).await;
     assert!(matches!(result, Err(UserInsertError::EmailTaken)), "{result:?}");
 }
 
@@ -156,9 +162,9 @@ async fn the_database_refuses_an_address_differing_only_in_case() {
 async fn other_unique_violations_are_not_email_taken() {
     let (store, _url, _guard) = fresh_store!();
     let first = user("first@example.com");
-    store.insert(&first).await.expect("the first user is stored");
+    store.insert(&first, &[]).await.expect("the first user is stored");
     let same_id = User { email: Email::parse("second@example.com").expect("a valid address"), ..first };
-    let result = store.insert(&same_id).await;
+    let result = store.insert(&same_id, &[]).await;
     assert!(matches!(result, Err(UserInsertError::Repo(RepoError::Unexpected(_)))), "{result:?}");
 }
 

@@ -3,8 +3,10 @@
 //! role or status, and every deletion, takes one advisory lock for its
 //! transaction.
 
+use super::audit::insert_events;
 use super::{repo_error, PostgresStore};
 use crate::adapters::sql::{insert_user_error, select_users, user_columns, StoredUser};
+use crate::core::audit::AuditEvent;
 use crate::core::email::Email;
 use crate::core::password::PasswordHash;
 use crate::core::session::EndSessions;
@@ -134,7 +136,8 @@ impl PostgresStore {
 
 #[async_trait]
 impl UserRepo for PostgresStore {
-    async fn insert(&self, user: &User) -> Result<(), UserInsertError> {
+    async fn insert(&self, user: &User, audit: &[AuditEvent]) -> Result<(), UserInsertError> {
+        let mut transaction = self.pool.begin().await.map_err(repo_error)?;
         sqlx::query(concat!("INSERT INTO users (", user_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"))
             .bind(user.id.as_uuid())
             .bind(user.email.as_str())
@@ -144,9 +147,11 @@ impl UserRepo for PostgresStore {
             .bind(user.created_at.seconds())
             .bind(user.updated_at.seconds())
             .bind(user.credential_epoch.value())
-            .execute(&self.pool)
+            .execute(&mut *transaction)
             .await
             .map_err(|error| insert_user_error(error, repo_error))?;
+        insert_events(&mut transaction, audit).await?;
+        transaction.commit().await.map_err(repo_error)?;
         Ok(())
     }
 
@@ -189,6 +194,7 @@ impl UserRepo for PostgresStore {
         hash: &PasswordHash,
         ends: EndSessions,
         now: UnixSeconds,
+        audit: &[AuditEvent],
     ) -> Result<Option<CredentialEpoch>, RepoError> {
         let mut transaction = self.pool.begin().await.map_err(repo_error)?;
         sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
@@ -198,6 +204,9 @@ impl UserRepo for PostgresStore {
             .await
             .map_err(repo_error)?;
         let epoch = advance_epoch_within(&mut transaction, id, ends, now).await?;
+        if epoch.is_some() {
+            insert_events(&mut transaction, audit).await?;
+        }
         transaction.commit().await.map_err(repo_error)?;
         Ok(epoch)
     }
@@ -207,14 +216,24 @@ impl UserRepo for PostgresStore {
         id: UserId,
         ends: EndSessions,
         now: UnixSeconds,
+        audit: &[AuditEvent],
     ) -> Result<Option<CredentialEpoch>, RepoError> {
         let mut transaction = self.pool.begin().await.map_err(repo_error)?;
         let epoch = advance_epoch_within(&mut transaction, id, ends, now).await?;
+        if epoch.is_some() {
+            insert_events(&mut transaction, audit).await?;
+        }
         transaction.commit().await.map_err(repo_error)?;
         Ok(epoch)
     }
 
-    async fn update(&self, id: UserId, change: UserChange, now: UnixSeconds) -> Result<User, UserUpdateError> {
+    async fn update(
+        &self,
+        id: UserId,
+        change: UserChange,
+        now: UnixSeconds,
+        audit: &[AuditEvent],
+    ) -> Result<User, UserUpdateError> {
         let mut transaction = self.begin_admin_change().await?;
         let current = fetch_user(&mut *transaction, id).await?.ok_or(UserUpdateError::NotFound)?;
         if change.demotes(&current) && !other_active_admin_exists(&mut *transaction, id).await? {
@@ -238,11 +257,12 @@ impl UserRepo for PostgresStore {
             let epoch = advance_epoch_within(&mut transaction, id, ends, now).await?;
             updated.credential_epoch = epoch.ok_or(UserUpdateError::NotFound)?;
         }
+        insert_events(&mut transaction, audit).await?;
         transaction.commit().await.map_err(repo_error)?;
         Ok(updated)
     }
 
-    async fn delete(&self, id: UserId) -> Result<(), UserUpdateError> {
+    async fn delete(&self, id: UserId, audit: &[AuditEvent]) -> Result<(), UserUpdateError> {
         let mut transaction = self.begin_admin_change().await?;
         let current = fetch_user(&mut *transaction, id).await?.ok_or(UserUpdateError::NotFound)?;
         if current.is_active_admin() && !other_active_admin_exists(&mut *transaction, id).await? {
@@ -254,8 +274,35 @@ impl UserRepo for PostgresStore {
             .execute(&mut *transaction)
             .await
             .map_err(repo_error)?;
+        insert_events(&mut transaction, audit).await?;
         transaction.commit().await.map_err(repo_error)?;
         Ok(())
+    }
+
+    async fn replace_hash(
+        &self,
+        id: UserId,
+        old: &PasswordHash,
+        new: &PasswordHash,
+        audit: &[AuditEvent],
+    ) -> Result<bool, RepoError> {
+        let mut transaction = self.pool.begin().await.map_err(repo_error)?;
+        // One conditional UPDATE: the row lock it takes orders it against a
+        // concurrent password change, whose new hash then fails the check.
+        let replaced = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2 AND password_hash = $3")
+            .bind(new.as_str())
+            .bind(id.as_uuid())
+            .bind(old.as_str())
+            .execute(&mut *transaction)
+            .await
+            .map_err(repo_error)?
+            .rows_affected()
+            > 0;
+        if replaced {
+            insert_events(&mut transaction, audit).await?;
+        }
+        transaction.commit().await.map_err(repo_error)?;
+        Ok(replaced)
     }
 
     async fn has_active_admin(&self) -> Result<bool, RepoError> {

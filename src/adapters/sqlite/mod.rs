@@ -6,7 +6,8 @@
 //! transaction, which takes SQLite's one write lock up front, so the check
 //! and the write cannot be separated by another writer.
 //!
-//! One module per port: [`users`], [`sessions`], [`revocations`]; what
+//! One module per port: [`users`], [`sessions`], [`revocations`],
+//! [`audit`]; what
 //! they share with the PostgreSQL adapter is in [`super::sql`].
 //!
 //! No sqlx type may leave this module: driver errors become [`RepoError`]
@@ -14,6 +15,7 @@
 //! address) here. The database URL never appears in an error or a log
 //! line.
 
+mod audit;
 mod revocations;
 mod sessions;
 mod users;
@@ -193,6 +195,12 @@ mod tests {
         let (store, _directory) = fresh_store().await;
         let store = Arc::new(store);
         contract::sessions_contract(store.as_ref(), store.clone()).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn sqlite_store_keeps_the_audit_contract() {
+        let (store, _directory) = fresh_store().await;
+        contract::audit_contract(&store, &store, &store).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

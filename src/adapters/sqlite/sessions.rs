@@ -4,8 +4,10 @@
 //! forward first checks the user's credential epoch in that transaction:
 //! SQLite has one writer, so no cut-off can land between check and write.
 
+use super::audit::insert_events;
 use super::{repo_error, SqliteStore};
 use crate::adapters::sql::{corrupt, refresh_token_columns, session_columns, token_hash};
+use crate::core::audit::AuditEvent;
 use crate::core::refresh::TokenHash;
 use crate::core::session::SessionId;
 use crate::core::user::{CredentialEpoch, UnixSeconds, UserId};
@@ -79,7 +81,12 @@ async fn insert_refresh_token<'e>(executor: impl SqliteExecutor<'e>, record: &Re
 
 #[async_trait]
 impl SessionRepo for SqliteStore {
-    async fn create(&self, session: &SessionRecord, first: &RefreshRecord) -> Result<bool, RepoError> {
+    async fn create(
+        &self,
+        session: &SessionRecord,
+        first: &RefreshRecord,
+        audit: &[AuditEvent],
+    ) -> Result<bool, RepoError> {
         let mut transaction = self.begin_write().await?;
         if !epoch_holds(&mut *transaction, session.user_id, None, session.credential_epoch).await? {
             return Ok(false);
@@ -94,6 +101,7 @@ impl SessionRepo for SqliteStore {
             .await
             .map_err(repo_error)?;
         insert_refresh_token(&mut *transaction, first).await?;
+        insert_events(&mut transaction, audit).await?;
         transaction.commit().await.map_err(repo_error)?;
         Ok(true)
     }
@@ -181,14 +189,17 @@ impl SessionRepo for SqliteStore {
         Ok(true)
     }
 
-    async fn revoke(&self, id: SessionId, now: UnixSeconds) -> Result<bool, RepoError> {
+    async fn revoke(&self, id: SessionId, now: UnixSeconds, audit: &[AuditEvent]) -> Result<bool, RepoError> {
+        let mut transaction = self.begin_write().await?;
         let revoked = sqlx::query("UPDATE sessions SET revoked_at = ?1 WHERE id = ?2 AND revoked_at IS NULL")
             .bind(now.seconds())
             .bind(id.to_string())
-            .execute(&self.pool)
+            .execute(&mut *transaction)
             .await
             .map_err(repo_error)?
             .rows_affected();
+        insert_events(&mut transaction, audit).await?;
+        transaction.commit().await.map_err(repo_error)?;
         Ok(revoked > 0)
     }
 

@@ -3,8 +3,10 @@
 //! credential epoch with ending or moving on the user's sessions, and
 //! SQLite's single writer orders it against every session write.
 
+use super::audit::insert_events;
 use super::{repo_error, SqliteStore};
 use crate::adapters::sql::{corrupt, insert_user_error, select_users, user_columns, StoredUser};
+use crate::core::audit::AuditEvent;
 use crate::core::email::Email;
 use crate::core::password::PasswordHash;
 use crate::core::session::EndSessions;
@@ -105,7 +107,8 @@ async fn advance_epoch_within(
 
 #[async_trait]
 impl UserRepo for SqliteStore {
-    async fn insert(&self, user: &User) -> Result<(), UserInsertError> {
+    async fn insert(&self, user: &User, audit: &[AuditEvent]) -> Result<(), UserInsertError> {
+        let mut transaction = self.begin_write().await?;
         sqlx::query(concat!("INSERT INTO users (", user_columns!(), ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"))
             .bind(user.id.to_string())
             .bind(user.email.as_str())
@@ -115,9 +118,11 @@ impl UserRepo for SqliteStore {
             .bind(user.created_at.seconds())
             .bind(user.updated_at.seconds())
             .bind(user.credential_epoch.value())
-            .execute(&self.pool)
+            .execute(&mut *transaction)
             .await
             .map_err(|error| insert_user_error(error, repo_error))?;
+        insert_events(&mut transaction, audit).await?;
+        transaction.commit().await.map_err(repo_error)?;
         Ok(())
     }
 
@@ -154,6 +159,7 @@ impl UserRepo for SqliteStore {
         hash: &PasswordHash,
         ends: EndSessions,
         now: UnixSeconds,
+        audit: &[AuditEvent],
     ) -> Result<Option<CredentialEpoch>, RepoError> {
         let mut transaction = self.begin_write().await?;
         sqlx::query("UPDATE users SET password_hash = ?1 WHERE id = ?2")
@@ -163,6 +169,9 @@ impl UserRepo for SqliteStore {
             .await
             .map_err(repo_error)?;
         let epoch = advance_epoch_within(&mut transaction, id, ends, now).await?;
+        if epoch.is_some() {
+            insert_events(&mut transaction, audit).await?;
+        }
         transaction.commit().await.map_err(repo_error)?;
         Ok(epoch)
     }
@@ -172,14 +181,24 @@ impl UserRepo for SqliteStore {
         id: UserId,
         ends: EndSessions,
         now: UnixSeconds,
+        audit: &[AuditEvent],
     ) -> Result<Option<CredentialEpoch>, RepoError> {
         let mut transaction = self.begin_write().await?;
         let epoch = advance_epoch_within(&mut transaction, id, ends, now).await?;
+        if epoch.is_some() {
+            insert_events(&mut transaction, audit).await?;
+        }
         transaction.commit().await.map_err(repo_error)?;
         Ok(epoch)
     }
 
-    async fn update(&self, id: UserId, change: UserChange, now: UnixSeconds) -> Result<User, UserUpdateError> {
+    async fn update(
+        &self,
+        id: UserId,
+        change: UserChange,
+        now: UnixSeconds,
+        audit: &[AuditEvent],
+    ) -> Result<User, UserUpdateError> {
         let mut transaction = self.begin_write().await?;
         let current = fetch_user(&mut *transaction, id).await?.ok_or(UserUpdateError::NotFound)?;
         if change.demotes(&current) && !other_active_admin_exists(&mut *transaction, id).await? {
@@ -204,11 +223,12 @@ impl UserRepo for SqliteStore {
             let epoch = advance_epoch_within(&mut transaction, id, ends, now).await?;
             updated.credential_epoch = epoch.ok_or(UserUpdateError::NotFound)?;
         }
+        insert_events(&mut transaction, audit).await?;
         transaction.commit().await.map_err(repo_error)?;
         Ok(updated)
     }
 
-    async fn delete(&self, id: UserId) -> Result<(), UserUpdateError> {
+    async fn delete(&self, id: UserId, audit: &[AuditEvent]) -> Result<(), UserUpdateError> {
         let mut transaction = self.begin_write().await?;
         let current = fetch_user(&mut *transaction, id).await?.ok_or(UserUpdateError::NotFound)?;
         if current.is_active_admin() && !other_active_admin_exists(&mut *transaction, id).await? {
@@ -220,8 +240,33 @@ impl UserRepo for SqliteStore {
             .execute(&mut *transaction)
             .await
             .map_err(repo_error)?;
+        insert_events(&mut transaction, audit).await?;
         transaction.commit().await.map_err(repo_error)?;
         Ok(())
+    }
+
+    async fn replace_hash(
+        &self,
+        id: UserId,
+        old: &PasswordHash,
+        new: &PasswordHash,
+        audit: &[AuditEvent],
+    ) -> Result<bool, RepoError> {
+        let mut transaction = self.begin_write().await?;
+        let replaced = sqlx::query("UPDATE users SET password_hash = ?1 WHERE id = ?2 AND password_hash = ?3")
+            .bind(new.as_str())
+            .bind(id.to_string())
+            .bind(old.as_str())
+            .execute(&mut *transaction)
+            .await
+            .map_err(repo_error)?
+            .rows_affected()
+            > 0;
+        if replaced {
+            insert_events(&mut transaction, audit).await?;
+        }
+        transaction.commit().await.map_err(repo_error)?;
+        Ok(replaced)
     }
 
     async fn has_active_admin(&self) -> Result<bool, RepoError> {

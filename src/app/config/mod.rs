@@ -87,6 +87,8 @@ pub struct Settings {
     pub limits: Limits,
     pub hashing: HashingSettings,
     pub admin: Option<AdminSeed>,
+    /// How many days audit events are kept before housekeeping purges them.
+    pub audit_retention_days: u32,
 }
 
 /// Variables read without the `PORTCULLIS_` prefix, and the key each sets.
@@ -189,6 +191,13 @@ impl Settings {
         let admin = AdminSeed::validate(raw.admin_email, raw.admin_password)?;
         let security_headers =
             SecurityHeaders::validate(raw.cors_allowed_origins.as_deref(), raw.hsts_max_age_seconds.as_deref())?;
+        let audit_retention_days = values::parse_sized(
+            "PORTCULLIS_AUDIT_RETENTION_DAYS",
+            raw.audit_retention_days.as_deref(),
+            365,
+            1,
+            36_500,
+        )?;
         Ok(Self {
             deployment,
             server,
@@ -203,6 +212,7 @@ impl Settings {
             limits,
             hashing,
             admin,
+            audit_retention_days,
         })
     }
 }

@@ -55,6 +55,7 @@ pub const VARIABLES: &[&str] = &[
     "PORTCULLIS_CORS_ALLOWED_ORIGINS",
     "PORTCULLIS_HSTS_MAX_AGE_SECONDS",
     "PORTCULLIS_SHUTDOWN_DRAIN_SECONDS",
+    "PORTCULLIS_AUDIT_RETENTION_DAYS",
 ];
 
 /// Variables the test suite, CI and `compose.yaml` read from the

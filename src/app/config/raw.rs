@@ -97,6 +97,7 @@ pub struct RawSettings {
     pub shutdown_drain_seconds: Option<String>,
     pub hash_workers: Option<String>,
     pub hash_queue: Option<String>,
+    pub audit_retention_days: Option<String>,
     pub database: RawDatabase,
     pub redis: RawRedis,
     pub connections: RawConnections,

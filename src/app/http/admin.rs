@@ -9,7 +9,7 @@ use super::problem::Problem;
 use super::security::AdminAuth;
 use super::state::AppState;
 use super::wire::{NoContent, UserOk, UserPageOk, UserPageView, UserPatch, UserView};
-use super::ApiTags;
+use super::{ApiTags, ClientIp};
 use crate::core::admin::AdminError;
 use crate::core::user::{Role, UserChange, UserId, UserStatus};
 use poem::http::StatusCode;
@@ -30,6 +30,7 @@ impl From<AdminError> for Problem {
                 ProblemCode::LastAdmin,
                 "the last active admin cannot be demoted, disabled or deleted",
             ),
+            AdminError::WeakPassword(error) => super::auth::weak_password("password", &error),
             AdminError::Failure(failure) => failure.into(),
         }
     }
@@ -90,16 +91,18 @@ impl AdminApi {
     async fn update(
         &self,
         state: Data<&Arc<AppState>>,
-        _admin: AdminAuth,
+        admin: AdminAuth,
         id: Path<Uuid>,
         body: Json<UserPatch>,
+        client_ip: Data<&ClientIp>,
     ) -> Result<UserOk, AdminChangeErrors> {
         let UserPatch { role, status } = body.0;
         let change = UserChange {
             role: patch_field("role", role)?.map(Role::from),
             status: patch_field("status", status)?.map(UserStatus::from),
         };
-        let user = state.auth.update_user(UserId::from_uuid(id.0), change).await?;
+        let origin = client_ip.0.origin().by(admin.0.user_id);
+        let user = state.auth.update_user(UserId::from_uuid(id.0), change, &origin).await?;
         Ok(UserOk::Ok(Json(user.into())))
     }
 
@@ -110,10 +113,12 @@ impl AdminApi {
     async fn unlock(
         &self,
         state: Data<&Arc<AppState>>,
-        _admin: AdminAuth,
+        admin: AdminAuth,
         id: Path<Uuid>,
+        client_ip: Data<&ClientIp>,
     ) -> Result<NoContent, AdminUserErrors> {
-        state.auth.unlock_user(UserId::from_uuid(id.0)).await?;
+        let origin = client_ip.0.origin().by(admin.0.user_id);
+        state.auth.unlock_user(UserId::from_uuid(id.0), &origin).await?;
         Ok(NoContent::Done)
     }
 
@@ -124,10 +129,12 @@ impl AdminApi {
     async fn delete(
         &self,
         state: Data<&Arc<AppState>>,
-        _admin: AdminAuth,
+        admin: AdminAuth,
         id: Path<Uuid>,
+        client_ip: Data<&ClientIp>,
     ) -> Result<NoContent, AdminDeleteErrors> {
-        state.auth.delete_user(UserId::from_uuid(id.0)).await?;
+        let origin = client_ip.0.origin().by(admin.0.user_id);
+        state.auth.delete_user(UserId::from_uuid(id.0), &origin).await?;
         Ok(NoContent::Done)
     }
 }

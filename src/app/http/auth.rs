@@ -102,9 +102,10 @@ impl AuthApi {
         &self,
         state: Data<&Arc<AppState>>,
         body: Json<Credentials>,
+        client_ip: Data<&ClientIp>,
     ) -> Result<RegisterOk, RegisterErrors> {
         let Credentials { email, password } = body.0;
-        let user = state.auth.register(&email.0, password.0).await?;
+        let user = state.auth.register(&email.0, password.0, &client_ip.0.origin()).await?;
         Ok(RegisterOk::Created(Json(user.into())))
     }
 
@@ -120,7 +121,7 @@ impl AuthApi {
     ) -> Result<TokensOk, LoginErrors> {
         let LoginRequest { email, password, device_token } = body.0;
         let device_token = device_token.as_ref().map(|token| token.0.as_str());
-        let pair = state.auth.login_from_device(&email.0, password.0, client_ip.0 .0, device_token).await?;
+        let pair = state.auth.login_from_device(&email.0, password.0, &client_ip.0.origin(), device_token).await?;
         Ok(TokensOk::Ok(Json(pair.into())))
     }
 
@@ -133,8 +134,9 @@ impl AuthApi {
         &self,
         state: Data<&Arc<AppState>>,
         body: Json<RefreshRequest>,
+        client_ip: Data<&ClientIp>,
     ) -> Result<TokensOk, RefreshErrors> {
-        let pair = state.auth.refresh(&body.0.refresh_token.0).await?;
+        let pair = state.auth.refresh(&body.0.refresh_token.0, &client_ip.0.origin()).await?;
         Ok(TokensOk::Ok(Json(pair.into())))
     }
 
@@ -148,9 +150,11 @@ impl AuthApi {
         state: Data<&Arc<AppState>>,
         auth: BearerAuth,
         body: OptionalJson<LogoutRequest>,
+        client_ip: Data<&ClientIp>,
     ) -> Result<NoContent, BearerBodyErrors> {
         let refresh_token = body.0.and_then(|request| request.refresh_token);
-        state.auth.logout(&auth.0, refresh_token.as_ref().map(|token| token.0.as_str())).await?;
+        let refresh_token = refresh_token.as_ref().map(|token| token.0.as_str());
+        state.auth.logout(&auth.0, refresh_token, &client_ip.0.origin()).await?;
         Ok(NoContent::Done)
     }
 
@@ -158,8 +162,13 @@ impl AuthApi {
     ///
     /// Revokes every session and access token of the caller.
     #[oai(path = "/logout-all", method = "post", operation_id = "logoutAll", transform = "api_bucket")]
-    async fn logout_all(&self, state: Data<&Arc<AppState>>, auth: BearerAuth) -> Result<NoContent, BearerErrors> {
-        state.auth.logout_all(&auth.0).await?;
+    async fn logout_all(
+        &self,
+        state: Data<&Arc<AppState>>,
+        auth: BearerAuth,
+        client_ip: Data<&ClientIp>,
+    ) -> Result<NoContent, BearerErrors> {
+        state.auth.logout_all(&auth.0, &client_ip.0.origin()).await?;
         Ok(NoContent::Done)
     }
 

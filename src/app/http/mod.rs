@@ -2,14 +2,16 @@
 //! the middleware that gives every response its request id, security
 //! headers, rate-limit headers and problem+json errors.
 //!
-//! One concern per module: [`auth`], [`users`], [`admin`] and [`ops`] are
-//! the APIs (handlers and what their domain errors mean on the wire);
+//! One concern per module: [`auth`], [`users`], [`admin`], [`audit`] and
+//! [`ops`] are the APIs (handlers and what their domain errors mean on the
+//! wire);
 //! [`wire`] and [`params`] the shapes they exchange; [`errors`] every
 //! problem code and each endpoint's error responses; [`security`] who may
 //! call what; [`middleware`] one layer per cross-cutting concern. Nothing
 //! here holds a rule of the core, and nothing here names an adapter.
 
 pub mod admin;
+pub mod audit;
 pub mod auth;
 pub mod client_ip;
 pub mod docs;
@@ -38,6 +40,15 @@ pub use state::{AppState, RenderMetrics};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ClientIp(pub IpAddr);
 
+impl ClientIp {
+    /// Where the current request comes from, as the core records it: this
+    /// address and the request's id.
+    pub fn origin(self) -> crate::core::audit::Origin {
+        let request_id = problem::current_request_id();
+        crate::core::audit::Origin::request(self.0, (!request_id.is_empty()).then_some(request_id))
+    }
+}
+
 #[derive(Tags)]
 pub enum ApiTags {
     /// Registration, sign-in, token refresh and sign-out.
@@ -50,12 +61,12 @@ pub enum ApiTags {
     Operations,
 }
 
-type Apis = (auth::AuthApi, users::UsersApi, admin::AdminApi, ops::OpsApi);
+type Apis = (auth::AuthApi, users::UsersApi, admin::AdminApi, audit::AuditApi, ops::OpsApi);
 
 /// The one place the OpenAPI service is built: the server and the spec
 /// exporter both call it, so they cannot drift apart.
 pub fn openapi_service() -> OpenApiService<Apis, ()> {
-    let apis = (auth::AuthApi, users::UsersApi, admin::AdminApi, ops::OpsApi);
+    let apis = (auth::AuthApi, users::UsersApi, admin::AdminApi, audit::AuditApi, ops::OpsApi);
     // No `.summary()`: `info.summary` is OpenAPI 3.1, and poem-openapi
     // declares 3.0.0, so validators reject it; the description opens with it.
     OpenApiService::new(apis, "Portcullis", env!("CARGO_PKG_VERSION"))

@@ -66,7 +66,7 @@ impl UsersApi {
         body: Json<PasswordChange>,
     ) -> Result<NoContent, BearerBodyErrors> {
         let PasswordChange { current_password, new_password } = body.0;
-        state.auth.change_password(&auth.0, current_password.0, new_password.0, client_ip.0 .0).await?;
+        state.auth.change_password(&auth.0, current_password.0, new_password.0, &client_ip.0.origin()).await?;
         Ok(NoContent::Done)
     }
 }

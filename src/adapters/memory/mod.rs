@@ -7,10 +7,15 @@
 //! shared between replicas: everything lives in this process's memory.
 //!
 //! Every method takes one lock for its whole read-check-write, so each is
-//! atomic with respect to the others, as the ports demand. Users, sessions
-//! and refresh tokens share one lock because deleting a user must remove
-//! their sessions in the same step; revocations have their own.
+//! atomic with respect to the others, as the ports demand. Users, sessions,
+//! refresh tokens and the audit trail share one lock because deleting a
+//! user must remove their sessions, and every change must store its audit
+//! events, in the same step; revocations have their own.
 
+mod audit;
+mod revocations;
+
+use crate::core::audit::AuditEvent;
 use crate::core::email::Email;
 use crate::core::password::PasswordHash;
 use crate::core::refresh::TokenHash;
@@ -18,15 +23,14 @@ use crate::core::revocation::Revocation;
 use crate::core::session::{EndSessions, SessionId};
 use crate::core::user::{CredentialEpoch, UnixSeconds, User, UserChange, UserId, UserStatus};
 use crate::ports::{
-    RefreshRecord, RepoError, RevocationStore, RotateOutcome, SchemaStatus, SessionRecord, SessionRepo,
-    UserInsertError, UserRepo, UserUpdateError,
+    RefreshRecord, RepoError, RotateOutcome, SchemaStatus, SessionRecord, SessionRepo, UserInsertError, UserRepo,
+    UserUpdateError,
 };
 use anyhow::anyhow;
 use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
-use uuid::Uuid;
 
 /// Users, sessions and refresh tokens: what one lock guards.
 #[derive(Default)]
@@ -37,9 +41,18 @@ struct Tables {
     emails: HashMap<Email, UserId>,
     sessions: HashMap<SessionId, SessionRecord>,
     refresh_tokens: HashMap<TokenHash, RefreshRecord>,
+    /// The audit trail, by id (time order).
+    audit: BTreeMap<crate::core::audit::AuditId, AuditEvent>,
 }
 
 impl Tables {
+    /// Stores the events of the change being made under this lock.
+    fn record(&mut self, audit: &[AuditEvent]) {
+        for event in audit {
+            self.audit.insert(event.id, event.clone());
+        }
+    }
+
     /// Whether an active admin other than `except` exists.
     fn other_active_admin_exists(&self, except: UserId) -> bool {
         self.users.values().any(|user| user.id != except && user.is_active_admin())
@@ -99,30 +112,13 @@ impl Tables {
     }
 }
 
-/// Which subject a revocation is about: at most one entry is kept per key.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-enum Subject {
-    Token(Uuid),
-    Session(SessionId),
-    User(UserId),
-}
-
-impl Subject {
-    fn of(revocation: &Revocation) -> Self {
-        match *revocation {
-            Revocation::Token { jti, .. } => Self::Token(jti),
-            Revocation::Session { sid, .. } => Self::Session(sid),
-            Revocation::UserCutoff { user, .. } => Self::User(user),
-        }
-    }
-}
-
-/// Storage in this process's memory for users, sessions and revocations.
+/// Storage in this process's memory for users, sessions, revocations and
+/// the audit trail.
 #[derive(Default)]
 pub struct MemoryStore {
     tables: RwLock<Tables>,
     /// Each revocation with the position at which it was last recorded.
-    revocations: Mutex<HashMap<Subject, (Revocation, i64)>>,
+    revocations: Mutex<HashMap<revocations::Subject, (Revocation, i64)>>,
     /// The store's clock for revocation positions: a counter.
     revocation_clock: std::sync::atomic::AtomicI64,
 }
@@ -143,7 +139,7 @@ impl MemoryStore {
         self.tables.write().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn revocations(&self) -> MutexGuard<'_, HashMap<Subject, (Revocation, i64)>> {
+    fn revocations(&self) -> MutexGuard<'_, HashMap<revocations::Subject, (Revocation, i64)>> {
         self.revocations.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -154,7 +150,7 @@ fn unexpected(message: &'static str) -> RepoError {
 
 #[async_trait]
 impl UserRepo for MemoryStore {
-    async fn insert(&self, user: &User) -> Result<(), UserInsertError> {
+    async fn insert(&self, user: &User, audit: &[AuditEvent]) -> Result<(), UserInsertError> {
         let mut tables = self.write();
         if tables.emails.contains_key(&user.email) {
             return Err(UserInsertError::EmailTaken);
@@ -164,6 +160,7 @@ impl UserRepo for MemoryStore {
         }
         tables.emails.insert(user.email.clone(), user.id);
         tables.users.insert(user.id, user.clone());
+        tables.record(audit);
         Ok(())
     }
 
@@ -188,13 +185,18 @@ impl UserRepo for MemoryStore {
         hash: &PasswordHash,
         ends: EndSessions,
         now: UnixSeconds,
+        audit: &[AuditEvent],
     ) -> Result<Option<CredentialEpoch>, RepoError> {
         let mut tables = self.write();
         // Like an UPDATE that matches no row, an unknown id changes nothing.
         if let Some(user) = tables.users.get_mut(&id) {
             user.password_hash = hash.clone();
         }
-        Ok(tables.advance_epoch(id, ends, now))
+        let epoch = tables.advance_epoch(id, ends, now);
+        if epoch.is_some() {
+            tables.record(audit);
+        }
+        Ok(epoch)
     }
 
     async fn advance_epoch(
@@ -202,11 +204,23 @@ impl UserRepo for MemoryStore {
         id: UserId,
         ends: EndSessions,
         now: UnixSeconds,
+        audit: &[AuditEvent],
     ) -> Result<Option<CredentialEpoch>, RepoError> {
-        Ok(self.write().advance_epoch(id, ends, now))
+        let mut tables = self.write();
+        let epoch = tables.advance_epoch(id, ends, now);
+        if epoch.is_some() {
+            tables.record(audit);
+        }
+        Ok(epoch)
     }
 
-    async fn update(&self, id: UserId, change: UserChange, now: UnixSeconds) -> Result<User, UserUpdateError> {
+    async fn update(
+        &self,
+        id: UserId,
+        change: UserChange,
+        now: UnixSeconds,
+        audit: &[AuditEvent],
+    ) -> Result<User, UserUpdateError> {
         let mut tables = self.write();
         let current = tables.users.get(&id).ok_or(UserUpdateError::NotFound)?;
         if change.demotes(current) && !tables.other_active_admin_exists(id) {
@@ -224,10 +238,11 @@ impl UserRepo for MemoryStore {
             let ends = if user.status == UserStatus::Active { EndSessions::None } else { EndSessions::All };
             tables.advance_epoch(id, ends, now);
         }
+        tables.record(audit);
         tables.users.get(&id).cloned().ok_or(UserUpdateError::NotFound)
     }
 
-    async fn delete(&self, id: UserId) -> Result<(), UserUpdateError> {
+    async fn delete(&self, id: UserId, audit: &[AuditEvent]) -> Result<(), UserUpdateError> {
         let mut tables = self.write();
         let user = tables.users.get(&id).ok_or(UserUpdateError::NotFound)?;
         if user.is_active_admin() && !tables.other_active_admin_exists(id) {
@@ -238,7 +253,26 @@ impl UserRepo for MemoryStore {
         }
         tables.sessions.retain(|_, session| session.user_id != id);
         tables.refresh_tokens.retain(|_, token| token.user_id != id);
+        tables.record(audit);
         Ok(())
+    }
+
+    async fn replace_hash(
+        &self,
+        id: UserId,
+        old: &PasswordHash,
+        new: &PasswordHash,
+        audit: &[AuditEvent],
+    ) -> Result<bool, RepoError> {
+        let mut tables = self.write();
+        match tables.users.get_mut(&id) {
+            Some(user) if user.password_hash.as_str() == old.as_str() => {
+                user.password_hash = new.clone();
+                tables.record(audit);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 
     async fn has_active_admin(&self) -> Result<bool, RepoError> {
@@ -252,7 +286,12 @@ impl UserRepo for MemoryStore {
 
 #[async_trait]
 impl SessionRepo for MemoryStore {
-    async fn create(&self, session: &SessionRecord, first: &RefreshRecord) -> Result<bool, RepoError> {
+    async fn create(
+        &self,
+        session: &SessionRecord,
+        first: &RefreshRecord,
+        audit: &[AuditEvent],
+    ) -> Result<bool, RepoError> {
         let mut tables = self.write();
         if !tables.epoch_holds(session.user_id, None, session.credential_epoch) {
             return Ok(false);
@@ -267,6 +306,7 @@ impl SessionRepo for MemoryStore {
             return Err(error);
         }
         tables.refresh_tokens.insert(first.token_hash, first.clone());
+        tables.record(audit);
         Ok(true)
     }
 
@@ -318,15 +358,17 @@ impl SessionRepo for MemoryStore {
         Ok(true)
     }
 
-    async fn revoke(&self, id: SessionId, now: UnixSeconds) -> Result<bool, RepoError> {
+    async fn revoke(&self, id: SessionId, now: UnixSeconds, audit: &[AuditEvent]) -> Result<bool, RepoError> {
         let mut tables = self.write();
-        match tables.sessions.get_mut(&id) {
+        let live = match tables.sessions.get_mut(&id) {
             Some(session) if session.revoked_at.is_none() => {
                 session.revoked_at = Some(now);
-                Ok(true)
+                true
             }
-            _ => Ok(false),
-        }
+            _ => false,
+        };
+        tables.record(audit);
+        Ok(live)
     }
 
     async fn revoke_all(
@@ -356,62 +398,10 @@ impl SessionRepo for MemoryStore {
 }
 
 #[async_trait]
-impl RevocationStore for MemoryStore {
-    async fn record(&self, revocation: &Revocation) -> Result<(), RepoError> {
-        let mut revocations = self.revocations();
-        // The store's clock is a counter: positions only need to be ordered.
-        let position = self.revocation_clock.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
-        let merged = match revocations.get(&Subject::of(revocation)) {
-            None => revocation.clone(),
-            Some((stored, _)) => merge(stored, revocation),
-        };
-        revocations.insert(Subject::of(revocation), (merged, position));
-        Ok(())
-    }
-
-    async fn recorded_since(&self, since: i64, now: UnixSeconds) -> Result<(Vec<Revocation>, i64), RepoError> {
-        let revocations = self.revocations();
-        let fresh: Vec<&(Revocation, i64)> =
-            revocations.values().filter(|(revocation, at)| *at >= since && revocation.until() > now).collect();
-        let latest = fresh.iter().map(|(_, at)| *at).max().unwrap_or(since).max(since);
-        Ok((fresh.into_iter().map(|(revocation, _)| revocation.clone()).collect(), latest))
-    }
-
-    async fn purge(&self, now: UnixSeconds) -> Result<u64, RepoError> {
-        let mut revocations = self.revocations();
-        let before = revocations.len();
-        revocations.retain(|_, (revocation, _)| revocation.until() > now);
-        let purged = before - revocations.len();
-        Ok(u64::try_from(purged).unwrap_or(u64::MAX))
-    }
-}
-
-#[async_trait]
 impl SchemaStatus for MemoryStore {
     /// Always: maps have no schema to migrate.
     async fn migrations_current(&self) -> Result<bool, RepoError> {
         Ok(true)
-    }
-}
-
-/// What is kept when `new` is recorded for the subject of `stored`.
-///
-/// A user's earlier cut-off never replaces a later one, the rule
-/// [`crate::core::revocation::RevocationView`] applies too, so a restart
-/// rebuilds the view it had. Otherwise the newer entry wins, but is never
-/// allowed to end sooner than the one it replaces: shortening a revocation
-/// could let a token through again.
-fn merge(stored: &Revocation, new: &Revocation) -> Revocation {
-    if let (Revocation::UserCutoff { epoch: stored_epoch, .. }, Revocation::UserCutoff { epoch, .. }) = (stored, new) {
-        if epoch < stored_epoch {
-            return stored.clone();
-        }
-    }
-    let until = stored.until().max(new.until());
-    match *new {
-        Revocation::Token { jti, .. } => Revocation::Token { jti, until },
-        Revocation::Session { sid, .. } => Revocation::Session { sid, until },
-        Revocation::UserCutoff { user, epoch, .. } => Revocation::UserCutoff { user, epoch, until },
     }
 }
 
@@ -430,6 +420,12 @@ mod tests {
     async fn memory_store_keeps_the_sessions_contract() {
         let store = Arc::new(MemoryStore::new());
         contract::sessions_contract(store.as_ref(), store.clone()).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn memory_store_keeps_the_audit_contract() {
+        let store = MemoryStore::new();
+        contract::audit_contract(&store, &store, &store).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
