@@ -13,8 +13,8 @@ use crate::adapters::system::{OsEntropy, SystemClock};
 use crate::core::auth::{AuthPolicy, AuthPorts, AuthService, SeedOutcome};
 use crate::core::token::KeyRing;
 use crate::ports::{
-    AuditLog, Clock, Entropy, MetricsSink, PoolStatus, RateLimiter, RevocationStore, RingDocument, SchemaStatus, SecretError,
-    SecretSource, SessionRepo, UserRepo,
+    AuditLog, Clock, Entropy, MetricsSink, PoolStatus, RateLimiter, RevocationStore, RingDocument, SchemaStatus,
+    SecretError, SecretSource, SessionRepo, UserRepo,
 };
 use crate::redact::ConnectionUrl;
 use anyhow::Context;
@@ -172,6 +172,7 @@ struct Assembled {
     auth: AuthService,
     storage_users: Arc<dyn UserRepo>,
     schema: Arc<dyn SchemaStatus>,
+    pool: Arc<dyn PoolStatus>,
     fallback: bool,
     limiter: Arc<dyn RateLimiter>,
     limiter_name: &'static str,
@@ -230,6 +231,7 @@ async fn assemble(settings: &Settings) -> anyhow::Result<Assembled> {
         auth,
         storage_users: storage.users,
         schema: storage.schema,
+        pool: storage.pool,
         fallback: storage.fallback,
         limiter,
         limiter_name,
@@ -293,7 +295,7 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<Arc<AppState>> {
     // The pool gauges are sampled when metrics are read, so they are
     // never older than the scrape.
     let render_metrics: RenderMetrics = {
-        let (metrics, pool) = (metrics.clone(), storage.pool);
+        let (metrics, pool) = (metrics.clone(), assembled.pool);
         Arc::new(move || {
             metrics.db_pool(pool.pool_usage());
             metrics.render()

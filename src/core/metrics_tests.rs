@@ -2,6 +2,7 @@
 //! the label the contract names, checked with `mockall` because the
 //! interaction is the point.
 
+use super::audit::Origin;
 use super::auth::{AuthPolicy, AuthPorts, AuthService};
 use super::limits::{FailurePolicy, Limits, Quota};
 use super::revocation::Revocation;
@@ -64,11 +65,13 @@ async fn service(metrics: MockMetricsSink, feed: Arc<FlakyFeed>) -> AuthService 
             login_failures: failures,
             account_failures: FailurePolicy { max: 50, ..failures },
         },
+        audit_retention_seconds: 365 * 86_400,
     };
     let ports = AuthPorts {
         users: feed.store.clone(),
         sessions: feed.store.clone(),
-        revocations: feed,
+        revocations: feed.clone(),
+        audit: feed.store.clone(),
         limiter: Arc::new(MemoryLimiter::new(clock.clone())),
         hasher: Arc::new(FastHasher),
         metrics: Arc::new(metrics),
@@ -83,8 +86,8 @@ fn feed() -> Arc<FlakyFeed> {
     Arc::new(FlakyFeed { store: Arc::new(MemoryStore::new()), down: AtomicBool::new(false) })
 }
 
-fn client() -> IpAddr {
-    IpAddr::from([192, 0, 2, 1])
+fn client() -> Origin {
+    Origin::request(IpAddr::from([192, 0, 2, 1]), None)
 }
 
 #[tokio::test]
@@ -100,13 +103,13 @@ async fn a_registration_a_logout_and_a_logout_everywhere_are_each_counted_once()
     metrics.expect_revocation().with(eq(RevocationReason::LogoutAll)).times(1).returning(|_| ());
     let auth = service(metrics, feed()).await;
 
-    auth.register("ada@example.com", PASSWORD.into()).await.unwrap();
+    auth.register("ada@example.com", PASSWORD.into(), &client()).await.unwrap();
     // A refused registration is no registration.
-    assert!(auth.register("ada@example.com", PASSWORD.into()).await.is_err());
-    let pair = auth.login("ada@example.com", PASSWORD.into(), client()).await.unwrap();
-    auth.logout(&auth.authenticate(&pair.access_token).unwrap(), None).await.unwrap();
-    let pair = auth.login("ada@example.com", PASSWORD.into(), client()).await.unwrap();
-    auth.logout_all(&auth.authenticate(&pair.access_token).unwrap()).await.unwrap();
+    assert!(auth.register("ada@example.com", PASSWORD.into(), &client()).await.is_err());
+    let pair = auth.login("ada@example.com", PASSWORD.into(), &client()).await.unwrap();
+    auth.logout(&auth.authenticate(&pair.access_token).unwrap(), None, &client()).await.unwrap();
+    let pair = auth.login("ada@example.com", PASSWORD.into(), &client()).await.unwrap();
+    auth.logout_all(&auth.authenticate(&pair.access_token).unwrap(), &client()).await.unwrap();
 }
 
 #[tokio::test]

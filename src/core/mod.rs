@@ -29,7 +29,8 @@ mod auth_tests;
 #[cfg(test)]
 mod budget_tests;
 #[cfg(test)]
-mod metrics_tests;
 pub(crate) mod harness;
+#[cfg(test)]
+mod metrics_tests;
 #[cfg(test)]
 pub(crate) mod testkit;
