@@ -6,6 +6,7 @@
 pub mod bcrypt_hasher;
 pub mod env_secrets;
 pub mod fallback_limiter;
+pub mod file_secrets;
 /// Test support only: no configuration can select it.
 #[cfg(any(test, feature = "test-support"))]
 pub mod memory;
@@ -22,8 +23,12 @@ mod sql;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 pub mod system;
+#[cfg(feature = "vault")]
+pub mod vault;
 
 #[cfg(test)]
 pub(crate) mod contract;
 #[cfg(test)]
 pub(crate) mod limiter_contract;
+#[cfg(test)]
+pub(crate) mod secrets_contract;

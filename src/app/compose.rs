@@ -2,11 +2,12 @@
 //! `#[cfg(feature = …)]` wiring. It turns [`Settings`] into an
 //! [`AppState`]; it never serves a request and never reads a variable.
 
-use super::config::{Deployment, Settings, StorageBackend};
+use super::config::{Deployment, Settings, SigningKeys, StorageBackend};
 use super::http::{AppState, RenderMetrics};
 use super::readiness::ReadinessProbe;
 use crate::adapters::bcrypt_hasher::BcryptHasher;
 use crate::adapters::env_secrets::EnvSecrets;
+use crate::adapters::file_secrets::FileSecrets;
 use crate::adapters::memory_limiter::MemoryLimiter;
 use crate::adapters::prometheus_metrics::PrometheusMetrics;
 use crate::adapters::system::{OsEntropy, SystemClock};
@@ -125,29 +126,62 @@ fn open_limiter(
     Ok((local, "memory"))
 }
 
-/// The signing keys: configured ones, or in development a random key that
-/// lives as long as the process.
-async fn signing_keys(settings: &Settings, entropy: &dyn Entropy) -> anyhow::Result<(Arc<dyn SecretSource>, KeyRing)> {
-    let mut keys = settings.keys.0.clone();
-    if keys.is_empty() && settings.deployment == Deployment::Development {
-        tracing::warn!(
-            "PORTCULLIS_JWT_KEYS is not set: signing with a random key that dies with this process; \
-             tokens will not survive a restart and replicas will not accept each other's tokens"
-        );
-        let mut bytes = [0u8; 32];
-        entropy.fill(&mut bytes);
-        keys.push(SecretString::from(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)));
+/// The secret source `settings` chooses. With `env` and no key, in
+/// development, a random key that lives as long as the process.
+fn open_secrets(settings: &Settings, entropy: &dyn Entropy) -> anyhow::Result<Arc<dyn SecretSource>> {
+    match &settings.keys {
+        SigningKeys::Env(document) => {
+            let mut document = document.clone();
+            if document.keys.is_empty() && settings.deployment == Deployment::Development {
+                tracing::warn!(
+                    "PORTCULLIS_JWT_KEYS is not set: signing with a random key that dies with this process; \
+                     tokens will not survive a restart and replicas will not accept each other's tokens"
+                );
+                let mut bytes = [0u8; 32];
+                entropy.fill(&mut bytes);
+                let key = SecretString::from(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes));
+                document = RingDocument::from_hs256_list(vec![key]);
+            }
+            Ok(Arc::new(EnvSecrets::new(document)))
+        }
+        SigningKeys::File(path) => Ok(Arc::new(FileSecrets::new(path.clone()))),
+        #[cfg(feature = "vault")]
+        SigningKeys::Vault(vault) => {
+            Ok(Arc::new(crate::adapters::vault::VaultSecrets::new(vault.clone()).context("PORTCULLIS_SECRETS=vault")?))
+        }
     }
-    let source: Arc<dyn SecretSource> = Arc::new(EnvSecrets::new(RingDocument::from_hs256_list(keys)));
+}
+
+/// The signing keys: the source's ring, fetched once at start.
+async fn signing_keys(settings: &Settings, entropy: &dyn Entropy) -> anyhow::Result<(Arc<dyn SecretSource>, KeyRing)> {
+    let source = open_secrets(settings, entropy)?;
+    let name = source.name();
     let document = match source.key_ring().await {
         Ok(document) => document,
-        Err(SecretError::Missing) => anyhow::bail!("PORTCULLIS_JWT_KEYS: no signing key is configured"),
-        Err(error) => return Err(error).context("signing keys could not be read"),
+        Err(SecretError::Missing) => anyhow::bail!("the {name} secret source holds no signing key"),
+        Err(error) => return Err(error).context(format!("signing keys could not be read from the {name} source")),
     };
-    // The legacy list puts the active key first; HS256 is all it holds.
-    let keys: Vec<SecretString> = document.keys.into_iter().map(|entry| entry.key).collect();
-    let ring = KeyRing::new(&keys).context("PORTCULLIS_JWT_KEYS")?;
+    let ring = hs256_ring(document).with_context(|| format!("the key ring of the {name} source"))?;
     Ok((source, ring))
+}
+
+/// The HS256 ring the signer understands today: the active key first, the
+/// verify-only keys after it. Other algorithms are refused by name.
+fn hs256_ring(document: RingDocument) -> anyhow::Result<KeyRing> {
+    let mut active = Vec::new();
+    let mut verify_only = Vec::new();
+    for (position, entry) in document.keys.into_iter().enumerate() {
+        let position = position + 1;
+        anyhow::ensure!(entry.alg == "HS256", "key {position}: algorithm {:?} is not supported; use HS256", entry.alg);
+        match entry.state.as_str() {
+            "active" => active.push(entry.key),
+            "verify-only" => verify_only.push(entry.key),
+            other => anyhow::bail!("key {position}: state {other:?} is not `active` or `verify-only`"),
+        }
+    }
+    anyhow::ensure!(active.len() == 1, "exactly one key must be active, found {}", active.len());
+    active.extend(verify_only);
+    Ok(KeyRing::new(&active)?)
 }
 
 /// Builds every adapter and the core service for `settings`.
