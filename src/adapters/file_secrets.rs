@@ -14,6 +14,7 @@ use async_trait::async_trait;
 use std::fmt;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// The largest secret file read. A ring of a few dozen PEM keys is far
 /// below it; anything larger is a wrong path (a log file, a binary), and
@@ -31,6 +32,8 @@ pub enum FileProblem {
     TooLarge,
     #[error("the file is not UTF-8 text")]
     NotText,
+    #[error("it is not a regular file")]
+    NotRegular,
 }
 
 /// Reads one secret file: at most [`MAX_SECRET_FILE_BYTES`], UTF-8, with
@@ -40,6 +43,12 @@ pub enum FileProblem {
 /// [`FileProblem`] describing the failure (the I/O error's kind, the size,
 /// the encoding), never the content.
 pub fn read_secret_file(path: &Path) -> Result<String, FileProblem> {
+    // Before opening: opening a FIFO blocks until a writer comes, and a
+    // device (`/dev/zero`, `/dev/stdin`) is never a secret. Symbolic links
+    // are followed, as Kubernetes mounts each key as one.
+    if !std::fs::metadata(path).map_err(|error| describe_io(&error))?.is_file() {
+        return Err(FileProblem::NotRegular);
+    }
     let file = std::fs::File::open(path).map_err(|error| describe_io(&error))?;
     let mut bytes = Vec::new();
     file.take(MAX_SECRET_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(|error| describe_io(&error))?;
@@ -60,6 +69,10 @@ fn describe_io(error: &std::io::Error) -> FileProblem {
         kind => FileProblem::Io(kind.to_string()),
     }
 }
+
+/// The longest a read may take: a file on a hung network mount must not
+/// hold a fetch for ever.
+const READ_DEADLINE: Duration = Duration::from_secs(5);
 
 /// The ring in a file, read again on every fetch.
 pub struct FileSecrets {
@@ -87,15 +100,16 @@ impl SecretSource for FileSecrets {
     async fn key_ring(&self) -> Result<RingDocument, SecretError> {
         let path = self.path.clone();
         // A file read can block (a network mount); keep it off the workers.
-        let text = tokio::task::spawn_blocking(move || read_secret_file(&path))
+        let read = tokio::task::spawn_blocking(move || read_secret_file(&path));
+        let text = tokio::time::timeout(READ_DEADLINE, read)
             .await
+            .map_err(|_| SecretError::Unavailable(anyhow::anyhow!("the key-ring file did not read within 5 s")))?
             .map_err(|error| SecretError::Unavailable(anyhow::anyhow!("the file read was interrupted: {error}")))?
             .map_err(|problem| match problem {
                 FileProblem::TooLarge | FileProblem::NotText => SecretError::Malformed(problem.to_string()),
-                FileProblem::NotFound | FileProblem::Io(_) => SecretError::Unavailable(anyhow::anyhow!(
-                    "PORTCULLIS_JWT_KEYS_FILE {}: {problem}",
-                    self.path.display()
-                )),
+                FileProblem::NotFound | FileProblem::Io(_) | FileProblem::NotRegular => SecretError::Unavailable(
+                    anyhow::anyhow!("PORTCULLIS_JWT_KEYS_FILE {}: {problem}", self.path.display()),
+                ),
             })?;
         let document = RingDocument::parse(&text)?;
         if document.keys.is_empty() {
@@ -136,8 +150,21 @@ mod tests {
         assert!(matches!(read_secret_file(file_with(&binary).path()), Err(FileProblem::NotText)));
         assert!(matches!(read_secret_file(Path::new("/nonexistent/portcullis")), Err(FileProblem::NotFound)));
         let directory = tempfile::tempdir().unwrap();
-        let problem = read_secret_file(directory.path()).unwrap_err().to_string();
-        assert!(!problem.is_empty() && !problem.contains("sekrit"), "{problem}");
+        assert!(matches!(read_secret_file(directory.path()), Err(FileProblem::NotRegular)));
+    }
+
+    #[test]
+    fn devices_and_fifos_are_refused_without_blocking() {
+        // /dev/zero would never end and a FIFO would block the open until
+        // someone writes: an attacker who can point a *_FILE variable at
+        // one must not hang the start or a refresh.
+        assert!(matches!(read_secret_file(Path::new("/dev/zero")), Err(FileProblem::NotRegular)));
+        let directory = tempfile::tempdir().unwrap();
+        let fifo = directory.path().join("fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status().is_ok_and(|status| status.success());
+        if made {
+            assert!(matches!(read_secret_file(&fifo), Err(FileProblem::NotRegular)));
+        }
     }
 
     #[tokio::test]
