@@ -4,6 +4,7 @@
 
 use super::config::{Deployment, Settings, StorageBackend};
 use super::http::{AppState, RenderMetrics};
+use super::key_refresh::KeyRefresher;
 use super::readiness::ReadinessProbe;
 use crate::adapters::bcrypt_hasher::BcryptHasher;
 use crate::adapters::env_secrets::EnvSecrets;
@@ -11,7 +12,7 @@ use crate::adapters::memory_limiter::MemoryLimiter;
 use crate::adapters::prometheus_metrics::PrometheusMetrics;
 use crate::adapters::system::{OsEntropy, SystemClock};
 use crate::core::auth::{AuthPolicy, AuthPorts, AuthService, SeedOutcome};
-use crate::core::token::KeyRing;
+use crate::core::keyring::KeyRing;
 use crate::ports::{
     Clock, Entropy, MetricsSink, RateLimiter, RevocationStore, RingDocument, SchemaStatus, SecretError, SecretSource,
     SessionRepo, UserRepo,
@@ -125,9 +126,27 @@ fn open_limiter(
     Ok((local, "memory"))
 }
 
-/// The signing keys: configured ones, or in development a random key that
-/// lives as long as the process.
-async fn signing_keys(settings: &Settings, entropy: &dyn Entropy) -> anyhow::Result<(Arc<dyn SecretSource>, KeyRing)> {
+/// The signing keys: `injected`'s, else the configured ones, or in
+/// development a random key that lives as long as the process.
+async fn signing_keys(
+    settings: &Settings,
+    entropy: &dyn Entropy,
+    injected: Option<Arc<dyn SecretSource>>,
+) -> anyhow::Result<(Arc<dyn SecretSource>, KeyRing)> {
+    let source = match injected {
+        Some(source) => source,
+        None => configured_source(settings, entropy),
+    };
+    let document = match source.key_ring().await {
+        Ok(document) => document,
+        Err(SecretError::Missing) => anyhow::bail!("PORTCULLIS_JWT_KEYS: no signing key is configured"),
+        Err(error) => return Err(error).context("signing keys could not be read"),
+    };
+    let ring = KeyRing::from_document(&document).with_context(|| format!("the key ring from `{}`", source.name()))?;
+    Ok((source, ring))
+}
+
+fn configured_source(settings: &Settings, entropy: &dyn Entropy) -> Arc<dyn SecretSource> {
     let mut keys = settings.keys.0.clone();
     if keys.is_empty() && settings.deployment == Deployment::Development {
         tracing::warn!(
@@ -138,16 +157,7 @@ async fn signing_keys(settings: &Settings, entropy: &dyn Entropy) -> anyhow::Res
         entropy.fill(&mut bytes);
         keys.push(SecretString::from(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)));
     }
-    let source: Arc<dyn SecretSource> = Arc::new(EnvSecrets::new(RingDocument::from_hs256_list(keys)));
-    let document = match source.key_ring().await {
-        Ok(document) => document,
-        Err(SecretError::Missing) => anyhow::bail!("PORTCULLIS_JWT_KEYS: no signing key is configured"),
-        Err(error) => return Err(error).context("signing keys could not be read"),
-    };
-    // The legacy list puts the active key first; HS256 is all it holds.
-    let keys: Vec<SecretString> = document.keys.into_iter().map(|entry| entry.key).collect();
-    let ring = KeyRing::new(&keys).context("PORTCULLIS_JWT_KEYS")?;
-    Ok((source, ring))
+    Arc::new(EnvSecrets::new(RingDocument::from_hs256_list(keys)))
 }
 
 /// Builds every adapter and the core service for `settings`.
@@ -155,12 +165,23 @@ async fn signing_keys(settings: &Settings, entropy: &dyn Entropy) -> anyhow::Res
 /// # Errors
 /// Any dependency that cannot be opened, or an initial admin the policy refuses.
 pub async fn build_state(settings: &Settings) -> anyhow::Result<Arc<AppState>> {
+    build_state_with(settings, None).await
+}
+
+/// [`build_state`], with the key ring read from `secrets` when given.
+///
+/// # Errors
+/// As [`build_state`].
+pub async fn build_state_with(
+    settings: &Settings,
+    secrets: Option<Arc<dyn SecretSource>>,
+) -> anyhow::Result<Arc<AppState>> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let entropy: Arc<dyn Entropy> = Arc::new(OsEntropy);
     let metrics = Arc::new(PrometheusMetrics::new().context("metrics registry")?);
     let storage = open_storage(settings).await?;
     let (limiter, limiter_name) = open_limiter(settings, clock.clone(), metrics.clone())?;
-    let (secrets, keys) = signing_keys(settings, entropy.as_ref()).await?;
+    let (secrets, keys) = signing_keys(settings, entropy.as_ref(), secrets).await?;
     let hashing = &settings.hashing;
     let hasher = Arc::new(BcryptHasher::new(hashing.bcrypt_cost, hashing.workers, hashing.queue));
 
@@ -207,24 +228,36 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<Arc<AppState>> {
         );
     }
     metrics.db_fallback_active(storage.fallback);
+    let refresher = Arc::new(KeyRefresher::new(
+        secrets,
+        auth.live_keys().clone(),
+        metrics.clone() as Arc<dyn MetricsSink>,
+        settings.secrets_refresh,
+    ));
+    refresher.publish_metrics();
 
     let readiness = ReadinessProbe {
         users: storage.users,
         schema: storage.schema,
         limiter,
-        secrets,
+        secrets: refresher.clone(),
         admin_configured: settings.admin.is_some(),
         fallback: storage.fallback,
     };
     let render_metrics: RenderMetrics = {
         let metrics = metrics.clone();
-        Arc::new(move || metrics.render())
+        let refresher = refresher.clone();
+        Arc::new(move || {
+            refresher.publish_metrics();
+            metrics.render()
+        })
     };
     Ok(Arc::new(AppState {
         auth,
         metrics,
         render_metrics,
         readiness,
+        keys: refresher,
         trusted_proxies: settings.server.trusted_proxies.clone(),
         client_ip_header: settings.server.client_ip_header,
         metrics_on_main: settings.server.metrics_public,

@@ -80,6 +80,8 @@ pub struct Settings {
     #[cfg(feature = "redis")]
     pub redis: Option<RedisSettings>,
     pub keys: SigningKeys,
+    /// How often the key ring is re-read from its source.
+    pub secrets_refresh: std::time::Duration,
     pub tokens: TokenSettings,
     pub refresh: RefreshSettings,
     pub limits: Limits,
@@ -164,6 +166,7 @@ impl Settings {
             raw.vault_path.as_deref(),
             deployment,
         )?;
+        let secrets_refresh = secrets::validate_refresh(raw.secrets_refresh_seconds.as_deref())?;
         let hashing = HashingSettings::validate(
             raw.bcrypt_cost.as_deref(),
             raw.hash_workers.as_deref(),
@@ -189,6 +192,7 @@ impl Settings {
             #[cfg(feature = "redis")]
             redis,
             keys,
+            secrets_refresh,
             tokens,
             refresh,
             limits,

@@ -76,6 +76,7 @@ pub struct RawSettings {
     pub secret_key: Option<String>,
     pub secrets: Option<String>,
     pub vault_path: Option<String>,
+    pub secrets_refresh_seconds: Option<String>,
     pub admin_email: Option<String>,
     pub admin_password: Option<String>,
     pub trusted_proxies: Option<String>,

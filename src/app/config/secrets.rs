@@ -61,6 +61,16 @@ impl SigningKeys {
     }
 }
 
+/// How often the key ring is re-read: `PORTCULLIS_SECRETS_REFRESH_SECONDS`,
+/// 1 second to a day, 60 by default.
+///
+/// # Errors
+/// [`ConfigError`] naming a value out of range.
+pub fn validate_refresh(seconds: Option<&str>) -> Result<std::time::Duration, ConfigError> {
+    let seconds = parse_int("PORTCULLIS_SECRETS_REFRESH_SECONDS", seconds, 60, 1, 86_400)?;
+    Ok(std::time::Duration::from_secs(seconds.unsigned_abs()))
+}
+
 /// # Errors
 /// [`ConfigError`] naming a lifetime out of range or an empty issuer or audience.
 pub fn validate_tokens(
