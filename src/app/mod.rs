@@ -2,6 +2,7 @@
 //! the HTTP adapter, the listeners and background loops, readiness and
 //! logs. One concern per module:
 //!
+//! - [`cli`]: the binary's subcommands other than serving;
 //! - [`config`]: layered settings, validated once, in typed sections;
 //! - [`compose`]: the only place that picks adapters;
 //! - [`server`]: the listeners and graceful shutdown;
@@ -11,6 +12,7 @@
 //!
 //! Nothing outside `app` may import from it, apart from the binary and tests.
 
+pub mod cli;
 pub mod compose;
 pub mod config;
 pub mod http;
