@@ -147,17 +147,18 @@ async fn signing_keys(
 }
 
 fn configured_source(settings: &Settings, entropy: &dyn Entropy) -> Arc<dyn SecretSource> {
-    let mut keys = settings.keys.0.clone();
-    if keys.is_empty() && settings.deployment == Deployment::Development {
+    let mut document = settings.keys.0.clone();
+    if document.keys.is_empty() && settings.deployment == Deployment::Development {
         tracing::warn!(
             "PORTCULLIS_JWT_KEYS is not set: signing with a random key that dies with this process; \
              tokens will not survive a restart and replicas will not accept each other's tokens"
         );
         let mut bytes = [0u8; 32];
         entropy.fill(&mut bytes);
-        keys.push(SecretString::from(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)));
+        let key = SecretString::from(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes));
+        document = RingDocument::from_hs256_list(vec![key]);
     }
-    Arc::new(EnvSecrets::new(RingDocument::from_hs256_list(keys)))
+    Arc::new(EnvSecrets::new(document))
 }
 
 /// Builds every adapter and the core service for `settings`.

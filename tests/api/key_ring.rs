@@ -47,6 +47,18 @@ async fn an_hs256_ring_publishes_an_empty_key_set_that_caches_for_one_interval()
     assert!(!text.contains(&app.jwt_key));
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_ring_document_in_the_environment_starts_an_eddsa_service() {
+    let entry = key("env-ed", Algorithm::EdDsa, "active", &pem(Algorithm::EdDsa));
+    let document = json!({"keys": [{
+        "kid": entry.kid, "alg": entry.alg, "state": entry.state, "key": entry.key.expose_secret()
+    }]});
+    let app = crate::helpers::spawn_app_with(&[("PORTCULLIS_JWT_KEYS", &document.to_string())]).await;
+    let (_, _, pair) = app.new_user("env-ring").await;
+    assert_eq!(decode_header(&pair.access_token)["alg"], "EdDSA");
+    assert!(verifies_against(&jwks(&app).await, &pair.access_token));
+}
+
 /// A service whose ring is one active key of `alg` named `k1`.
 async fn asymmetric_app(alg: Algorithm) -> (TestApp, Arc<MutableSecrets>) {
     let document = RingDocument { keys: vec![key("k1", alg, "active", &pem(alg))] };

@@ -1,17 +1,20 @@
-//! Signing keys and token lifetimes. The key-length rule is the key ring's
-//! ([`check_key_length`]); this module only names the variable when it
-//! refuses. Never logs or formats a key.
+//! Signing keys and token lifetimes. The rules of a key ring are the
+//! ring's own ([`KeyRing::from_document`]); this module only names the
+//! variable when it refuses. Never logs or formats a key.
 
-use super::values::{invalid, non_empty, parse_int, split_list};
+use super::values::{invalid, non_empty, parse_int};
 use super::{ConfigError, Deployment};
-use crate::core::token::{check_key_length, TokenSettings};
-use secrecy::{ExposeSecret, SecretString};
+use crate::core::keyring::KeyRing;
+use crate::core::token::TokenSettings;
+use crate::ports::RingDocument;
+use secrecy::SecretString;
 
-/// The HS256 keys from `PORTCULLIS_JWT_KEYS` (or `SECRET_KEY`); the first
-/// signs. Empty only in development, where the composition root makes a
-/// random key for the life of the process.
+/// The key ring from `PORTCULLIS_JWT_KEYS`: a JSON ring document, or the
+/// legacy comma-separated HS256 list whose first key signs (`SECRET_KEY`
+/// for a single key). Empty only in development, where the composition
+/// root makes a random key for the life of the process.
 #[derive(Clone, Debug, Default)]
-pub struct SigningKeys(pub Vec<SecretString>);
+pub struct SigningKeys(pub RingDocument);
 
 impl SigningKeys {
     /// # Errors
@@ -40,18 +43,18 @@ impl SigningKeys {
                 "Vault is planned but this build has no Vault adapter; keys come from PORTCULLIS_JWT_KEYS",
             ));
         }
-        let (keys, variable): (Vec<SecretString>, _) = match (jwt_keys, secret_key) {
-            (Some(keys), _) => {
-                (split_list(keys).map(|k| SecretString::from(k.to_owned())).collect(), "PORTCULLIS_JWT_KEYS")
-            }
-            (None, Some(key)) => (vec![SecretString::from(key)], "SECRET_KEY"),
-            (None, None) => (Vec::new(), "PORTCULLIS_JWT_KEYS"),
+        let (keys, variable) = match (jwt_keys, secret_key) {
+            (Some(text), _) => (
+                RingDocument::parse(text).map_err(|error| invalid("PORTCULLIS_JWT_KEYS", error.to_string()))?,
+                "PORTCULLIS_JWT_KEYS",
+            ),
+            (None, Some(key)) => (RingDocument::from_hs256_list(vec![SecretString::from(key)]), "SECRET_KEY"),
+            (None, None) => (RingDocument::default(), "PORTCULLIS_JWT_KEYS"),
         };
-        for (position, key) in keys.iter().enumerate() {
-            check_key_length(position + 1, key.expose_secret().as_bytes())
-                .map_err(|error| invalid(variable, error.to_string()))?;
+        if !keys.keys.is_empty() {
+            KeyRing::from_document(&keys).map_err(|error| invalid(variable, error.to_string()))?;
         }
-        if keys.is_empty() && deployment == Deployment::Production {
+        if keys.keys.is_empty() && deployment == Deployment::Production {
             return Err(invalid(
                 "PORTCULLIS_JWT_KEYS",
                 "no signing key is set; production refuses to start without one (set one or more comma-separated keys of 32+ bytes)",

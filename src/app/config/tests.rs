@@ -34,7 +34,7 @@ fn defaults_match_the_contract() {
     assert_eq!(settings.limits.login_failures.max, 5);
     assert_eq!(settings.limits.account_failures.max, 50);
     assert_eq!(settings.deployment, Deployment::Development);
-    assert!(settings.keys.0.is_empty() && settings.server.trusted_proxies.is_empty() && settings.admin.is_none());
+    assert!(settings.keys.0.keys.is_empty() && settings.server.trusted_proxies.is_empty() && settings.admin.is_none());
 }
 
 #[test]
@@ -50,7 +50,7 @@ fn nested_and_unprefixed_variables_are_read() {
     assert_eq!(settings.limits.login_failures.lockout, Duration::from_secs(60));
     assert_eq!(settings.limits.account_failures.lockout, Duration::from_secs(60));
     assert_eq!(settings.server.trusted_proxies.len(), 2);
-    assert_eq!(settings.keys.0.len(), 1);
+    assert_eq!(settings.keys.0.keys.len(), 1);
 }
 
 #[test]
@@ -271,4 +271,23 @@ fn the_example_env_file_is_accepted() {
     if let Err(error) = Settings::load(None, &vars) {
         panic!(".env.example is refused: {error}");
     }
+}
+
+#[test]
+fn the_jwt_keys_may_be_a_ring_document_checked_whole_at_start() {
+    let key = "sekrit-sekrit-sekrit-sekrit-sekrit-sekrit";
+    let document = format!(r#"{{"keys":[{{"kid":"a","alg":"HS256","state":"active","key":"{key}"}}]}}"#);
+    assert_eq!(load(&[("PORTCULLIS_JWT_KEYS", &document)]).unwrap().keys.0.keys.len(), 1);
+    for (bad, says) in [
+        (document.replace("active", "verify-only"), "exactly one key"),
+        (document.replace("HS256", "RS256"), "alg must be"),
+        (document.replace("\"kid\":\"a\",", "\"kid\":\"a\",\"extra\":1,"), "unknown field"),
+        ("{not json".to_owned(), "not a JSON ring document"),
+    ] {
+        let message = problem(&[("PORTCULLIS_JWT_KEYS", &bad)]);
+        assert!(message.contains("PORTCULLIS_JWT_KEYS") && message.contains(says), "{message}");
+        assert!(!message.contains("sekrit"), "{message}");
+    }
+    assert!(problem(&[("PORTCULLIS_SECRETS_REFRESH_SECONDS", "0")]).contains("PORTCULLIS_SECRETS_REFRESH_SECONDS"));
+    assert_eq!(load(&[]).unwrap().secrets_refresh, Duration::from_secs(60));
 }
