@@ -6,6 +6,8 @@ use std::process::ExitCode;
 
 const USAGE: &str = "usage: portcullis [--config PATH]     run the service
        portcullis openapi [PATH]         write the OpenAPI document (default openapi/openapi.json)
+       portcullis keys generate --alg hs256|eddsa|es256 [--kid KID] [--state verify-only|active] [--raw]
+                                         print a new key as a ring-document entry
        portcullis --version | --help";
 
 enum Command {
@@ -20,6 +22,7 @@ fn parse(args: &[String]) -> Result<Command, String> {
         [flag, path] if flag == "--config" => Ok(Command::Serve { config: Some(PathBuf::from(path)) }),
         [cmd] if cmd == "openapi" => Ok(Command::ExportSpec { path: PathBuf::from("openapi/openapi.json") }),
         [cmd, path] if cmd == "openapi" => Ok(Command::ExportSpec { path: PathBuf::from(path) }),
+        [cmd, rest @ ..] if cmd == "keys" => app::cli::keys::run(rest).map(Command::Print),
         [flag] if flag == "--version" => Ok(Command::Print(format!("portcullis {}", env!("CARGO_PKG_VERSION")))),
         [flag] if flag == "--help" || flag == "-h" => Ok(Command::Print(USAGE.to_owned())),
         _ => Err(USAGE.to_owned()),

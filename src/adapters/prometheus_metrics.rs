@@ -25,6 +25,9 @@ pub struct PrometheusMetrics {
     refresh_refusals: IntCounterVec,
     db_fallback: IntGauge,
     limiter_degraded: IntGauge,
+    secrets_refresh_failures: IntCounter,
+    secrets_ring_age: IntGauge,
+    secrets_stale: IntGauge,
 }
 
 impl PrometheusMetrics {
@@ -65,6 +68,19 @@ impl PrometheusMetrics {
             "rate_limiter_degraded",
             "1 while rate limits come from the in-process stand-in because the shared limiter is unavailable.",
         )?;
+        let secrets_refresh_failures = IntCounter::new(
+            "secrets_refresh_failures_total",
+            "Key-ring refreshes that failed (source unavailable or ring invalid); the last good ring stayed.",
+        )?;
+        let secrets_ring_age =
+            IntGauge::new("secrets_ring_age_seconds", "Seconds since the key ring was last read successfully.")?;
+        let secrets_stale = IntGauge::new(
+            "secrets_stale",
+            "1 while the key ring is stale: refreshes have failed for over an interval.",
+        )?;
+        registry.register(Box::new(secrets_refresh_failures.clone()))?;
+        registry.register(Box::new(secrets_ring_age.clone()))?;
+        registry.register(Box::new(secrets_stale.clone()))?;
         registry.register(Box::new(http_requests.clone()))?;
         registry.register(Box::new(http_duration.clone()))?;
         registry.register(Box::new(login_attempts.clone()))?;
@@ -87,6 +103,9 @@ impl PrometheusMetrics {
             refresh_refusals,
             db_fallback,
             limiter_degraded,
+            secrets_refresh_failures,
+            secrets_ring_age,
+            secrets_stale,
         })
     }
 
@@ -132,6 +151,15 @@ impl MetricsSink for PrometheusMetrics {
 
     fn rate_limiter_degraded(&self, degraded: bool) {
         self.limiter_degraded.set(i64::from(degraded));
+    }
+
+    fn secrets_refresh_failed(&self) {
+        self.secrets_refresh_failures.inc();
+    }
+
+    fn secrets_ring_state(&self, age_seconds: u64, stale: bool) {
+        self.secrets_ring_age.set(i64::try_from(age_seconds).unwrap_or(i64::MAX));
+        self.secrets_stale.set(i64::from(stale));
     }
 
     fn http_request(&self, method: &str, route: &str, status: u16, seconds: f64) {

@@ -4,6 +4,7 @@
 
 use super::config::{Deployment, Settings, SigningKeys, StorageBackend};
 use super::http::{AppState, RenderMetrics};
+use super::key_refresh::KeyRefresher;
 use super::readiness::ReadinessProbe;
 use crate::adapters::bcrypt_hasher::BcryptHasher;
 use crate::adapters::env_secrets::EnvSecrets;
@@ -12,7 +13,7 @@ use crate::adapters::memory_limiter::MemoryLimiter;
 use crate::adapters::prometheus_metrics::PrometheusMetrics;
 use crate::adapters::system::{OsEntropy, SystemClock};
 use crate::core::auth::{AuthPolicy, AuthPorts, AuthService, SeedOutcome};
-use crate::core::token::KeyRing;
+use crate::core::keyring::KeyRing;
 use crate::ports::{
     Clock, Entropy, MetricsSink, RateLimiter, RevocationStore, RingDocument, SchemaStatus, SecretError, SecretSource,
     SessionRepo, UserRepo,
@@ -128,7 +129,7 @@ fn open_limiter(
 
 /// The secret source `settings` chooses. With `env` and no key, in
 /// development, a random key that lives as long as the process.
-fn open_secrets(settings: &Settings, entropy: &dyn Entropy) -> anyhow::Result<Arc<dyn SecretSource>> {
+fn configured_source(settings: &Settings, entropy: &dyn Entropy) -> anyhow::Result<Arc<dyn SecretSource>> {
     match &settings.keys {
         SigningKeys::Env(document) => {
             let mut document = document.clone();
@@ -152,36 +153,25 @@ fn open_secrets(settings: &Settings, entropy: &dyn Entropy) -> anyhow::Result<Ar
     }
 }
 
-/// The signing keys: the source's ring, fetched once at start.
-async fn signing_keys(settings: &Settings, entropy: &dyn Entropy) -> anyhow::Result<(Arc<dyn SecretSource>, KeyRing)> {
-    let source = open_secrets(settings, entropy)?;
+/// The signing keys: `injected`'s, else the configured source's, fetched
+/// once at start.
+async fn signing_keys(
+    settings: &Settings,
+    entropy: &dyn Entropy,
+    injected: Option<Arc<dyn SecretSource>>,
+) -> anyhow::Result<(Arc<dyn SecretSource>, KeyRing)> {
+    let source = match injected {
+        Some(source) => source,
+        None => configured_source(settings, entropy)?,
+    };
     let name = source.name();
     let document = match source.key_ring().await {
         Ok(document) => document,
         Err(SecretError::Missing) => anyhow::bail!("the {name} secret source holds no signing key"),
         Err(error) => return Err(error).context(format!("signing keys could not be read from the {name} source")),
     };
-    let ring = hs256_ring(document).with_context(|| format!("the key ring of the {name} source"))?;
+    let ring = KeyRing::from_document(&document).with_context(|| format!("the key ring from `{name}`"))?;
     Ok((source, ring))
-}
-
-/// The HS256 ring the signer understands today: the active key first, the
-/// verify-only keys after it. Other algorithms are refused by name.
-fn hs256_ring(document: RingDocument) -> anyhow::Result<KeyRing> {
-    let mut active = Vec::new();
-    let mut verify_only = Vec::new();
-    for (position, entry) in document.keys.into_iter().enumerate() {
-        let position = position + 1;
-        anyhow::ensure!(entry.alg == "HS256", "key {position}: algorithm {:?} is not supported; use HS256", entry.alg);
-        match entry.state.as_str() {
-            "active" => active.push(entry.key),
-            "verify-only" => verify_only.push(entry.key),
-            other => anyhow::bail!("key {position}: state {other:?} is not `active` or `verify-only`"),
-        }
-    }
-    anyhow::ensure!(active.len() == 1, "exactly one key must be active, found {}", active.len());
-    active.extend(verify_only);
-    Ok(KeyRing::new(&active)?)
 }
 
 /// Builds every adapter and the core service for `settings`.
@@ -189,12 +179,23 @@ fn hs256_ring(document: RingDocument) -> anyhow::Result<KeyRing> {
 /// # Errors
 /// Any dependency that cannot be opened, or an initial admin the policy refuses.
 pub async fn build_state(settings: &Settings) -> anyhow::Result<Arc<AppState>> {
+    build_state_with(settings, None).await
+}
+
+/// [`build_state`], with the key ring read from `secrets` when given.
+///
+/// # Errors
+/// As [`build_state`].
+pub async fn build_state_with(
+    settings: &Settings,
+    secrets: Option<Arc<dyn SecretSource>>,
+) -> anyhow::Result<Arc<AppState>> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let entropy: Arc<dyn Entropy> = Arc::new(OsEntropy);
     let metrics = Arc::new(PrometheusMetrics::new().context("metrics registry")?);
     let storage = open_storage(settings).await?;
     let (limiter, limiter_name) = open_limiter(settings, clock.clone(), metrics.clone())?;
-    let (secrets, keys) = signing_keys(settings, entropy.as_ref()).await?;
+    let (secrets, keys) = signing_keys(settings, entropy.as_ref(), secrets).await?;
     let hashing = &settings.hashing;
     let hasher = Arc::new(BcryptHasher::new(hashing.bcrypt_cost, hashing.workers, hashing.queue));
 
@@ -241,24 +242,36 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<Arc<AppState>> {
         );
     }
     metrics.db_fallback_active(storage.fallback);
+    let refresher = Arc::new(KeyRefresher::new(
+        secrets,
+        auth.live_keys().clone(),
+        metrics.clone() as Arc<dyn MetricsSink>,
+        settings.secrets_refresh,
+    ));
+    refresher.publish_metrics();
 
     let readiness = ReadinessProbe {
         users: storage.users,
         schema: storage.schema,
         limiter,
-        secrets,
+        secrets: refresher.clone(),
         admin_configured: settings.admin.is_some(),
         fallback: storage.fallback,
     };
     let render_metrics: RenderMetrics = {
         let metrics = metrics.clone();
-        Arc::new(move || metrics.render())
+        let refresher = refresher.clone();
+        Arc::new(move || {
+            refresher.publish_metrics();
+            metrics.render()
+        })
     };
     Ok(Arc::new(AppState {
         auth,
         metrics,
         render_metrics,
         readiness,
+        keys: refresher,
         trusted_proxies: settings.server.trusted_proxies.clone(),
         client_ip_header: settings.server.client_ip_header,
         metrics_on_main: settings.server.metrics_public,

@@ -94,7 +94,7 @@ impl AuthService {
     ) -> Result<TokenPair, LoginError> {
         let email = Email::parse(email).map_err(LoginError::InvalidEmail)?;
         let now = self.ports.clock.now();
-        let device = device_token.and_then(|token| device::verify(&self.keys, token, email.as_str(), now));
+        let device = device_token.and_then(|token| device::verify(&self.keys(), token, email.as_str(), now));
         // A device's own budget is an account of its own to the limiter.
         let device = device.map(|id| FailureKey { account: format!("device:{id}"), ip: None });
         let limiter = &self.ports.limiter;
@@ -142,7 +142,7 @@ impl AuthService {
         // A cut-off that lands while the password was being verified moves
         // the epoch on, and the store then refuses the session.
         let mut pair = self.open_session(&user).await?.ok_or(LoginError::CutOff)?;
-        pair.device_token = Some(device::issue(&self.keys, self.ports.entropy.as_ref(), email.as_str(), now));
+        pair.device_token = Some(device::issue(&self.keys(), self.ports.entropy.as_ref(), email.as_str(), now));
         Ok(pair)
     }
 
@@ -208,6 +208,6 @@ impl AuthService {
             epoch: user.credential_epoch,
         };
         self.ports.metrics.token_issued(TokenKind::Access);
-        (self.keys.sign(&claims), claims.exp - now)
+        (self.keys().sign(&claims), claims.exp - now)
     }
 }

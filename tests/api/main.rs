@@ -19,6 +19,7 @@ mod devices;
 mod errors;
 mod helpers;
 mod hostile;
+mod key_ring;
 mod keys;
 mod limits;
 mod login;

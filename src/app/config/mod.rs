@@ -84,6 +84,8 @@ pub struct Settings {
     #[cfg(feature = "redis")]
     pub redis: Option<RedisSettings>,
     pub keys: SigningKeys,
+    /// How often the key ring is re-read from its source.
+    pub secrets_refresh: std::time::Duration,
     pub tokens: TokenSettings,
     pub refresh: RefreshSettings,
     pub limits: Limits,
@@ -186,6 +188,7 @@ impl Settings {
         let redis = redis::validate(raw.redis_url, raw.redis.key_prefix.as_deref())?;
         #[cfg(not(feature = "redis"))]
         redis::validate(raw.redis_url, raw.redis.key_prefix.as_deref())?;
+        let secrets_refresh = secrets::validate_refresh(raw.secrets_refresh_seconds.as_deref())?;
         let hashing = HashingSettings::validate(
             raw.bcrypt_cost.as_deref(),
             raw.hash_workers.as_deref(),
@@ -211,6 +214,7 @@ impl Settings {
             #[cfg(feature = "redis")]
             redis,
             keys,
+            secrets_refresh,
             tokens,
             refresh,
             limits,

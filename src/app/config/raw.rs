@@ -77,6 +77,7 @@ pub struct RawSettings {
     pub secrets: Option<String>,
     pub vault_path: Option<String>,
     pub vault_auth_mount: Option<String>,
+    pub secrets_refresh_seconds: Option<String>,
     pub admin_email: Option<String>,
     pub admin_password: Option<String>,
     // The `*_FILE` variants of the secrets above.

@@ -1,7 +1,8 @@
 //! Signing keys and token lifetimes: which source the key ring comes from
-//! (`PORTCULLIS_SECRETS`) and, for `env`, the ring itself. The key-length
-//! rule is the key ring's ([`check_key_length`]); this module only names
-//! the variable when it refuses. Never logs or formats a key.
+//! (`PORTCULLIS_SECRETS`) and, for `env`, the ring itself. The rules of a
+//! key ring are the ring's own ([`KeyRing::from_document`],
+//! [`check_key_length`]); this module only names the variable when it
+//! refuses. Never logs or formats a key.
 
 use super::raw::RawSettings;
 use super::secret_files::value_or_file;
@@ -9,6 +10,7 @@ use super::values::{invalid, non_empty, parse_int, split_list};
 use super::{ConfigError, Deployment};
 #[cfg(feature = "vault")]
 use crate::adapters::vault::VaultSettings;
+use crate::core::keyring::KeyRing;
 use crate::core::token::{check_key_length, TokenSettings};
 use crate::ports::RingDocument;
 use secrecy::{ExposeSecret, SecretString};
@@ -109,6 +111,9 @@ impl SigningKeys {
             (None, Some(key)) => legacy_list(vec![SecretString::from(key)], "SECRET_KEY")?,
             (None, None) => RingDocument::default(),
         };
+        if !document.keys.is_empty() {
+            KeyRing::from_document(&document).map_err(|error| invalid(variable, error.to_string()))?;
+        }
         if document.keys.is_empty() && deployment == Deployment::Production {
             return Err(invalid(
                 "PORTCULLIS_JWT_KEYS",
@@ -137,6 +142,16 @@ fn refuse_inline_keys(raw: &RawSettings, source: &str, why: &str) -> Result<(), 
         }
     }
     Ok(())
+}
+
+/// How often the key ring is re-read: `PORTCULLIS_SECRETS_REFRESH_SECONDS`,
+/// 1 second to a day, 60 by default.
+///
+/// # Errors
+/// [`ConfigError`] naming a value out of range.
+pub fn validate_refresh(seconds: Option<&str>) -> Result<std::time::Duration, ConfigError> {
+    let seconds = parse_int("PORTCULLIS_SECRETS_REFRESH_SECONDS", seconds, 60, 1, 86_400)?;
+    Ok(std::time::Duration::from_secs(seconds.unsigned_abs()))
 }
 
 /// # Errors

@@ -357,3 +357,24 @@ fn the_example_env_file_is_accepted() {
         panic!(".env.example is refused: {error}");
     }
 }
+
+#[test]
+fn the_jwt_keys_may_be_a_ring_document_checked_whole_at_start() {
+    let key = "sekrit-sekrit-sekrit-sekrit-sekrit-sekrit";
+    let document = format!(r#"{{"keys":[{{"kid":"a","alg":"HS256","state":"active","key":"{key}"}}]}}"#);
+    assert!(
+        matches!(load(&[("PORTCULLIS_JWT_KEYS", &document)]).unwrap().keys, SigningKeys::Env(ring) if ring.keys.len() == 1)
+    );
+    for (bad, says) in [
+        (document.replace("active", "verify-only"), "exactly one key"),
+        (document.replace("HS256", "RS256"), "alg must be"),
+        (document.replace("\"kid\":\"a\",", "\"kid\":\"a\",\"extra\":1,"), "unknown field"),
+        ("{not json".to_owned(), "not a JSON ring document"),
+    ] {
+        let message = problem(&[("PORTCULLIS_JWT_KEYS", &bad)]);
+        assert!(message.contains("PORTCULLIS_JWT_KEYS") && message.contains(says), "{message}");
+        assert!(!message.contains("sekrit"), "{message}");
+    }
+    assert!(problem(&[("PORTCULLIS_SECRETS_REFRESH_SECONDS", "0")]).contains("PORTCULLIS_SECRETS_REFRESH_SECONDS"));
+    assert_eq!(load(&[]).unwrap().secrets_refresh, Duration::from_secs(60));
+}
