@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-fn key(kid: &str, alg: Algorithm, state: &str, text: &str) -> KeyEntry {
+pub(crate) fn key(kid: &str, alg: Algorithm, state: &str, text: &str) -> KeyEntry {
     KeyEntry {
         kid: Some(kid.to_owned()),
         alg: alg.as_str().to_owned(),
@@ -26,7 +26,7 @@ fn key(kid: &str, alg: Algorithm, state: &str, text: &str) -> KeyEntry {
     }
 }
 
-fn pem(alg: Algorithm) -> String {
+pub(crate) fn pem(alg: Algorithm) -> String {
     generate_private_key(alg).expect("an asymmetric key").expose_secret().to_owned()
 }
 
@@ -161,9 +161,9 @@ async fn the_token_attacks_fail_against_asymmetric_keys() {
 /// What steady traffic saw: how many requests, and every 5xx or refused
 /// fresh token.
 #[derive(Default)]
-struct Traffic {
-    requests: AtomicUsize,
-    failures: std::sync::Mutex<Vec<String>>,
+pub(crate) struct Traffic {
+    pub(crate) requests: AtomicUsize,
+    pub(crate) failures: std::sync::Mutex<Vec<String>>,
 }
 
 impl Traffic {
@@ -173,7 +173,7 @@ impl Traffic {
 
     /// Logins, refreshes and checks until `stop`, alternating replicas, each
     /// token checked on both.
-    async fn run(&self, replicas: [&TestApp; 2], email: &str, stop: &AtomicBool) {
+    pub(crate) async fn run(&self, replicas: [&TestApp; 2], email: &str, stop: &AtomicBool) {
         let mut turn = 0usize;
         while !stop.load(Ordering::SeqCst) {
             let (issuer, checker) = (replicas[turn % 2], replicas[(turn + 1) % 2]);

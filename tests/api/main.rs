@@ -39,4 +39,6 @@ mod register;
 mod replicas;
 mod sessions;
 mod users;
+#[cfg(feature = "vault")]
+mod vault_replicas;
 mod verify;
