@@ -9,6 +9,8 @@ const USAGE: &str = "usage: portcullis [--config PATH]     run the service
        portcullis healthcheck            exit 0 when /healthz at PORTCULLIS_BIND answers 200, else 1
        portcullis [--config PATH] config check       print the effective configuration, secrets redacted
        portcullis [--config PATH] admin COMMAND ...  create|reset-password|unlock|set-role|disable (admin --help)
+       portcullis keys generate --alg hs256|eddsa|es256 [--kid KID] [--state verify-only|active] [--raw]
+                                         print a new key as a ring-document entry
        portcullis --version | --help";
 
 enum Command {
@@ -39,6 +41,7 @@ fn parse(args: &[String]) -> Result<Command, String> {
         [cmd] if cmd == "openapi" => Ok(Command::ExportSpec { path: PathBuf::from("openapi/openapi.json") }),
         [cmd, path] if cmd == "openapi" => Ok(Command::ExportSpec { path: PathBuf::from(path) }),
         [cmd] if cmd == "healthcheck" => Ok(Command::Healthcheck),
+        [cmd, rest @ ..] if cmd == "keys" => app::cli::keys::run(rest).map(Command::Print),
         [flag] if flag == "--version" => Ok(Command::Print(format!("portcullis {}", env!("CARGO_PKG_VERSION")))),
         [flag] if flag == "--help" || flag == "-h" => Ok(Command::Print(USAGE.to_owned())),
         _ => Err(USAGE.to_owned()),

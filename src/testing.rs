@@ -182,6 +182,40 @@ use containers::start_container;
 use containers::DEFAULT_POSTGRES_IMAGE;
 #[cfg(all(feature = "redis", feature = "testcontainers"))]
 use containers::DEFAULT_REDIS_IMAGE;
+/// A secret source a test changes under running services: several
+/// replicas may share one, as they would share a Vault path, and the test
+/// decides what each refresh reads, or that the source is down.
+pub struct MutableSecrets {
+    answer: std::sync::Mutex<Option<crate::ports::RingDocument>>,
+}
+
+impl MutableSecrets {
+    pub fn new(document: crate::ports::RingDocument) -> Self {
+        Self { answer: std::sync::Mutex::new(Some(document)) }
+    }
+
+    /// What every later read returns.
+    pub fn set(&self, document: crate::ports::RingDocument) {
+        *self.answer.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(document);
+    }
+
+    /// Every later read fails as an unreachable source does, until [`Self::set`].
+    pub fn go_down(&self) {
+        *self.answer.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::ports::SecretSource for MutableSecrets {
+    async fn key_ring(&self) -> Result<crate::ports::RingDocument, crate::ports::SecretError> {
+        let answer = self.answer.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        answer.ok_or_else(|| crate::ports::SecretError::Unavailable(anyhow::anyhow!("the test took the source down")))
+    }
+
+    fn name(&self) -> &'static str {
+        "test"
+    }
+}
 
 #[cfg(all(test, feature = "postgres"))]
 mod tests {

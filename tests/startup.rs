@@ -182,3 +182,84 @@ fn listening_is_logged_once_with_both_addresses() {
         assert!(address.parse::<std::net::SocketAddr>().is_ok(), "{field} is an address: {address}");
     }
 }
+
+#[cfg(feature = "sqlite")]
+#[test]
+fn the_file_source_is_named_at_start_and_an_unreadable_ring_file_stops_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let ring = dir.path().join("ring");
+    std::fs::write(&ring, "startup-file-key-0123456789abcdefghijklmn\n").unwrap();
+    let ring_path = ring.display().to_string();
+    let file = [("PORTCULLIS_SECRETS", "file"), ("PORTCULLIS_JWT_KEYS_FILE", ring_path.as_str())];
+    let (output, lines) = start_on_a_taken_port(dir.path(), &file);
+    let starting = lines.iter().find(|line| line["message"] == "starting portcullis").expect("a start-up line");
+    assert_eq!(starting["secrets"], "file", "{}", text(&output));
+    assert!(!text(&output).contains("startup-file-key"), "{}", text(&output));
+
+    std::fs::remove_file(&ring).unwrap();
+    let (output, _) = start_on_a_taken_port(dir.path(), &file);
+    let printed = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{printed}");
+    assert!(printed.contains(&ring_path) && printed.contains("no such file"), "{printed}");
+}
+
+#[test]
+fn a_secret_and_its_file_together_exit_78_naming_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = database_url(dir.path());
+    let secret = dir.path().join("admin-password");
+    std::fs::write(&secret, "file-held-password-123\n").unwrap();
+    let secret = secret.display().to_string();
+    let output = run(
+        dir.path(),
+        &[
+            ("DATABASE_URL", &database),
+            ("PORTCULLIS_ADMIN_PASSWORD", "inline-password-456"),
+            ("PORTCULLIS_ADMIN_PASSWORD_FILE", &secret),
+        ],
+    );
+    let printed = text(&output);
+    assert_eq!(output.status.code(), Some(78), "{printed}");
+    assert!(printed.contains("PORTCULLIS_ADMIN_PASSWORD_FILE") && printed.contains("PORTCULLIS_ADMIN_PASSWORD;"));
+    assert!(!printed.contains("file-held-password") && !printed.contains("inline-password"), "{printed}");
+}
+
+#[cfg(not(feature = "vault"))]
+#[test]
+fn vault_in_a_build_without_the_feature_exits_78_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = database_url(dir.path());
+    let output = run(dir.path(), &[("DATABASE_URL", &database), ("PORTCULLIS_SECRETS", "vault")]);
+    let printed = text(&output);
+    assert_eq!(output.status.code(), Some(78), "{printed}");
+    assert!(printed.contains("PORTCULLIS_SECRETS") && printed.contains("`vault` feature"), "{printed}");
+}
+
+/// The real binary reads its ring from the in-test Vault server.
+#[cfg(all(feature = "sqlite", feature = "vault"))]
+#[test]
+fn the_vault_source_signs_in_with_approle_at_start_and_is_named() {
+    use portcullis::adapters::vault::fake::FakeVault;
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let fake = runtime.block_on(FakeVault::start());
+    let key = "startup-vault-key-0123456789abcdefghijklmn";
+    fake.put("secret", "portcullis", serde_json::json!({"keys": [{"alg": "HS256", "state": "active", "key": key}]}));
+    fake.add_approle("approle", "startup-role", "startup-secret-id-9d2f");
+    let dir = tempfile::tempdir().unwrap();
+    let address = fake.address();
+    let vault = [
+        ("PORTCULLIS_SECRETS", "vault"),
+        ("PORTCULLIS_VAULT_PATH", "secret/portcullis"),
+        ("VAULT_ADDR", address.as_str()),
+        ("VAULT_ROLE_ID", "startup-role"),
+        ("VAULT_SECRET_ID", "startup-secret-id-9d2f"),
+    ];
+    let (output, lines) = start_on_a_taken_port(dir.path(), &vault);
+    let printed = text(&output);
+    let starting = lines.iter().find(|line| line["message"] == "starting portcullis").expect("a start-up line");
+    assert_eq!(starting["secrets"], "vault", "{printed}");
+    assert!(has_message(&lines, "signed in to Vault"), "{printed}");
+    assert_eq!(fake.counts().0, 1, "one AppRole login");
+    assert!(!printed.contains(key) && !printed.contains("startup-secret-id") && !printed.contains("hvs."), "{printed}");
+    drop(fake);
+}

@@ -6,6 +6,7 @@
 pub mod bcrypt_hasher;
 pub mod env_secrets;
 pub mod fallback_limiter;
+pub mod file_secrets;
 /// Test support only: no configuration can select it.
 #[cfg(any(test, feature = "test-support"))]
 pub mod memory;
@@ -26,10 +27,14 @@ pub mod system;
 /// refused certificate from an unreachable server.
 #[cfg(any(feature = "postgres", feature = "redis"))]
 pub mod tls;
+#[cfg(feature = "vault")]
+pub mod vault;
 
 #[cfg(test)]
 pub(crate) mod contract;
 #[cfg(test)]
 pub(crate) mod limiter_contract;
+#[cfg(test)]
+pub(crate) mod secrets_contract;
 #[cfg(all(test, any(feature = "postgres", feature = "redis")))]
 pub(crate) mod test_certificates;

@@ -37,6 +37,9 @@ pub struct PrometheusMetrics {
     pool_connections: IntGaugeVec,
     pool_max: IntGauge,
     revocation_sync_failures: IntCounter,
+    secrets_refresh_failures: IntCounter,
+    secrets_ring_age: IntGauge,
+    secrets_stale: IntGauge,
 }
 
 /// The `state` label values of `db_pool_connections`.
@@ -75,6 +78,16 @@ impl PrometheusMetrics {
         let limiter_degraded = IntGauge::new(
             "rate_limiter_degraded",
             "1 while rate limits come from the in-process stand-in because the shared limiter is unavailable.",
+        )?;
+        let secrets_refresh_failures = IntCounter::new(
+            "secrets_refresh_failures_total",
+            "Key-ring refreshes that failed (source unavailable or ring invalid); the last good ring stayed.",
+        )?;
+        let secrets_ring_age =
+            IntGauge::new("secrets_ring_age_seconds", "Seconds since the key ring was last read successfully.")?;
+        let secrets_stale = IntGauge::new(
+            "secrets_stale",
+            "1 while the key ring is stale: refreshes have failed for over an interval.",
         )?;
         let build_info = IntGaugeVec::new(
             Opts::new("portcullis_build_info", "Always 1; the labels name this binary's version and Cargo features."),
@@ -124,6 +137,9 @@ impl PrometheusMetrics {
             pool_connections,
             pool_max,
             revocation_sync_failures,
+            secrets_refresh_failures,
+            secrets_ring_age,
+            secrets_stale,
         };
         metrics.register_all()?;
         metrics.expose_closed_sets();
@@ -131,7 +147,7 @@ impl PrometheusMetrics {
     }
 
     fn register_all(&self) -> Result<(), prometheus::Error> {
-        let collectors: [Box<dyn prometheus::core::Collector>; 18] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 21] = [
             Box::new(self.http_requests.clone()),
             Box::new(self.http_duration.clone()),
             Box::new(self.login_attempts.clone()),
@@ -150,6 +166,9 @@ impl PrometheusMetrics {
             Box::new(self.pool_connections.clone()),
             Box::new(self.pool_max.clone()),
             Box::new(self.revocation_sync_failures.clone()),
+            Box::new(self.secrets_refresh_failures.clone()),
+            Box::new(self.secrets_ring_age.clone()),
+            Box::new(self.secrets_stale.clone()),
         ];
         for collector in collectors {
             self.registry.register(collector)?;
@@ -229,6 +248,15 @@ impl MetricsSink for PrometheusMetrics {
 
     fn rate_limiter_degraded(&self, degraded: bool) {
         self.limiter_degraded.set(i64::from(degraded));
+    }
+
+    fn secrets_refresh_failed(&self) {
+        self.secrets_refresh_failures.inc();
+    }
+
+    fn secrets_ring_state(&self, age_seconds: u64, stale: bool) {
+        self.secrets_ring_age.set(i64::try_from(age_seconds).unwrap_or(i64::MAX));
+        self.secrets_stale.set(i64::from(stale));
     }
 
     fn http_request(&self, method: &str, route: &str, status: u16, seconds: f64) {

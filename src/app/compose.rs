@@ -2,16 +2,18 @@
 //! `#[cfg(feature = …)]` wiring. It turns [`Settings`] into an
 //! [`AppState`]; it never serves a request and never reads a variable.
 
-use super::config::{Deployment, Settings, StorageBackend};
+use super::config::{Deployment, Settings, SigningKeys, StorageBackend};
 use super::http::{AppState, RenderMetrics};
+use super::key_refresh::KeyRefresher;
 use super::readiness::ReadinessProbe;
 use crate::adapters::bcrypt_hasher::BcryptHasher;
 use crate::adapters::env_secrets::EnvSecrets;
+use crate::adapters::file_secrets::FileSecrets;
 use crate::adapters::memory_limiter::MemoryLimiter;
 use crate::adapters::prometheus_metrics::PrometheusMetrics;
 use crate::adapters::system::{OsEntropy, SystemClock};
 use crate::core::auth::{AuthPolicy, AuthPorts, AuthService, SeedOutcome};
-use crate::core::token::KeyRing;
+use crate::core::keyring::KeyRing;
 use crate::ports::{
     AuditLog, Clock, Entropy, MetricsSink, PoolStatus, RateLimiter, RevocationStore, RingDocument, SchemaStatus,
     SecretError, SecretSource, SessionRepo, UserRepo,
@@ -141,28 +143,50 @@ fn open_limiter(
     Ok((local, "memory"))
 }
 
-/// The signing keys: configured ones, or in development a random key that
-/// lives as long as the process.
-async fn signing_keys(settings: &Settings, entropy: &dyn Entropy) -> anyhow::Result<(Arc<dyn SecretSource>, KeyRing)> {
-    let mut keys = settings.keys.0.clone();
-    if keys.is_empty() && settings.deployment == Deployment::Development {
-        tracing::warn!(
-            "PORTCULLIS_JWT_KEYS is not set: signing with a random key that dies with this process; \
-             tokens will not survive a restart and replicas will not accept each other's tokens"
-        );
-        let mut bytes = [0u8; 32];
-        entropy.fill(&mut bytes);
-        keys.push(SecretString::from(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)));
+/// The secret source `settings` chooses. With `env` and no key, in
+/// development, a random key that lives as long as the process.
+fn configured_source(settings: &Settings, entropy: &dyn Entropy) -> anyhow::Result<Arc<dyn SecretSource>> {
+    match &settings.keys {
+        SigningKeys::Env(document) => {
+            let mut document = document.clone();
+            if document.keys.is_empty() && settings.deployment == Deployment::Development {
+                tracing::warn!(
+                    "PORTCULLIS_JWT_KEYS is not set: signing with a random key that dies with this process; \
+                     tokens will not survive a restart and replicas will not accept each other's tokens"
+                );
+                let mut bytes = [0u8; 32];
+                entropy.fill(&mut bytes);
+                let key = SecretString::from(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes));
+                document = RingDocument::from_hs256_list(vec![key]);
+            }
+            Ok(Arc::new(EnvSecrets::new(document)))
+        }
+        SigningKeys::File(path) => Ok(Arc::new(FileSecrets::new(path.clone()))),
+        #[cfg(feature = "vault")]
+        SigningKeys::Vault(vault) => {
+            Ok(Arc::new(crate::adapters::vault::VaultSecrets::new(vault.clone()).context("PORTCULLIS_SECRETS=vault")?))
+        }
     }
-    let source: Arc<dyn SecretSource> = Arc::new(EnvSecrets::new(RingDocument::from_hs256_list(keys)));
+}
+
+/// The signing keys: `injected`'s, else the configured source's, fetched
+/// once at start.
+async fn signing_keys(
+    settings: &Settings,
+    entropy: &dyn Entropy,
+    injected: Option<Arc<dyn SecretSource>>,
+) -> anyhow::Result<(Arc<dyn SecretSource>, KeyRing)> {
+    let source = match injected {
+        Some(source) => source,
+        None => configured_source(settings, entropy)?,
+    };
+    let name = source.name();
     let document = match source.key_ring().await {
         Ok(document) => document,
-        Err(SecretError::Missing) => anyhow::bail!("PORTCULLIS_JWT_KEYS: no signing key is configured"),
-        Err(error) => return Err(error).context("signing keys could not be read"),
+        Err(SecretError::Missing) => anyhow::bail!("the {name} secret source holds no signing key"),
+        Err(error) => return Err(error).context(format!("signing keys could not be read from the {name} source")),
     };
-    // The legacy list puts the active key first; HS256 is all it holds.
-    let keys: Vec<SecretString> = document.keys.into_iter().map(|entry| entry.key).collect();
-    let ring = KeyRing::new(&keys).context("PORTCULLIS_JWT_KEYS")?;
+    let ring = KeyRing::from_document(&document).with_context(|| format!("the key ring from `{name}`"))?;
     Ok((source, ring))
 }
 
@@ -180,13 +204,13 @@ struct Assembled {
     metrics: Arc<PrometheusMetrics>,
 }
 
-async fn assemble(settings: &Settings) -> anyhow::Result<Assembled> {
+async fn assemble(settings: &Settings, secrets: Option<Arc<dyn SecretSource>>) -> anyhow::Result<Assembled> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let entropy: Arc<dyn Entropy> = Arc::new(OsEntropy);
     let metrics = Arc::new(PrometheusMetrics::new().context("metrics registry")?);
     let storage = open_storage(settings).await?;
     let (limiter, limiter_name) = open_limiter(settings, clock.clone(), metrics.clone())?;
-    let (secrets, keys) = signing_keys(settings, entropy.as_ref()).await?;
+    let (secrets, keys) = signing_keys(settings, entropy.as_ref(), secrets).await?;
     let hashing = &settings.hashing;
     let hasher = Arc::new(
         BcryptHasher::new(hashing.bcrypt_cost, hashing.workers, hashing.queue)
@@ -255,7 +279,7 @@ pub struct AdminTools {
 /// # Errors
 /// Any dependency that cannot be opened.
 pub async fn admin_tools(settings: &Settings) -> anyhow::Result<AdminTools> {
-    let assembled = assemble(settings).await?;
+    let assembled = assemble(settings, None).await?;
     let limiter_shared = assembled.limiter_name != "memory";
     Ok(AdminTools { auth: assembled.auth, limiter: assembled.limiter, limiter_shared })
 }
@@ -265,7 +289,18 @@ pub async fn admin_tools(settings: &Settings) -> anyhow::Result<AdminTools> {
 /// # Errors
 /// Any dependency that cannot be opened, or an initial admin the policy refuses.
 pub async fn build_state(settings: &Settings) -> anyhow::Result<Arc<AppState>> {
-    let assembled = assemble(settings).await?;
+    build_state_with(settings, None).await
+}
+
+/// [`build_state`], with the key ring read from `secrets` when given.
+///
+/// # Errors
+/// As [`build_state`].
+pub async fn build_state_with(
+    settings: &Settings,
+    secrets: Option<Arc<dyn SecretSource>>,
+) -> anyhow::Result<Arc<AppState>> {
+    let assembled = assemble(settings, secrets).await?;
     let auth = Arc::new(assembled.auth);
     let metrics = assembled.metrics;
     let limiter = assembled.limiter;
@@ -282,12 +317,19 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<Arc<AppState>> {
         );
     }
     metrics.db_fallback_active(assembled.fallback);
+    let refresher = Arc::new(KeyRefresher::new(
+        assembled.secrets,
+        auth.live_keys().clone(),
+        metrics.clone() as Arc<dyn MetricsSink>,
+        settings.secrets_refresh,
+    ));
+    refresher.publish_metrics();
 
     let readiness = ReadinessProbe {
         users: assembled.storage_users,
         schema: assembled.schema,
         limiter,
-        secrets: assembled.secrets,
+        secrets: refresher.clone(),
         admin_configured: settings.admin.is_some(),
         fallback: assembled.fallback,
         draining: super::readiness::Drain::default(),
@@ -296,8 +338,10 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<Arc<AppState>> {
     // never older than the scrape.
     let render_metrics: RenderMetrics = {
         let (metrics, pool) = (metrics.clone(), assembled.pool);
+        let refresher = refresher.clone();
         Arc::new(move || {
             metrics.db_pool(pool.pool_usage());
+            refresher.publish_metrics();
             metrics.render()
         })
     };
@@ -306,6 +350,7 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<Arc<AppState>> {
         metrics,
         render_metrics,
         readiness,
+        keys: refresher,
         trusted_proxies: settings.server.trusted_proxies.clone(),
         client_ip_header: settings.server.client_ip_header,
         metrics_on_main: settings.server.metrics_public,

@@ -6,7 +6,7 @@
 //! - [`config`]: layered settings, validated once, in typed sections;
 //! - [`compose`]: the only place that picks adapters;
 //! - [`server`]: the listeners and graceful shutdown;
-//! - [`tasks`]: the background loops;
+//! - [`tasks`]: the background loops, and [`key_refresh`] the key ring's reload;
 //! - [`http`]: routes, the OpenAPI document and middleware;
 //! - [`readiness`] and [`telemetry`]: `/readyz` checks and scrubbed logs;
 //! - [`cli`]: the operator's subcommands (`admin …`, `config check`).
@@ -17,10 +17,11 @@ pub mod cli;
 pub mod compose;
 pub mod config;
 pub mod http;
+pub mod key_refresh;
 pub mod readiness;
 pub mod server;
 pub mod tasks;
 pub mod telemetry;
 
 pub use compose::{build_state, enabled_features};
-pub use server::{shutdown_signal, start, Running};
+pub use server::{shutdown_signal, start, start_with_secrets, Running};

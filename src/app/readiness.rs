@@ -1,8 +1,10 @@
 //! Readiness: can this replica serve? Each check has a deadline, so a hung
 //! dependency makes `/readyz` fail rather than hang. The probe only asks;
-//! it never repairs, reconnects or changes a dependency.
+//! it never repairs, reconnects or changes a dependency, and it never
+//! fetches secrets: the key refresher's state says how fresh the ring is.
 
-use crate::ports::{RateLimiter, SchemaStatus, SecretSource, UserRepo};
+use super::key_refresh::{KeyRefresher, RingFreshness};
+use crate::ports::{RateLimiter, SchemaStatus, UserRepo};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +19,9 @@ pub struct ReadinessReport {
     pub rate_limiter: bool,
     /// The limiter answers, but from its in-process stand-in.
     pub rate_limiter_degraded: bool,
-    pub secrets: bool,
+    /// The key ring in use; a stale one still signs and verifies, so it
+    /// does not fail readiness.
+    pub secrets: RingFreshness,
     pub seed: bool,
 }
 
@@ -42,7 +46,7 @@ pub struct ReadinessProbe {
     pub users: Arc<dyn UserRepo>,
     pub schema: Arc<dyn SchemaStatus>,
     pub limiter: Arc<dyn RateLimiter>,
-    pub secrets: Arc<dyn SecretSource>,
+    pub secrets: Arc<KeyRefresher>,
     /// Whether an initial admin is configured, and so must exist.
     pub admin_configured: bool,
     /// Whether the service runs on the SQLite fallback.
@@ -59,13 +63,13 @@ impl ReadinessProbe {
     pub async fn check(&self) -> ReadinessReport {
         let database = within(async { self.users.ping().await.is_ok() });
         let rate_limiter = within(async { self.limiter.ping().await.is_ok() });
-        let secrets = within(async { self.secrets.key_ring().await.is_ok_and(|ring| !ring.keys.is_empty()) });
         let seed = within(async {
             let migrated = self.schema.migrations_current().await.unwrap_or(false);
             let admin = !self.admin_configured || self.users.has_active_admin().await.unwrap_or(false);
             migrated && admin
         });
-        let (database, rate_limiter, secrets, seed) = tokio::join!(database, rate_limiter, secrets, seed);
+        let (database, rate_limiter, seed) = tokio::join!(database, rate_limiter, seed);
+        let secrets = self.secrets.freshness();
         let rate_limiter_degraded = self.limiter.degraded();
         ReadinessReport { database, rate_limiter, rate_limiter_degraded, secrets, seed }
     }

@@ -9,10 +9,11 @@
 
 mod connections;
 
-use super::compose::build_state;
+use super::compose::build_state_with;
 use super::config::{ConnectionSettings, Settings};
 use super::http::{self, AppState};
 use super::tasks::BackgroundTasks;
+use crate::ports::SecretSource;
 use anyhow::Context;
 use poem::{Endpoint, Response};
 use std::net::SocketAddr;
@@ -111,7 +112,21 @@ impl Running {
 /// # Errors
 /// When a dependency cannot be opened or an address cannot be bound.
 pub async fn start(settings: &Settings) -> anyhow::Result<Running> {
-    let state = build_state(settings).await?;
+    start_composed(settings, None).await
+}
+
+/// [`start`], with the key ring read from `secrets` instead of the source
+/// configuration names: for tests that change the ring under a running
+/// service.
+///
+/// # Errors
+/// As [`start`].
+pub async fn start_with_secrets(settings: &Settings, secrets: Arc<dyn SecretSource>) -> anyhow::Result<Running> {
+    start_composed(settings, Some(secrets)).await
+}
+
+async fn start_composed(settings: &Settings, secrets: Option<Arc<dyn SecretSource>>) -> anyhow::Result<Running> {
+    let state = build_state_with(settings, secrets).await?;
     let limits = settings.connections;
     let public = serve("PORTCULLIS_BIND", settings.server.bind, http::routes(state.clone()), limits).await?;
     let metrics = match settings.server.metrics_bind {
@@ -124,7 +139,7 @@ pub async fn start(settings: &Settings) -> anyhow::Result<Running> {
             "/metrics is served on no listener: set PORTCULLIS_METRICS_BIND (or PORTCULLIS_METRICS_PUBLIC=true) to scrape it"
         );
     }
-    let tasks = BackgroundTasks::spawn(&state.auth);
+    let tasks = BackgroundTasks::spawn(&state.auth, &state.keys);
     tracing::info!(addr = %public.addr, metrics_addr = metrics_addr.map(tracing::field::display), "listening");
     let drain = settings.server.shutdown_drain;
     Ok(Running { addr: public.addr, metrics_addr, state, public, metrics, tasks, drain })

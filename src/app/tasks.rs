@@ -1,8 +1,10 @@
 //! The background loops of a running service: housekeeping (purging
-//! expired revocations and refresh tokens) and the revocation sync that
-//! makes a logout on one replica count on all of them. They only call the
-//! core; they never decide anything themselves.
+//! expired revocations and refresh tokens), the revocation sync that
+//! makes a logout on one replica count on all of them, and the key ring's
+//! reload on its interval and on SIGHUP. They only call the core and the
+//! refresher; they never decide anything themselves.
 
+use super::key_refresh::KeyRefresher;
 use crate::core::auth::AuthService;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,8 +24,15 @@ pub struct BackgroundTasks {
 
 impl BackgroundTasks {
     /// Starts every loop for `auth`.
-    pub fn spawn(auth: &Arc<AuthService>) -> Self {
-        Self { loops: vec![tokio::spawn(housekeeping(auth.clone())), tokio::spawn(revocation_sync(auth.clone()))] }
+    pub fn spawn(auth: &Arc<AuthService>, keys: &Arc<KeyRefresher>) -> Self {
+        Self {
+            loops: vec![
+                tokio::spawn(housekeeping(auth.clone())),
+                tokio::spawn(revocation_sync(auth.clone())),
+                tokio::spawn(key_refresh(keys.clone())),
+                tokio::spawn(reload_on_hangup(keys.clone())),
+            ],
+        }
     }
 
     pub fn stop(self) {
@@ -66,4 +75,36 @@ async fn revocation_sync(auth: Arc<AuthService>) {
             (Ok(_), false) | (Err(_), true) => {}
         }
     }
+}
+
+/// Re-reads the key ring every interval; failures are logged and counted by
+/// the refresher itself.
+async fn key_refresh(keys: Arc<KeyRefresher>) {
+    let mut every = tokio::time::interval(keys.interval());
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The first tick is immediate; start has just read the ring.
+    every.tick().await;
+    loop {
+        every.tick().await;
+        let _ = keys.refresh_now().await;
+    }
+}
+
+/// Re-reads the key ring on SIGHUP, so an operator can apply a rotation
+/// step at once instead of waiting out the interval.
+async fn reload_on_hangup(keys: Arc<KeyRefresher>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+            tracing::warn!("SIGHUP cannot be watched; the key ring reloads on its interval only");
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            tracing::info!(source = keys.source_name(), "SIGHUP: reloading the key ring");
+            let _ = keys.refresh_now().await;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = keys;
 }

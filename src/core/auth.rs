@@ -14,11 +14,12 @@ pub use super::rotation::RefreshError;
 
 use super::audit::{AuditEvent, AuditType, Origin};
 use super::in_flight::HashingInFlight;
+use super::keyring::{KeyRing, LiveKeyRing};
 use super::limits::{Decision, Limits, Quota};
 use super::password::{Password, PasswordHash};
 use super::revocation::{Revocation, RevocationView};
 use super::session::SessionId;
-use super::token::{KeyRing, Principal, TokenError, TokenSettings};
+use super::token::{Principal, TokenError, TokenSettings};
 use super::user::{CredentialEpoch, UnixSeconds, User, UserId};
 use crate::ports::{
     AuditLog, Bucket, Clock, Entropy, MetricsSink, PasswordHasher, RateLimiter, RevocationStore, SessionRepo, UserRepo,
@@ -56,7 +57,8 @@ pub struct AuthPorts {
 pub struct AuthService {
     pub(crate) ports: AuthPorts,
     pub(crate) policy: AuthPolicy,
-    pub(crate) keys: KeyRing,
+    /// The ring in use; a reload swaps it under running requests.
+    keys: LiveKeyRing,
     pub(crate) view: RevocationView,
     pub(crate) dummy_hash: PasswordHash,
     /// Hashing each signed-in user has running.
@@ -75,7 +77,12 @@ impl AuthService {
     ///
     /// # Errors
     /// [`ServiceFailure`] when the dummy hash or the revocation load fails.
-    pub async fn start(ports: AuthPorts, policy: AuthPolicy, keys: KeyRing) -> Result<Self, ServiceFailure> {
+    pub async fn start(
+        ports: AuthPorts,
+        policy: AuthPolicy,
+        keys: impl Into<LiveKeyRing>,
+    ) -> Result<Self, ServiceFailure> {
+        let keys = keys.into();
         // Unknown e-mails are verified against this, so that a login costs
         // one bcrypt whether or not the account exists.
         let mut noise = [0u8; 24];
@@ -90,6 +97,16 @@ impl AuthService {
         }
         let hashing = HashingInFlight::default();
         Ok(Self { ports, policy, keys, view, dummy_hash, hashing, feed_position: AtomicI64::new(position) })
+    }
+
+    /// The key ring as of now: one operation signs and verifies with one ring.
+    pub fn keys(&self) -> Arc<KeyRing> {
+        self.keys.current()
+    }
+
+    /// The handle through which a reload replaces the ring.
+    pub fn live_keys(&self) -> &LiveKeyRing {
+        &self.keys
     }
 
     pub fn policy(&self) -> &AuthPolicy {
@@ -147,7 +164,7 @@ impl AuthService {
     /// [`TokenError`] says why the token is refused.
     pub fn authenticate(&self, bearer: &str) -> Result<Principal, TokenError> {
         let now = self.ports.clock.now();
-        let principal = self.keys.verify(bearer, &self.policy.tokens, now)?;
+        let principal = self.keys().verify(bearer, &self.policy.tokens, now)?;
         if self.view.is_revoked(principal.token_id, principal.session_id, principal.user_id, principal.credential_epoch)
         {
             return Err(TokenError::Revoked);

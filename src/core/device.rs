@@ -24,7 +24,11 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn mac(keys: &KeyRing, account: &str, id: &str, expires: i64) -> String {
-    hex(&keys.derive(LABEL, format!("{account}\n{id}\n{expires}").as_bytes()))
+    hex(&keys.derive(LABEL, &mac_input(account, id, expires)))
+}
+
+fn mac_input(account: &str, id: &str, expires: i64) -> Vec<u8> {
+    format!("{account}\n{id}\n{expires}").into_bytes()
 }
 
 /// Issues a device token for `account`, valid until a year after `now`.
@@ -48,10 +52,16 @@ pub fn verify(keys: &KeyRing, token: &str, account: &str, now: UnixSeconds) -> O
     if expires <= now.seconds() {
         return None;
     }
-    let expected = mac(keys, account, id, expires);
-    // Constant time: the comparison must not tell how much of a guess fits.
-    let differs = expected.bytes().zip(presented.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b));
-    (expected.len() == presented.len() && differs == 0).then(|| id.to_owned())
+    // Under any key of the ring: a device token outlives a promotion and
+    // ends only when the key that made it is retired.
+    let input = mac_input(account, id, expires);
+    let matches = keys.derive_all(LABEL, &input).iter().fold(false, |found, candidate| {
+        let expected = hex(candidate);
+        // Constant time: the comparison must not tell how much of a guess fits.
+        let differs = expected.bytes().zip(presented.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b));
+        found | (expected.len() == presented.len() && differs == 0)
+    });
+    matches.then(|| id.to_owned())
 }
 
 #[cfg(test)]
@@ -81,5 +91,15 @@ mod tests {
         for junk in ["", "a.b", "a.b.c.d", &format!("{}.1.x", "g".repeat(32))] {
             assert!(verify(&keys('a'), junk, "ada@example.com", NOW).is_none(), "{junk:?}");
         }
+    }
+
+    #[test]
+    fn a_device_token_outlives_a_promotion_and_ends_with_its_key() {
+        let (a, b) = (SecretString::from("a".repeat(32)), SecretString::from("b".repeat(32)));
+        let token = issue(&keys('a'), &SeededEntropy::new(1), "ada@example.com", NOW);
+        let promoted = KeyRing::new(&[b.clone(), a]).unwrap();
+        assert!(verify(&promoted, &token, "ada@example.com", NOW).is_some());
+        let retired = KeyRing::new(&[b]).unwrap();
+        assert!(verify(&retired, &token, "ada@example.com", NOW).is_none());
     }
 }

@@ -102,7 +102,7 @@ impl AuthService {
         // against the unspecified address.
         let client_ip = origin.ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
         let now = self.ports.clock.now();
-        let device = device_token.and_then(|token| device::verify(&self.keys, token, email.as_str(), now));
+        let device = device_token.and_then(|token| device::verify(&self.keys(), token, email.as_str(), now));
         // A device's own budget is an account of its own to the limiter.
         let device = device.map(|id| FailureKey { account: format!("device:{id}"), ip: None });
         let limiter = &self.ports.limiter;
@@ -175,7 +175,7 @@ impl AuthService {
             self.record_refusal(event.detail("reason", "cut_off")).await;
             return Err(LoginError::CutOff);
         };
-        pair.device_token = Some(device::issue(&self.keys, self.ports.entropy.as_ref(), email.as_str(), now));
+        pair.device_token = Some(device::issue(&self.keys(), self.ports.entropy.as_ref(), email.as_str(), now));
         if self.ports.hasher.needs_rehash(&user.password_hash) {
             self.rehash(&user.password_hash, &password, &origin, user.id).await;
         }
@@ -266,6 +266,6 @@ impl AuthService {
             epoch: user.credential_epoch,
         };
         self.ports.metrics.token_issued(TokenKind::Access);
-        (self.keys.sign(&claims), claims.exp - now)
+        (self.keys().sign(&claims), claims.exp - now)
     }
 }

@@ -16,6 +16,7 @@ use std::fmt;
 /// Length of a refresh token's random part, in bytes.
 pub const REFRESH_TOKEN_BYTES: usize = 32;
 const ENCODED_LEN: usize = 43;
+const CHILD_LABEL: &str = "portcullis-refresh-rotation";
 
 /// The SHA-256 of a refresh token: the only form in which it is stored, so
 /// a stolen database yields no usable token.
@@ -93,7 +94,13 @@ impl RefreshToken {
     /// The token this one rotates into: the same for every call, replica and
     /// retry, and unpredictable without the signing key.
     pub fn child(&self, ring: &KeyRing) -> Self {
-        Self::from_bytes(&ring.derive("portcullis-refresh-rotation", self.expose().as_bytes()))
+        Self::from_bytes(&ring.derive(CHILD_LABEL, self.expose().as_bytes()))
+    }
+
+    /// The children this token may have rotated into on a replica whose
+    /// ring had another key active: one per key, the active key's first.
+    pub fn possible_children(&self, ring: &KeyRing) -> Vec<Self> {
+        ring.derive_all(CHILD_LABEL, self.expose().as_bytes()).iter().map(Self::from_bytes).collect()
     }
 
     /// The token itself, for the response body only.

@@ -5,8 +5,10 @@
 use super::audit::{AuditType, Origin};
 use super::auth::AuthService;
 use super::failure::{absorbs_failures, ServiceFailure};
+use super::keyring::KeyRing;
 use super::login::TokenPair;
 use super::refresh::RefreshToken;
+use super::session::SessionId;
 use super::user::UserStatus;
 use crate::ports::{
     HashError, LimiterError, RefreshRecord, RefreshRefusal, RepoError, RevocationReason, RotateOutcome, TokenKind,
@@ -26,6 +28,23 @@ pub enum RefreshError {
 absorbs_failures!(RefreshError);
 
 impl AuthService {
+    /// The child of `parent` that is already stored for `session`, under
+    /// whichever key of the ring derived it.
+    async fn stored_child(
+        &self,
+        parent: &RefreshToken,
+        keys: &KeyRing,
+        session: SessionId,
+    ) -> Result<Option<RefreshToken>, RepoError> {
+        for candidate in parent.possible_children(keys) {
+            let stored = self.ports.sessions.refresh_token(&candidate.hash()).await?;
+            if stored.is_some_and(|record| record.session_id == session) {
+                return Ok(Some(candidate));
+            }
+        }
+        Ok(None)
+    }
+
     /// Exchanges a refresh token for a new pair, rotating it.
     ///
     /// Presenting an already rotated token within the grace window returns
@@ -51,7 +70,8 @@ impl AuthService {
             _ => return Err(RefreshError::Revoked),
         };
 
-        let child = parent.child(&self.keys);
+        let keys = self.keys();
+        let mut child = parent.child(&keys);
         let mut child_record = RefreshRecord {
             token_hash: child.hash(),
             session_id: session.id,
@@ -84,6 +104,14 @@ impl AuthService {
                 self.revoke_session(session.id, now, &[event.session(session.id)]).await?;
                 self.ports.metrics.revocation(RevocationReason::RefreshReuse);
                 return Err(RefreshError::Revoked);
+            }
+            // Another replica may have rotated the parent while its ring had
+            // another key active (a promotion reaching replicas one by one):
+            // return the child it stored, so the grace retry still yields
+            // the very same token.
+            if let Some(stored) = self.stored_child(&parent, &keys, session.id).await? {
+                child_record.token_hash = stored.hash();
+                child = stored;
             }
             child_record.issued_at = at;
             child_record.expires_at = at + self.policy.refresh_ttl_seconds;

@@ -1,17 +1,15 @@
-//! Access tokens: HS256 JWTs, the algorithm pinned, signed by the first key
-//! of a ring and verified by any key in it. A header this service does not
+//! Access tokens: their claims and the rules every token meets whatever
+//! key signed it. The keys themselves, and which algorithm each one pins,
+//! are the key ring's ([`super::keyring`]). A header this service does not
 //! fully understand is refused: any `crit` (RFC 7515 §4.1.11: no extension
 //! is implemented here) and any `typ` but `JWT` or `at+jwt`.
 
 use super::session::SessionId;
 use super::user::{CredentialEpoch, Role, UnixSeconds, UserId};
-use hmac::{Hmac, Mac};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-use std::fmt;
 use uuid::Uuid;
+
+pub use super::keyring::KeyRing;
 
 /// Shortest HS256 key accepted, in bytes.
 pub const MIN_KEY_BYTES: usize = 32;
@@ -73,8 +71,6 @@ pub enum TokenError {
 /// A configured key could not be used.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum KeyError {
-    #[error("no signing key is configured")]
-    Empty,
     #[error("signing key #{position} is {length} bytes; HS256 keys must be at least {MIN_KEY_BYTES} bytes")]
     TooShort { position: usize, length: usize },
 }
@@ -91,128 +87,37 @@ pub fn check_key_length(position: usize, key: &[u8]) -> Result<(), KeyError> {
     Ok(())
 }
 
-struct RingKey {
-    kid: String,
-    encoding: EncodingKey,
-    decoding: DecodingKey,
-}
-
-/// The HS256 keys: the first signs, all verify, so keys can be rotated
-/// without downtime; removing a key invalidates the tokens it signed.
-pub struct KeyRing {
-    keys: Vec<RingKey>,
-    derivation_key: SecretString,
-}
-
-impl fmt::Debug for KeyRing {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kids: Vec<&str> = self.keys.iter().map(|k| k.kid.as_str()).collect();
-        f.debug_struct("KeyRing").field("kids", &kids).finish_non_exhaustive()
+/// The claims of a token whose signature has been checked, judged against
+/// the clock: `nbf`/`iat` not in the future, `exp` not past (with leeway).
+pub(crate) fn claims_to_principal(
+    claims: &AccessClaims,
+    settings: &TokenSettings,
+    now: UnixSeconds,
+) -> Result<Principal, TokenError> {
+    let leeway = settings.leeway_seconds.clamp(0, MAX_LEEWAY_SECONDS);
+    if claims.nbf > now + leeway || claims.iat > now + leeway {
+        return Err(TokenError::Invalid);
     }
-}
-
-impl KeyRing {
-    /// Builds the ring from secrets in order.
-    ///
-    /// # Errors
-    /// [`KeyError`] when the list is empty or a key is shorter than 32 bytes.
-    pub fn new(secrets: &[SecretString]) -> Result<Self, KeyError> {
-        let first = secrets.first().ok_or(KeyError::Empty)?;
-        let keys = secrets
-            .iter()
-            .enumerate()
-            .map(|(index, secret)| {
-                let bytes = secret.expose_secret().as_bytes();
-                check_key_length(index + 1, bytes)?;
-                Ok(RingKey {
-                    kid: key_id(bytes),
-                    encoding: EncodingKey::from_secret(bytes),
-                    decoding: DecodingKey::from_secret(bytes),
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Self { keys, derivation_key: first.clone() })
+    if claims.exp <= now - leeway {
+        return Err(TokenError::Expired);
     }
-
-    /// The `kid` of the signing key.
-    pub fn signing_kid(&self) -> &str {
-        &self.keys[0].kid
-    }
-
-    /// Signs `claims` with the first key.
-    pub fn sign(&self, claims: &AccessClaims) -> String {
-        let signer = &self.keys[0];
-        let mut header = Header::new(Algorithm::HS256);
-        header.kid = Some(signer.kid.clone());
-        jsonwebtoken::encode(&header, claims, &signer.encoding).expect("HS256 signing of plain claims cannot fail")
-    }
-
-    /// Checks signature, algorithm, `kid`, issuer, audience and lifetime.
-    /// Revocation is the caller's business: it needs state.
-    ///
-    /// # Errors
-    /// [`TokenError::Expired`] past `exp` (plus leeway), [`TokenError::Invalid`]
-    /// for everything else.
-    pub fn verify(&self, token: &str, settings: &TokenSettings, now: UnixSeconds) -> Result<Principal, TokenError> {
-        if token.len() > MAX_TOKEN_BYTES {
-            return Err(TokenError::Invalid);
-        }
-        check_header_parameters(token)?;
-        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
-        if header.alg != Algorithm::HS256 {
-            return Err(TokenError::Invalid);
-        }
-        let kid = header.kid.ok_or(TokenError::Invalid)?;
-        let key = self.keys.iter().find(|k| k.kid == kid).ok_or(TokenError::Invalid)?;
-
-        let mut validation = Validation::new(Algorithm::HS256);
-        // Time is checked below against the injected clock.
-        validation.validate_exp = false;
-        validation.validate_nbf = false;
-        validation.required_spec_claims.clear();
-        validation.set_issuer(&[&settings.issuer]);
-        validation.set_audience(&[&settings.audience]);
-        let claims = jsonwebtoken::decode::<AccessClaims>(token, &key.decoding, &validation)
-            .map_err(|_| TokenError::Invalid)?
-            .claims;
-
-        let leeway = settings.leeway_seconds.clamp(0, MAX_LEEWAY_SECONDS);
-        if claims.nbf > now + leeway || claims.iat > now + leeway {
-            return Err(TokenError::Invalid);
-        }
-        if claims.exp <= now - leeway {
-            return Err(TokenError::Expired);
-        }
-        let role = claims.role.parse::<Role>().map_err(|_| TokenError::Invalid)?;
-        Ok(Principal {
-            user_id: UserId::from_uuid(claims.sub),
-            role,
-            session_id: SessionId::from_uuid(claims.sid),
-            token_id: claims.jti,
-            issued_at: claims.iat,
-            expires_at: claims.exp,
-            credential_epoch: claims.epoch,
-        })
-    }
-
-    /// A keyed hash of `input` under the signing key, for values that every
-    /// replica must derive alike without storing them (the refresh token a
-    /// rotated parent maps to).
-    pub fn derive(&self, label: &str, input: &[u8]) -> [u8; 32] {
-        let mut mac = Hmac::<Sha256>::new_from_slice(self.derivation_key.expose_secret().as_bytes())
-            .expect("HMAC accepts keys of any length");
-        mac.update(label.as_bytes());
-        mac.update(&[0]);
-        mac.update(input);
-        mac.finalize().into_bytes().into()
-    }
+    let role = claims.role.parse::<Role>().map_err(|_| TokenError::Invalid)?;
+    Ok(Principal {
+        user_id: UserId::from_uuid(claims.sub),
+        role,
+        session_id: SessionId::from_uuid(claims.sid),
+        token_id: claims.jti,
+        issued_at: claims.iat,
+        expires_at: claims.exp,
+        credential_epoch: claims.epoch,
+    })
 }
 
 /// The header parameters `jsonwebtoken` does not judge: `crit` names
 /// extensions that must be understood, and none is, so its presence alone
 /// refuses the token; `typ`, compared without case as RFC 7515 advises,
 /// must say this is a JWT access token when it is there at all.
-fn check_header_parameters(token: &str) -> Result<(), TokenError> {
+pub(crate) fn check_header_parameters(token: &str) -> Result<(), TokenError> {
     use base64::Engine;
     #[derive(Deserialize)]
     struct Parameters {
@@ -233,17 +138,15 @@ fn check_header_parameters(token: &str) -> Result<(), TokenError> {
     }
 }
 
-/// A key's public name: a short hash, so the key itself never travels.
-fn key_id(secret: &[u8]) -> String {
-    let digest = Sha256::new().chain_update(b"portcullis-kid:").chain_update(secret).finalize();
-    super::hex::encode(&digest[..8])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use base64::Engine;
+    use hmac::{Hmac, Mac};
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
     use proptest::prelude::*;
+    use secrecy::SecretString;
+    use sha2::Sha256;
 
     const NOW: UnixSeconds = UnixSeconds::new(1_800_000_000);
 
@@ -301,9 +204,11 @@ mod tests {
 
     #[test]
     fn short_keys_are_refused_with_their_position() {
+        use crate::core::keyring::{KeyName, RingError};
         let keys = [secret('a'), SecretString::from("short".to_string())];
-        assert_eq!(KeyRing::new(&keys).unwrap_err(), KeyError::TooShort { position: 2, length: 5 });
-        assert_eq!(KeyRing::new(&[]).unwrap_err(), KeyError::Empty);
+        assert_eq!(KeyRing::new(&keys).unwrap_err(), RingError::TooShort { key: KeyName::Position(2), length: 5 });
+        assert_eq!(KeyRing::new(&[]).unwrap_err(), RingError::Empty);
+        assert_eq!(check_key_length(2, b"short"), Err(KeyError::TooShort { position: 2, length: 5 }));
     }
 
     #[test]

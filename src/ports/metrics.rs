@@ -144,6 +144,11 @@ pub trait MetricsSink: Send + Sync {
     /// Whether rate limits come from the in-process stand-in because the
     /// shared limiter is unavailable.
     fn rate_limiter_degraded(&self, degraded: bool);
+    /// A refresh of the key ring failed; the last good ring stays in use.
+    fn secrets_refresh_failed(&self);
+    /// Seconds since the key ring was last read successfully, and whether
+    /// that makes it stale.
+    fn secrets_ring_state(&self, age_seconds: u64, stale: bool);
     /// One finished HTTP request; `route` is the route template, never the raw path.
     fn http_request(&self, method: &str, route: &str, status: u16, seconds: f64);
     /// The version and Cargo features of this binary, set once at start.

@@ -94,10 +94,35 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let database = fresh_database(&dir).await;
-    spawn_in(dir, database, overrides).await
+    spawn_in(dir, database, overrides, None).await
 }
 
-async fn spawn_in(dir: TempDir, database: Database, overrides: &[(&str, &str)]) -> TestApp {
+/// Starts the service with its key ring read from `secrets` instead of
+/// `PORTCULLIS_JWT_KEYS`; `database` names another app's database to make
+/// this one its replica.
+pub async fn spawn_app_with_secrets(
+    overrides: &[(&str, &str)],
+    secrets: std::sync::Arc<dyn portcullis::ports::SecretSource>,
+    database: Option<&str>,
+) -> TestApp {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let database = match database {
+        Some(url) => Database {
+            url: url.to_owned(),
+            #[cfg(feature = "postgres")]
+            _guard: None,
+        },
+        None => fresh_database(&dir).await,
+    };
+    spawn_in(dir, database, overrides, Some(secrets)).await
+}
+
+async fn spawn_in(
+    dir: TempDir,
+    database: Database,
+    overrides: &[(&str, &str)],
+    secrets: Option<std::sync::Arc<dyn portcullis::ports::SecretSource>>,
+) -> TestApp {
     let mut vars: HashMap<String, String> = [
         ("DATABASE_URL", database.url.clone()),
         ("PORTCULLIS_BIND", "127.0.0.1:0".to_owned()),
@@ -117,7 +142,11 @@ async fn spawn_in(dir: TempDir, database: Database, overrides: &[(&str, &str)]) 
     let jwt_key =
         vars.get("PORTCULLIS_JWT_KEYS").and_then(|keys| keys.split(',').next()).unwrap_or_default().trim().to_owned();
     let settings = Settings::load(None, &vars).expect("test settings load");
-    let running = portcullis::app::start(&settings).await.expect("the service starts");
+    let running = match secrets {
+        Some(secrets) => portcullis::app::start_with_secrets(&settings, secrets).await,
+        None => portcullis::app::start(&settings).await,
+    }
+    .expect("the service starts");
     let address = format!("http://{}", running.addr);
     let client = reqwest::Client::builder()
         .no_proxy()
@@ -140,12 +169,18 @@ impl TestApp {
         if let Some(running) = self.running.take() {
             running.stop().await.expect("a clean stop");
         }
-        spawn_in(self.dir, self.database, overrides).await
+        spawn_in(self.dir, self.database, overrides, None).await
     }
 
     /// The database this service runs on, for replicas that share it.
     pub fn database_url(&self) -> &str {
         &self.database.url
+    }
+
+    /// Re-reads the key ring from its source now, as SIGHUP does.
+    pub async fn refresh_keys(&self) {
+        let running = self.running.as_ref().expect("a running service");
+        running.state.keys.refresh_now().await.expect("the key ring refreshes");
     }
 
     pub fn url(&self, path: &str) -> String {

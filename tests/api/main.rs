@@ -20,6 +20,7 @@ mod drain;
 mod errors;
 mod helpers;
 mod hostile;
+mod key_ring;
 mod keys;
 mod limits;
 mod login;
@@ -40,4 +41,6 @@ mod register;
 mod replicas;
 mod sessions;
 mod users;
+#[cfg(feature = "vault")]
+mod vault_replicas;
 mod verify;

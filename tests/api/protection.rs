@@ -6,6 +6,7 @@ use crate::helpers::{assert_problem, header, json_body, spawn_app_with, unique_e
 use async_trait::async_trait;
 use poem::listener::{Acceptor, Listener, TcpListener};
 use portcullis::app::http::{routes, AppState};
+use portcullis::app::key_refresh::KeyRefresher;
 use portcullis::app::readiness::ReadinessProbe;
 use portcullis::ports::{RepoError, RingDocument, SchemaStatus, SecretError, SecretSource};
 use serde_json::json;
@@ -61,6 +62,15 @@ impl SecretSource for UnreachableSecrets {
 async fn readyz_answers_503_naming_the_failing_checks() {
     let app = spawn_app_with(&[]).await;
     let healthy = &app.running.as_ref().unwrap().state;
+    // A refresher whose source has gone away: its last good ring stays, and
+    // with a zero interval the failed refresh makes it stale at once.
+    let secrets = Arc::new(KeyRefresher::new(
+        Arc::new(UnreachableSecrets),
+        healthy.auth.live_keys().clone(),
+        healthy.metrics.clone(),
+        std::time::Duration::ZERO,
+    ));
+    assert!(secrets.refresh_now().await.is_err());
     let state = Arc::new(AppState {
         auth: healthy.auth.clone(),
         metrics: healthy.metrics.clone(),
@@ -69,11 +79,12 @@ async fn readyz_answers_503_naming_the_failing_checks() {
             users: healthy.readiness.users.clone(),
             schema: Arc::new(OutdatedSchema),
             limiter: healthy.readiness.limiter.clone(),
-            secrets: Arc::new(UnreachableSecrets),
+            secrets: secrets.clone(),
             admin_configured: true,
             fallback: false,
             draining: portcullis::app::readiness::Drain::default(),
         },
+        keys: secrets,
         trusted_proxies: Vec::new(),
         client_ip_header: portcullis::app::http::client_ip::ClientIpHeader::None,
         metrics_on_main: true,
@@ -93,7 +104,13 @@ async fn readyz_answers_503_naming_the_failing_checks() {
         json!({
             "status": "unavailable",
             "fallback": false,
-            "checks": {"database": "ok", "rate_limiter": "ok", "secrets": "failing", "seed": "failing"}
+            "checks": {
+                "database": "ok",
+                "rate_limiter": "ok",
+                "secrets": "stale",
+                "secrets_age_seconds": 0,
+                "seed": "failing"
+            }
         })
     );
     server.abort();

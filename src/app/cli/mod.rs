@@ -3,11 +3,13 @@
 //! disable) and `config check`. They read the same configuration as the
 //! service and open the same adapters through [`crate::app::compose`];
 //! they never take a secret from the command line. `healthcheck` probes a
-//! running service for a container's `HEALTHCHECK`.
+//! running service for a container's `HEALTHCHECK`; `keys generate` prints
+//! a new key as a ring-document entry.
 
 pub mod admin;
 pub mod config;
 pub mod healthcheck;
+pub mod keys;
 
 use crate::app::config::Settings;
 use crate::app::telemetry;

@@ -16,6 +16,7 @@ mod limits;
 pub mod names;
 mod raw;
 mod redis;
+mod secret_files;
 mod secrets;
 mod server;
 mod storage;
@@ -24,6 +25,8 @@ mod tests;
 #[cfg(test)]
 mod tls_tests;
 mod values;
+#[cfg(feature = "vault")]
+mod vault;
 
 pub use self::accounts::{AdminSeed, HashingSettings};
 pub use self::connections::ConnectionSettings;
@@ -36,6 +39,7 @@ use crate::core::limits::Limits;
 use crate::core::token::TokenSettings;
 pub use crate::redact::ConnectionUrl;
 use raw::RawSettings;
+use secret_files::value_or_file;
 use std::collections::HashMap;
 use std::path::Path;
 use values::invalid;
@@ -82,6 +86,8 @@ pub struct Settings {
     #[cfg(feature = "redis")]
     pub redis: Option<RedisSettings>,
     pub keys: SigningKeys,
+    /// How often the key ring is re-read from its source.
+    pub secrets_refresh: std::time::Duration,
     pub tokens: TokenSettings,
     pub refresh: RefreshSettings,
     pub limits: Limits,
@@ -92,8 +98,22 @@ pub struct Settings {
 }
 
 /// Variables read without the `PORTCULLIS_` prefix, and the key each sets.
-const UNPREFIXED: &[(&str, &str)] =
-    &[("DATABASE_URL", "database_url"), ("REDIS_URL", "redis_url"), ("SECRET_KEY", "secret_key")];
+const UNPREFIXED: &[(&str, &str)] = &[
+    ("DATABASE_URL", "database_url"),
+    ("DATABASE_URL_FILE", "database_url_file"),
+    ("REDIS_URL", "redis_url"),
+    ("REDIS_URL_FILE", "redis_url_file"),
+    ("SECRET_KEY", "secret_key"),
+    ("VAULT_ADDR", "vault_addr"),
+    ("VAULT_TOKEN", "vault_token"),
+    ("VAULT_TOKEN_FILE", "vault_token_file"),
+    ("VAULT_ROLE_ID", "vault_role_id"),
+    ("VAULT_SECRET_ID", "vault_secret_id"),
+    ("VAULT_SECRET_ID_FILE", "vault_secret_id_file"),
+    ("VAULT_K8S_ROLE", "vault_k8s_role"),
+    ("VAULT_K8S_TOKEN_FILE", "vault_k8s_token_file"),
+    ("VAULT_CACERT", "vault_cacert"),
+];
 
 impl Settings {
     /// Reads the layers: defaults, the TOML file at `file` if given, then
@@ -142,8 +162,19 @@ impl Settings {
         vars
     }
 
-    fn validate(raw: RawSettings) -> Result<Self, ConfigError> {
+    fn validate(mut raw: RawSettings) -> Result<Self, ConfigError> {
+        raw.database_url =
+            value_or_file("DATABASE_URL", raw.database_url, "DATABASE_URL_FILE", raw.database_url_file.take())?;
+        raw.redis_url = value_or_file("REDIS_URL", raw.redis_url, "REDIS_URL_FILE", raw.redis_url_file.take())?;
+        raw.admin_password = value_or_file(
+            "PORTCULLIS_ADMIN_PASSWORD",
+            raw.admin_password,
+            "PORTCULLIS_ADMIN_PASSWORD_FILE",
+            raw.admin_password_file.take(),
+        )?;
         let deployment = Deployment::parse(raw.env.as_deref())?;
+        // Before any field is moved out: the key source reads several.
+        let keys = SigningKeys::validate(&raw, deployment)?;
         let server = ServerSettings::validate(
             raw.bind.as_deref(),
             raw.metrics_bind.as_deref(),
@@ -168,13 +199,7 @@ impl Settings {
         let redis = redis::validate(raw_redis)?;
         #[cfg(not(feature = "redis"))]
         redis::validate(raw_redis)?;
-        let keys = SigningKeys::validate(
-            raw.jwt_keys.as_deref(),
-            raw.secret_key,
-            raw.secrets.as_deref(),
-            raw.vault_path.as_deref(),
-            deployment,
-        )?;
+        let secrets_refresh = secrets::validate_refresh(raw.secrets_refresh_seconds.as_deref())?;
         let hashing = HashingSettings::validate(
             raw.bcrypt_cost.as_deref(),
             raw.hash_workers.as_deref(),
@@ -207,6 +232,7 @@ impl Settings {
             #[cfg(feature = "redis")]
             redis,
             keys,
+            secrets_refresh,
             tokens,
             refresh,
             limits,

@@ -1,12 +1,20 @@
-//! Signing keys and token lifetimes. The key-length rule is the key ring's
-//! ([`check_key_length`]); this module only names the variable when it
+//! Signing keys and token lifetimes: which source the key ring comes from
+//! (`PORTCULLIS_SECRETS`) and, for `env`, the ring itself. The rules of a
+//! key ring are the ring's own ([`KeyRing::from_document`],
+//! [`check_key_length`]); this module only names the variable when it
 //! refuses. It also keeps the rule that production refuses placeholder
 //! keys ([`PUBLISHED_PLACEHOLDERS`], [`placeholder_reason`]). Never logs or
 //! formats a key.
 
+use super::raw::RawSettings;
+use super::secret_files::value_or_file;
 use super::values::{invalid, non_empty, parse_int, split_list};
 use super::{ConfigError, Deployment};
+#[cfg(feature = "vault")]
+use crate::adapters::vault::VaultSettings;
+use crate::core::keyring::KeyRing;
 use crate::core::token::{check_key_length, TokenSettings};
+use crate::ports::RingDocument;
 use secrecy::{ExposeSecret, SecretString};
 use std::collections::HashSet;
 
@@ -53,54 +61,110 @@ pub fn placeholder_reason(key: &str) -> Option<&'static str> {
     }
     None
 }
+use std::path::PathBuf;
 
-/// The HS256 keys from `PORTCULLIS_JWT_KEYS` (or `SECRET_KEY`); the first
-/// signs. Empty only in development, where the composition root makes a
-/// random key for the life of the process.
-#[derive(Clone, Debug, Default)]
-pub struct SigningKeys(pub Vec<SecretString>);
+/// Where the key ring comes from.
+#[derive(Clone, Debug)]
+pub enum SigningKeys {
+    /// `PORTCULLIS_JWT_KEYS` (or its file, or `SECRET_KEY`), read once at
+    /// start. Empty only in development, where the composition root makes
+    /// a random key for the life of the process.
+    Env(RingDocument),
+    /// `PORTCULLIS_SECRETS=file`: the file `PORTCULLIS_JWT_KEYS_FILE`
+    /// names, read again on every fetch.
+    File(PathBuf),
+    /// `PORTCULLIS_SECRETS=vault`: a Vault KV v2 secret.
+    #[cfg(feature = "vault")]
+    Vault(VaultSettings),
+}
 
 impl SigningKeys {
+    /// The source's name, as the start line and `/readyz` give it.
+    pub fn source_name(&self) -> &'static str {
+        match self {
+            Self::Env(_) => "env",
+            Self::File(_) => "file",
+            #[cfg(feature = "vault")]
+            Self::Vault(_) => "vault",
+        }
+    }
+
     /// # Errors
-    /// [`ConfigError`] when a key is too short, when `PORTCULLIS_SECRETS`
-    /// asks for a source this build lacks, or when production has no key.
-    pub fn validate(
-        jwt_keys: Option<&str>,
-        secret_key: Option<String>,
-        secrets: Option<&str>,
-        vault_path: Option<&str>,
-        deployment: Deployment,
-    ) -> Result<Self, ConfigError> {
-        match secrets.map(str::trim) {
-            None | Some("env") => {}
-            Some("vault") => {
-                return Err(invalid(
-                    "PORTCULLIS_SECRETS",
-                    "`vault` is planned but this build has no Vault adapter; use `env`",
-                ))
+    /// [`ConfigError`] when `PORTCULLIS_SECRETS` names a source this build
+    /// lacks, when a source's settings are missing or contradict each other,
+    /// when a legacy key is too short or a ring document does not parse,
+    /// or when production has no key.
+    pub fn validate(raw: &RawSettings, deployment: Deployment) -> Result<Self, ConfigError> {
+        let source = raw.secrets.as_deref().map(str::trim);
+        if !matches!(source, Some("vault")) {
+            for (variable, value) in
+                [("PORTCULLIS_VAULT_PATH", &raw.vault_path), ("PORTCULLIS_VAULT_AUTH_MOUNT", &raw.vault_auth_mount)]
+            {
+                if value.is_some() {
+                    return Err(invalid(variable, "is only read when PORTCULLIS_SECRETS=vault"));
+                }
             }
-            Some(other) => return Err(invalid("PORTCULLIS_SECRETS", format!("{other:?} is not `env`"))),
         }
-        if vault_path.is_some() {
-            return Err(invalid(
-                "PORTCULLIS_VAULT_PATH",
-                "Vault is planned but this build has no Vault adapter; keys come from PORTCULLIS_JWT_KEYS",
-            ));
-        }
-        let (keys, variable): (Vec<SecretString>, _) = match (jwt_keys, secret_key) {
-            (Some(keys), _) => {
-                (split_list(keys).map(|k| SecretString::from(k.to_owned())).collect(), "PORTCULLIS_JWT_KEYS")
+        match source {
+            None | Some("env") => Self::from_environment(raw, deployment),
+            Some("file") => {
+                refuse_inline_keys(raw, "file", "PORTCULLIS_JWT_KEYS_FILE is read again on every fetch")?;
+                let path = raw.jwt_keys_file.as_deref().map(str::trim).filter(|p| !p.is_empty()).ok_or_else(|| {
+                    invalid("PORTCULLIS_JWT_KEYS_FILE", "must name the key-ring file when PORTCULLIS_SECRETS=file")
+                })?;
+                Ok(Self::File(PathBuf::from(path)))
             }
-            (None, Some(key)) => (vec![SecretString::from(key)], "SECRET_KEY"),
-            (None, None) => (Vec::new(), "PORTCULLIS_JWT_KEYS"),
+            Some("vault") => Self::from_vault(raw, deployment),
+            Some(other) => {
+                Err(invalid("PORTCULLIS_SECRETS", format!("{other:?} is not one of `env`, `file`, `vault`")))
+            }
+        }
+    }
+
+    #[cfg(feature = "vault")]
+    fn from_vault(raw: &RawSettings, deployment: Deployment) -> Result<Self, ConfigError> {
+        refuse_inline_keys(raw, "vault", "the ring is the Vault secret at PORTCULLIS_VAULT_PATH")?;
+        if raw.jwt_keys_file.is_some() {
+            return Err(invalid("PORTCULLIS_JWT_KEYS_FILE", "is not read when PORTCULLIS_SECRETS=vault; unset it"));
+        }
+        super::vault::validate(raw, deployment).map(Self::Vault)
+    }
+
+    #[cfg(not(feature = "vault"))]
+    fn from_vault(_: &RawSettings, _: Deployment) -> Result<Self, ConfigError> {
+        Err(invalid(
+            "PORTCULLIS_SECRETS",
+            "`vault` needs the `vault` feature this build lacks (cargo build --features vault); use `env` or `file`",
+        ))
+    }
+
+    fn from_environment(raw: &RawSettings, deployment: Deployment) -> Result<Self, ConfigError> {
+        let from_file = raw.jwt_keys_file.is_some();
+        let jwt_keys = value_or_file(
+            "PORTCULLIS_JWT_KEYS",
+            raw.jwt_keys.clone(),
+            "PORTCULLIS_JWT_KEYS_FILE",
+            raw.jwt_keys_file.clone(),
+        )?;
+        let variable = if from_file { "PORTCULLIS_JWT_KEYS_FILE" } else { "PORTCULLIS_JWT_KEYS" };
+        let document = match (jwt_keys, raw.secret_key.clone()) {
+            (Some(text), _) if text.trim_start().starts_with('{') => {
+                // A ring document: the core judges its keys when it builds the ring.
+                RingDocument::parse(&text).map_err(|error| invalid(variable, error.to_string()))?
+            }
+            (Some(list), _) => {
+                legacy_list(split_list(&list).map(|k| SecretString::from(k.to_owned())).collect(), variable)?
+            }
+            (None, Some(key)) => legacy_list(vec![SecretString::from(key)], "SECRET_KEY")?,
+            (None, None) => RingDocument::default(),
         };
-        for (position, key) in keys.iter().enumerate() {
-            check_key_length(position + 1, key.expose_secret().as_bytes())
-                .map_err(|error| invalid(variable, error.to_string()))?;
+        if !document.keys.is_empty() {
+            KeyRing::from_document(&document).map_err(|error| invalid(variable, error.to_string()))?;
         }
         if deployment == Deployment::Production {
-            for (position, key) in keys.iter().enumerate() {
-                if let Some(reason) = placeholder_reason(key.expose_secret()) {
+            let hs256 = document.keys.iter().filter(|entry| entry.alg.eq_ignore_ascii_case("HS256"));
+            for (position, entry) in hs256.enumerate() {
+                if let Some(reason) = placeholder_reason(entry.key.expose_secret()) {
                     return Err(invalid(
                         variable,
                         format!(
@@ -112,14 +176,44 @@ impl SigningKeys {
                 }
             }
         }
-        if keys.is_empty() && deployment == Deployment::Production {
+        if document.keys.is_empty() && deployment == Deployment::Production {
             return Err(invalid(
                 "PORTCULLIS_JWT_KEYS",
-                "no signing key is set; production refuses to start without one (set one or more comma-separated keys of 32+ bytes)",
+                "no signing key is set; production refuses to start without one (set one or more comma-separated keys of 32+ bytes, a ring document, or PORTCULLIS_SECRETS=file|vault)",
             ));
         }
-        Ok(Self(keys))
+        Ok(Self::Env(document))
     }
+}
+
+/// The legacy comma-separated HS256 list, each key at least 32 bytes.
+fn legacy_list(keys: Vec<SecretString>, variable: &'static str) -> Result<RingDocument, ConfigError> {
+    for (position, key) in keys.iter().enumerate() {
+        check_key_length(position + 1, key.expose_secret().as_bytes())
+            .map_err(|error| invalid(variable, error.to_string()))?;
+    }
+    Ok(RingDocument::from_hs256_list(keys))
+}
+
+/// Keys given inline while another source is chosen would be ignored:
+/// refuse them, so nobody believes they are in use.
+fn refuse_inline_keys(raw: &RawSettings, source: &str, why: &str) -> Result<(), ConfigError> {
+    for (variable, value) in [("PORTCULLIS_JWT_KEYS", &raw.jwt_keys), ("SECRET_KEY", &raw.secret_key)] {
+        if value.is_some() {
+            return Err(invalid(variable, format!("is not read when PORTCULLIS_SECRETS={source} ({why}); unset it")));
+        }
+    }
+    Ok(())
+}
+
+/// How often the key ring is re-read: `PORTCULLIS_SECRETS_REFRESH_SECONDS`,
+/// 1 second to a day, 60 by default.
+///
+/// # Errors
+/// [`ConfigError`] naming a value out of range.
+pub fn validate_refresh(seconds: Option<&str>) -> Result<std::time::Duration, ConfigError> {
+    let seconds = parse_int("PORTCULLIS_SECRETS_REFRESH_SECONDS", seconds, 60, 1, 86_400)?;
+    Ok(std::time::Duration::from_secs(seconds.unsigned_abs()))
 }
 
 /// # Errors
@@ -158,11 +252,17 @@ impl RefreshSettings {
 mod tests {
     use super::*;
 
-    fn production(variable: &str, value: &str) -> Result<SigningKeys, ConfigError> {
+    fn keys(variable: &str, value: &str, deployment: Deployment) -> Result<SigningKeys, ConfigError> {
+        let mut raw = RawSettings::default();
         match variable {
-            "SECRET_KEY" => SigningKeys::validate(None, Some(value.to_owned()), None, None, Deployment::Production),
-            _ => SigningKeys::validate(Some(value), None, None, None, Deployment::Production),
+            "SECRET_KEY" => raw.secret_key = Some(value.to_owned()),
+            _ => raw.jwt_keys = Some(value.to_owned()),
         }
+        SigningKeys::validate(&raw, deployment)
+    }
+
+    fn production(variable: &str, value: &str) -> Result<SigningKeys, ConfigError> {
+        keys(variable, value, Deployment::Production)
     }
 
     /// Every `PORTCULLIS_JWT_KEYS=` or `SECRET_KEY=` value shown in `file`,
@@ -229,7 +329,7 @@ mod tests {
                 error.contains("PORTCULLIS_JWT_KEYS") && error.contains("key #1") && !error.contains(key),
                 "{error}"
             );
-            let development = SigningKeys::validate(Some(key), None, None, None, Deployment::Development);
+            let development = keys("PORTCULLIS_JWT_KEYS", key, Deployment::Development);
             assert!(development.is_ok(), "{key} refused in development");
         }
         let second = production("PORTCULLIS_JWT_KEYS", "Zx8q2LmN4vR7tY1wK9pB3cF6hJ0sD5gA,changeme-changeme-changeme");

@@ -34,7 +34,8 @@ fn defaults_match_the_contract() {
     assert_eq!(settings.limits.login_failures.max, 5);
     assert_eq!(settings.limits.account_failures.max, 50);
     assert_eq!(settings.deployment, Deployment::Development);
-    assert!(settings.keys.0.is_empty() && settings.server.trusted_proxies.is_empty() && settings.admin.is_none());
+    assert!(matches!(&settings.keys, SigningKeys::Env(ring) if ring.keys.is_empty()));
+    assert!(settings.server.trusted_proxies.is_empty() && settings.admin.is_none());
 }
 
 #[test]
@@ -50,7 +51,7 @@ fn nested_and_unprefixed_variables_are_read() {
     assert_eq!(settings.limits.login_failures.lockout, Duration::from_secs(60));
     assert_eq!(settings.limits.account_failures.lockout, Duration::from_secs(60));
     assert_eq!(settings.server.trusted_proxies.len(), 2);
-    assert_eq!(settings.keys.0.len(), 1);
+    assert!(matches!(&settings.keys, SigningKeys::Env(ring) if ring.keys.len() == 1));
 }
 
 #[test]
@@ -197,11 +198,95 @@ fn values_that_would_never_be_used_are_refused() {
 }
 
 #[test]
-fn vault_is_refused_until_it_exists() {
+fn vault_needs_its_feature_and_its_settings_need_vault() {
     let message = problem(&[("PORTCULLIS_SECRETS", "vault")]);
-    assert!(message.contains("PORTCULLIS_SECRETS") && message.contains("no Vault adapter"), "{message}");
-    assert!(problem(&[("PORTCULLIS_VAULT_PATH", "secret/portcullis")]).contains("PORTCULLIS_VAULT_PATH"));
+    if cfg!(feature = "vault") {
+        assert!(message.contains("VAULT_ADDR"), "{message}");
+    } else {
+        assert!(message.contains("PORTCULLIS_SECRETS") && message.contains("`vault` feature"), "{message}");
+    }
+    let message = problem(&[("PORTCULLIS_VAULT_PATH", "secret/portcullis")]);
+    assert!(message.contains("PORTCULLIS_VAULT_PATH") && message.contains("PORTCULLIS_SECRETS=vault"), "{message}");
+    assert!(problem(&[("PORTCULLIS_SECRETS", "aws")]).contains("`env`, `file`, `vault`"));
     assert!(load(&[("PORTCULLIS_SECRETS", "env")]).is_ok());
+}
+
+#[cfg(feature = "vault")]
+#[test]
+fn vault_settings_are_read_and_inline_keys_refused_beside_them() {
+    let vault = [
+        ("PORTCULLIS_SECRETS", "vault"),
+        ("VAULT_ADDR", "http://127.0.0.1:8200"),
+        ("VAULT_TOKEN", "hvs.sekrit"),
+        ("PORTCULLIS_VAULT_PATH", "secret/portcullis"),
+    ];
+    let settings = load(&vault).unwrap();
+    assert_eq!(settings.keys.source_name(), "vault");
+    let mut with_keys = vault.to_vec();
+    let key = "k".repeat(32);
+    with_keys.push(("PORTCULLIS_JWT_KEYS", &key));
+    let message = problem(&with_keys);
+    assert!(message.contains("PORTCULLIS_JWT_KEYS") && message.contains("not read when PORTCULLIS_SECRETS=vault"));
+    assert!(!message.contains("sekrit") && !message.contains(&key), "{message}");
+}
+
+fn file_with(content: &str) -> tempfile::NamedTempFile {
+    use std::io::Write;
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    file.write_all(content.as_bytes()).unwrap();
+    file
+}
+
+#[test]
+fn the_file_source_needs_its_file_and_refuses_inline_keys() {
+    let ring = file_with("");
+    let path = ring.path().display().to_string();
+    let settings = load(&[("PORTCULLIS_SECRETS", "file"), ("PORTCULLIS_JWT_KEYS_FILE", &path)]).unwrap();
+    assert!(matches!(&settings.keys, SigningKeys::File(file) if *file == ring.path()));
+    assert!(problem(&[("PORTCULLIS_SECRETS", "file")]).contains("PORTCULLIS_JWT_KEYS_FILE"));
+    let key = "k".repeat(32);
+    let message = problem(&[("PORTCULLIS_SECRETS", "file"), ("PORTCULLIS_JWT_KEYS_FILE", &path), ("SECRET_KEY", &key)]);
+    assert!(message.contains("SECRET_KEY") && !message.contains(&key), "{message}");
+}
+
+#[test]
+fn jwt_keys_may_be_a_ring_document_or_a_list_in_a_variable_or_its_file() {
+    let document =
+        r#"{"keys":[{"kid":"a","alg":"HS256","state":"active","key":"sekrit-sekrit-sekrit-sekrit-sekrit"}]}"#;
+    let settings = load(&[("PORTCULLIS_JWT_KEYS", document)]).unwrap();
+    assert!(matches!(&settings.keys, SigningKeys::Env(ring) if ring.keys[0].kid.as_deref() == Some("a")));
+    let file = file_with(&format!("{},{}\n", "a".repeat(32), "b".repeat(32)));
+    let settings = load(&[("PORTCULLIS_JWT_KEYS_FILE", &file.path().display().to_string())]).unwrap();
+    assert!(
+        matches!(&settings.keys, SigningKeys::Env(ring) if ring.keys.len() == 2 && ring.keys[1].state == "verify-only")
+    );
+    let short = file_with("short-key\n");
+    let message = problem(&[("PORTCULLIS_JWT_KEYS_FILE", &short.path().display().to_string())]);
+    assert!(message.contains("PORTCULLIS_JWT_KEYS_FILE") && message.contains("32") && !message.contains("short-key"));
+    let message = problem(&[("PORTCULLIS_JWT_KEYS", r#"{"keys":[{"alg":"HS256","key":"sekrit-value"}]}"#)]);
+    assert!(message.contains("PORTCULLIS_JWT_KEYS") && message.contains("malformed") && !message.contains("sekrit"));
+}
+
+#[test]
+fn secret_variables_may_come_from_files() {
+    let admin_password = file_with("correct horse battery staple 42\n");
+    let database_url = file_with(&format!("{}\n", usable_database_url()));
+    let vars: HashMap<String, String> = [
+        ("DATABASE_URL_FILE", database_url.path().display().to_string()),
+        ("PORTCULLIS_ADMIN_EMAIL", "admin@example.com".to_owned()),
+        ("PORTCULLIS_ADMIN_PASSWORD_FILE", admin_password.path().display().to_string()),
+    ]
+    .into_iter()
+    .map(|(name, value)| (name.to_owned(), value))
+    .collect();
+    let settings = Settings::load(None, &vars).unwrap();
+    assert_eq!(settings.database.backend.url().expose(), usable_database_url());
+    let admin = settings.admin.unwrap();
+    assert_eq!(secrecy::ExposeSecret::expose_secret(&admin.password), "correct horse battery staple 42");
+    let message = problem(&[("REDIS_URL_FILE", "/nonexistent/redis-url")]);
+    assert!(message.contains("REDIS_URL_FILE") && message.contains("/nonexistent/redis-url"), "{message}");
+    let message = problem(&[("PORTCULLIS_ADMIN_PASSWORD", "pw"), ("PORTCULLIS_ADMIN_PASSWORD_FILE", "/x")]);
+    assert!(message.contains("PORTCULLIS_ADMIN_PASSWORD_FILE") && message.contains("together"), "{message}");
 }
 
 #[test]
@@ -271,4 +356,25 @@ fn the_example_env_file_is_accepted() {
     if let Err(error) = Settings::load(None, &vars) {
         panic!(".env.example is refused: {error}");
     }
+}
+
+#[test]
+fn the_jwt_keys_may_be_a_ring_document_checked_whole_at_start() {
+    let key = "sekrit-sekrit-sekrit-sekrit-sekrit-sekrit";
+    let document = format!(r#"{{"keys":[{{"kid":"a","alg":"HS256","state":"active","key":"{key}"}}]}}"#);
+    assert!(
+        matches!(load(&[("PORTCULLIS_JWT_KEYS", &document)]).unwrap().keys, SigningKeys::Env(ring) if ring.keys.len() == 1)
+    );
+    for (bad, says) in [
+        (document.replace("active", "verify-only"), "exactly one key"),
+        (document.replace("HS256", "RS256"), "alg must be"),
+        (document.replace("\"kid\":\"a\",", "\"kid\":\"a\",\"extra\":1,"), "unknown field"),
+        ("{not json".to_owned(), "not a JSON ring document"),
+    ] {
+        let message = problem(&[("PORTCULLIS_JWT_KEYS", &bad)]);
+        assert!(message.contains("PORTCULLIS_JWT_KEYS") && message.contains(says), "{message}");
+        assert!(!message.contains("sekrit"), "{message}");
+    }
+    assert!(problem(&[("PORTCULLIS_SECRETS_REFRESH_SECONDS", "0")]).contains("PORTCULLIS_SECRETS_REFRESH_SECONDS"));
+    assert_eq!(load(&[]).unwrap().secrets_refresh, Duration::from_secs(60));
 }

@@ -16,6 +16,7 @@ pub mod auth;
 pub mod client_ip;
 pub mod docs;
 pub mod errors;
+pub mod jwks;
 pub mod middleware;
 pub mod ops;
 pub mod params;
@@ -57,22 +58,23 @@ pub enum ApiTags {
     Users,
     /// User administration; needs the admin role.
     Admin,
-    /// Liveness and readiness probes.
+    /// Liveness and readiness probes, and the public signing keys.
     Operations,
 }
 
-type Apis = (auth::AuthApi, users::UsersApi, admin::AdminApi, audit::AuditApi, ops::OpsApi);
+type Apis = (auth::AuthApi, users::UsersApi, admin::AdminApi, audit::AuditApi, ops::OpsApi, jwks::JwksApi);
 
 /// The one place the OpenAPI service is built: the server and the spec
 /// exporter both call it, so they cannot drift apart.
 pub fn openapi_service() -> OpenApiService<Apis, ()> {
-    let apis = (auth::AuthApi, users::UsersApi, admin::AdminApi, audit::AuditApi, ops::OpsApi);
+    let apis = (auth::AuthApi, users::UsersApi, admin::AdminApi, audit::AuditApi, ops::OpsApi, jwks::JwksApi);
     // No `.summary()`: `info.summary` is OpenAPI 3.1, and poem-openapi
     // declares 3.0.0, so validators reject it; the description opens with it.
     OpenApiService::new(apis, "Portcullis", env!("CARGO_PKG_VERSION"))
         .description(
             "Authentication service: passwords, JWT access tokens, rotating refresh tokens.\n\n\
-             Register and sign in with e-mail and password; receive a short-lived HS256 access token \
+             Register and sign in with e-mail and password; receive a short-lived access token \
+             (HS256, EdDSA or ES256, as the key ring says; the public keys are at `/.well-known/jwks.json`) \
              and a rotating refresh token; revoke sessions one by one or all at once. Every error is \
              an RFC 9457 `application/problem+json` document with a stable `code` and the request's \
              `request_id`.",

@@ -1,6 +1,7 @@
 //! Liveness and readiness probes.
 
 use super::state::AppState;
+use crate::app::key_refresh::RingFreshness;
 use poem::web::Data;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
@@ -21,12 +22,18 @@ pub struct Health {
 
 /// The result of each readiness check: `ok` or `failing`; the rate
 /// limiter may also be `degraded` (the shared limiter is down and limits
-/// are kept in process), which does not fail readiness.
+/// are kept in process), and `secrets` may be `stale` (refreshing the key
+/// ring has failed for over one refresh interval, and the last good ring
+/// is still in use): neither fails readiness.
 #[derive(Object)]
 pub struct ReadinessChecks {
     pub database: String,
     pub rate_limiter: String,
+    /// `ok` or `stale`.
     pub secrets: String,
+    /// While `secrets` is `stale`: seconds since the key ring was last read.
+    #[oai(skip_serializing_if_is_none)]
+    pub secrets_age_seconds: Option<u64>,
     /// Migrations applied and, when configured, the initial admin present.
     pub seed: String,
 }
@@ -86,13 +93,17 @@ impl OpsApi {
     #[oai(path = "/readyz", method = "get", operation_id = "readyz")]
     async fn readyz(&self, state: Data<&Arc<AppState>>) -> ReadinessResponse {
         let report = state.readiness.check().await;
-        let healthy = report.database && report.rate_limiter && report.secrets && report.seed;
+        let healthy = report.database && report.rate_limiter && report.seed;
         let draining = state.readiness.draining.is_draining();
         let ready = healthy && !draining;
         let status = match (healthy, draining) {
             (_, true) => "draining",
             (true, false) => "ok",
             (false, false) => "unavailable",
+        };
+        let secrets_age_seconds = match report.secrets {
+            RingFreshness::Fresh => None,
+            RingFreshness::Stale { age_seconds } => Some(age_seconds),
         };
         let body = Readiness {
             status: status.to_owned(),
@@ -104,7 +115,8 @@ impl OpsApi {
                 } else {
                     verdict(report.rate_limiter)
                 },
-                secrets: verdict(report.secrets),
+                secrets: if secrets_age_seconds.is_some() { "stale" } else { "ok" }.to_owned(),
+                secrets_age_seconds,
                 seed: verdict(report.seed),
             },
         };

@@ -3,6 +3,7 @@
 //! module must never name an adapter.
 
 use crate::app::http::client_ip::ClientIpHeader;
+use crate::app::key_refresh::KeyRefresher;
 use crate::app::readiness::ReadinessProbe;
 use crate::core::auth::AuthService;
 use crate::ports::MetricsSink;
@@ -20,6 +21,9 @@ pub struct AppState {
     pub metrics: Arc<dyn MetricsSink>,
     pub render_metrics: RenderMetrics,
     pub readiness: ReadinessProbe,
+    /// The key ring's refresher: JWKS caching follows its interval, and
+    /// tests and SIGHUP refresh through it.
+    pub keys: Arc<KeyRefresher>,
     pub trusted_proxies: Vec<IpNet>,
     /// The one header trusted proxies report the client address in.
     pub client_ip_header: ClientIpHeader,
