@@ -21,9 +21,9 @@ const START: i64 = 1_800_000_000;
 const PASSWORD: &str = "correct-Horse-battery-staple-42";
 const OTHER_PASSWORD: &str = "another-Long-unusual-phrase-77";
 
-struct Harness {
-    auth: AuthService,
-    clock: Arc<FixedClock>,
+pub(super) struct Harness {
+    pub(super) auth: AuthService,
+    pub(super) clock: Arc<FixedClock>,
     store: Arc<MemoryStore>,
 }
 
@@ -76,7 +76,7 @@ fn quiet_metrics() -> Arc<dyn MetricsSink> {
     Arc::new(metrics)
 }
 
-async fn harness() -> Harness {
+pub(super) async fn harness() -> Harness {
     harness_with(10, quiet_metrics(), Arc::new(MemoryStore::new())).await
 }
 
@@ -85,7 +85,7 @@ fn ip(last: u8) -> IpAddr {
 }
 
 impl Harness {
-    async fn signed_up(&self, email: &str) -> TokenPair {
+    pub(super) async fn signed_up(&self, email: &str) -> TokenPair {
         self.auth.register(email, PASSWORD.into()).await.unwrap();
         self.auth.login(email, PASSWORD.into(), ip(1)).await.unwrap()
     }

@@ -27,4 +27,6 @@ mod auth_tests;
 #[cfg(test)]
 mod budget_tests;
 #[cfg(test)]
+mod key_rotation_tests;
+#[cfg(test)]
 pub(crate) mod testkit;
