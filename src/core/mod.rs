@@ -34,4 +34,6 @@ pub(crate) mod harness;
 #[cfg(test)]
 mod metrics_tests;
 #[cfg(test)]
+mod key_rotation_tests;
+#[cfg(test)]
 pub(crate) mod testkit;

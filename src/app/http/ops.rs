@@ -57,7 +57,8 @@ pub enum HealthResponse {
 
 #[derive(ApiResponse)]
 pub enum ReadinessResponse {
-    /// Every check passed.
+    /// Every check passed; a `stale` key ring or a `degraded` rate limiter
+    /// still serves, so either may show here.
     #[oai(status = 200)]
     Ready(Json<Readiness>),
     /// At least one check failed (`checks` names it), or the service is
