@@ -149,6 +149,10 @@ docker-compose -f compose.yaml -p "$project" down -v
 unset PORTCULLIS_IMAGE PORTCULLIS_HOST_PORT PORTCULLIS_POSTGRES_IMAGE PORTCULLIS_REDIS_IMAGE
 
 step "(e) the tests with Postgres and Redis in containers (testcontainers)"
+# The suite's tests behind a real nginx need it, as in the rest of CI.
+if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ] && [ -z "${TEST_NGINX:-}" ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null
+fi
 since="$(date +%s)"
 log="$(mktemp)"
 env -u TEST_DATABASE_URL -u TEST_REDIS_URL -u PORTCULLIS_TEST_STORE PORTCULLIS_REQUIRE_SERVICES=1 \
