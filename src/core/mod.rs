@@ -32,8 +32,8 @@ mod budget_tests;
 #[cfg(test)]
 pub(crate) mod harness;
 #[cfg(test)]
-mod metrics_tests;
-#[cfg(test)]
 mod key_rotation_tests;
+#[cfg(test)]
+mod metrics_tests;
 #[cfg(test)]
 pub(crate) mod testkit;
