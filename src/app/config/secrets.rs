@@ -146,7 +146,11 @@ impl SigningKeys {
             "PORTCULLIS_JWT_KEYS_FILE",
             raw.jwt_keys_file.clone(),
         )?;
-        let variable = if from_file { "PORTCULLIS_JWT_KEYS_FILE" } else { "PORTCULLIS_JWT_KEYS" };
+        let variable = match (from_file, &jwt_keys) {
+            (true, _) => "PORTCULLIS_JWT_KEYS_FILE",
+            (false, None) if raw.secret_key.is_some() => "SECRET_KEY",
+            (false, _) => "PORTCULLIS_JWT_KEYS",
+        };
         let document = match (jwt_keys, raw.secret_key.clone()) {
             (Some(text), _) if text.trim_start().starts_with('{') => {
                 // A ring document: the core judges its keys when it builds the ring.
