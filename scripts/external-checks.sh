@@ -16,6 +16,11 @@
 #               CSP violation; screenshot at target/swagger-ui.png
 #   fuzz        schemathesis with every check, a fixed seed and a fixed number
 #               of examples per operation
+#   jwks        PyJWT's PyJWKClient fetches /.well-known/jwks.json from a second
+#               server whose key ring is a file (EdDSA active, ES256 staged) and
+#               verifies an EdDSA token, then, after a promotion and SIGHUP, an
+#               ES256 token; after the EdDSA key's retirement its token is
+#               refused (scripts/external/jwks_check.py)
 #
 #   bash scripts/external-checks.sh                 # everything
 #   bash scripts/external-checks.sh spec fuzz       # some checks only
@@ -30,9 +35,9 @@ cd "$(dirname "$0")/.."
 root=$PWD
 
 checks=("$@")
-[ ${#checks[@]} -gt 0 ] || checks=(spec typescript python browser fuzz)
+[ ${#checks[@]} -gt 0 ] || checks=(spec typescript python browser fuzz jwks)
 for check in "${checks[@]}"; do
-  case $check in spec | typescript | python | browser | fuzz) ;; *) echo "unknown check: $check" >&2; exit 2 ;; esac
+  case $check in spec | typescript | python | browser | fuzz | jwks) ;; *) echo "unknown check: $check" >&2; exit 2 ;; esac
 done
 wants() { local c; for c in "${checks[@]}"; do [ "$c" = "$1" ] && return 0; done; return 1; }
 
@@ -44,7 +49,7 @@ say() { echo "== external: $* ($(($(date +%s) - started))s)"; }
 venv=$root/target/external-venv
 python=$venv/bin/python
 requirements=$root/clients/python/requirements.txt
-if wants spec || wants python || wants fuzz; then
+if wants spec || wants python || wants fuzz || wants jwks; then
   stamp=$venv/.requirements
   # A venv's scripts name its absolute path: a moved target/ needs a new one.
   wanted=$(cat "$requirements"; echo "# venv at $venv")
@@ -189,8 +194,12 @@ check_fuzz() {
       --report junit --report-junit-path target/schemathesis/junit.xml
 }
 
-export root python
-export -f check_spec check_typescript check_python check_browser check_fuzz
+check_jwks() {
+  "$python" scripts/external/jwks_check.py "$binary"
+}
+
+export root python binary
+export -f check_spec check_typescript check_python check_browser check_fuzz check_jwks
 # Each check has a time bound; all of them together stay under 10 minutes
 # even if every one runs out (they take about 2 minutes on 2 cores).
 wants spec && run spec 60
@@ -198,6 +207,7 @@ wants typescript && run typescript 90
 wants python && run python 90
 wants browser && run browser 90
 wants fuzz && run fuzz 240
+wants jwks && run jwks 90
 
 stop_server
 if grep -q '"level":"ERROR"' "$work/server.log"; then

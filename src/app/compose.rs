@@ -317,12 +317,15 @@ pub async fn build_state_with(
         );
     }
     metrics.db_fallback_active(assembled.fallback);
-    let refresher = Arc::new(KeyRefresher::new(
-        assembled.secrets,
-        auth.live_keys().clone(),
-        metrics.clone() as Arc<dyn MetricsSink>,
-        settings.secrets_refresh,
-    ));
+    let refresher = Arc::new(
+        KeyRefresher::new(
+            assembled.secrets,
+            auth.live_keys().clone(),
+            metrics.clone() as Arc<dyn MetricsSink>,
+            settings.secrets_refresh,
+        )
+        .with_audit(auth.clone()),
+    );
     refresher.publish_metrics();
 
     let readiness = ReadinessProbe {

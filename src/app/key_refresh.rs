@@ -50,6 +50,8 @@ pub struct KeyRefresher {
     state: Mutex<RefreshState>,
     /// One refresh at a time, so an older read never replaces a newer one.
     running: tokio::sync::Mutex<()>,
+    /// Where a change of ring is recorded in the audit trail.
+    audit: Option<Arc<crate::core::auth::AuthService>>,
 }
 
 impl KeyRefresher {
@@ -61,7 +63,15 @@ impl KeyRefresher {
         interval: Duration,
     ) -> Self {
         let state = Mutex::new(RefreshState { last_success: Instant::now(), last_failed: false });
-        Self { source, keys, metrics, interval, state, running: tokio::sync::Mutex::new(()) }
+        Self { source, keys, metrics, interval, state, running: tokio::sync::Mutex::new(()), audit: None }
+    }
+
+    /// Records each change of ring (kids, algorithms, states) in the audit
+    /// trail through `auth`.
+    #[must_use]
+    pub fn with_audit(mut self, auth: Arc<crate::core::auth::AuthService>) -> Self {
+        self.audit = Some(auth);
+        self
     }
 
     /// How often the ring is re-read.
@@ -89,11 +99,23 @@ impl KeyRefresher {
                 .map_err(RefreshFailure::from)
                 .and_then(|document| KeyRing::from_document(&document).map_err(RefreshFailure::from)),
         };
+        let adopted = self.settle(outcome)?;
+        if let (Some(ring), Some(auth)) = (adopted, &self.audit) {
+            if let Err(error) = auth.record_key_ring_change(self.source.name(), &ring).await {
+                tracing::warn!(error = %error, "the key-ring change could not be stored in the audit trail");
+            }
+        }
+        Ok(())
+    }
+
+    /// Puts a good ring in use, or keeps the last one; logs and counts
+    /// either way. Returns the new ring when it differs from the last.
+    fn settle(&self, outcome: Result<KeyRing, RefreshFailure>) -> Result<Option<Arc<KeyRing>>, RefreshFailure> {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         match outcome {
             Ok(ring) => {
-                let before = self.keys.current();
-                if before.describe() != ring.describe() {
+                let changed = self.keys.current().describe() != ring.describe();
+                if changed {
                     tracing::info!(
                         source = self.source.name(),
                         active = ring.signing_kid(),
@@ -103,12 +125,13 @@ impl KeyRefresher {
                 } else if state.last_failed {
                     tracing::info!(source = self.source.name(), "key ring refresh recovered");
                 }
-                self.keys.replace(ring);
+                let ring = Arc::new(ring);
+                self.keys.replace_shared(ring.clone());
                 state.last_success = Instant::now();
                 state.last_failed = false;
                 drop(state);
                 self.publish_metrics();
-                Ok(())
+                Ok(changed.then_some(ring))
             }
             Err(failure) => {
                 state.last_failed = true;

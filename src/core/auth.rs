@@ -258,6 +258,26 @@ impl AuthService {
         AuditEvent::new(self.ports.entropy.as_ref(), self.ports.clock.now_millis(), origin, kind, subject)
     }
 
+    /// Records that this replica now verifies and signs with another key
+    /// ring: the source it came from and each key's kid, algorithm and
+    /// state, never key material. Each replica records its own adoption.
+    ///
+    /// # Errors
+    /// [`ServiceFailure`] when storage fails.
+    pub async fn record_key_ring_change(&self, source: &str, ring: &KeyRing) -> Result<(), ServiceFailure> {
+        let keys: Vec<String> = ring
+            .describe()
+            .iter()
+            .map(|(kid, alg, state)| format!("{kid}:{}:{}", alg.as_str(), state.as_str()))
+            .collect();
+        let event = self
+            .audit_event(&Origin::system(), AuditType::KeyRingChanged, None)
+            .detail("source", source)
+            .detail("active", ring.signing_kid())
+            .detail("keys", keys.join(","));
+        self.record_alone(event).await
+    }
+
     /// Stores an event that goes with no change of state, and logs it.
     ///
     /// # Errors

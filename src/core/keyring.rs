@@ -297,6 +297,11 @@ impl LiveKeyRing {
     pub fn replace(&self, ring: KeyRing) {
         self.0.store(std::sync::Arc::new(ring));
     }
+
+    /// [`Self::replace`] with a ring the caller keeps a handle to.
+    pub fn replace_shared(&self, ring: std::sync::Arc<KeyRing>) {
+        self.0.store(ring);
+    }
 }
 
 impl From<KeyRing> for LiveKeyRing {

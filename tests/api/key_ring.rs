@@ -289,3 +289,41 @@ async fn a_source_outage_keeps_the_last_ring_and_readiness_reports_it_stale() {
     assert!(body["checks"].get("secrets_age_seconds").is_none());
     assert_eq!(app.metric_value("secrets_stale").await, 0.0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_change_of_ring_is_in_the_audit_trail_without_key_material() {
+    let old_pem = pem(Algorithm::EdDsa);
+    let new_pem = pem(Algorithm::Es256);
+    let document = RingDocument { keys: vec![key("ed-1", Algorithm::EdDsa, "active", &old_pem)] };
+    let secrets = Arc::new(MutableSecrets::new(document.clone()));
+    let app = spawn_app_with_secrets(&[], secrets.clone(), None).await;
+    let running = app.running.as_ref().unwrap();
+    let admin = app.admin_token().await;
+
+    // A refresh that reads the same ring records nothing.
+    running.state.keys.refresh_now().await.unwrap();
+    secrets.set(RingDocument {
+        keys: vec![
+            key("ed-1", Algorithm::EdDsa, "active", &old_pem),
+            key("es-1", Algorithm::Es256, "verify-only", &new_pem),
+        ],
+    });
+    running.state.keys.refresh_now().await.unwrap();
+    running.state.keys.refresh_now().await.unwrap();
+
+    let page = app.get_with_token("/v1/admin/audit?type=key_ring_changed", &admin).await;
+    assert_eq!(page.status().as_u16(), 200);
+    let body = json_body(page).await;
+    let text = body.to_string();
+    let events = body["items"].as_array().expect("a page of events");
+    assert_eq!(events.len(), 1, "one change, one event: {body}");
+    let event = &events[0];
+    assert_eq!(event["type"], "key_ring_changed");
+    assert_eq!(event["details"]["active"], "ed-1", "{event}");
+    assert_eq!(event["details"]["keys"], "ed-1:EdDSA:active,es-1:ES256:verify-only", "{event}");
+    for secret in [&old_pem, &new_pem] {
+        let body_line = secret.lines().nth(1).unwrap();
+        assert!(!text.contains(body_line), "key material in the audit trail");
+    }
+    assert!(!text.contains("PRIVATE KEY"));
+}
