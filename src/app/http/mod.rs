@@ -12,6 +12,7 @@
 
 pub mod admin;
 pub mod audit;
+pub mod audit_params;
 pub mod auth;
 pub mod client_ip;
 pub mod docs;
