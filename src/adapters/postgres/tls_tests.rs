@@ -34,10 +34,18 @@ async fn encrypted(store: &super::PostgresStore) -> bool {
 #[tokio::test]
 async fn sslmode_require_connects_over_tls() {
     let Some((url, _guard)) = fresh_database().await else { return };
-    let store = connect(&with_query(&url, "sslmode=require"), options())
-        .await
-        .unwrap_or_else(|error| panic!("the local Postgres serves TLS: {error:#}"));
-    assert!(encrypted(&store).await, "sslmode=require gave a plain connection");
+    let started = Instant::now();
+    match connect(&with_query(&url, "sslmode=require"), options()).await {
+        Ok(store) => assert!(encrypted(&store).await, "sslmode=require gave a plain connection"),
+        // A server without TLS (the official and the local container
+        // images serve none): `require` must refuse it at once, as TLS.
+        Err(error) => {
+            let error = format!("{error:#}");
+            assert!(error.contains("does not support TLS"), "not a server without TLS: {error}");
+            assert!(error.contains("TLS to Postgres") && !error.contains("could not reach"), "{error}");
+            assert!(started.elapsed() < Duration::from_secs(5), "refused only after {:?}", started.elapsed());
+        }
+    }
 }
 
 /// Refuses as TLS, fast (no retries until the deadline), naming where to look.
