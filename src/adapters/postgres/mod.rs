@@ -219,7 +219,10 @@ fn is_tls_failure(error: &sqlx::Error) -> bool {
 /// was lost, rather than that the statement itself failed.
 fn is_connection_failure(error: &sqlx::Error) -> bool {
     match error {
+        // A connection cut mid-message surfaces as a protocol error
+        // (an unexpected end of the stream), not as I/O.
         sqlx::Error::Io(_)
+        | sqlx::Error::Protocol(_)
         | sqlx::Error::Tls(_)
         | sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
