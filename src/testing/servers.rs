@@ -4,6 +4,9 @@
 //! stopped when its handle drops. When a binary is missing the test is
 //! skipped, loudly, or fails under `PORTCULLIS_REQUIRE_SERVICES=1`.
 
+// The process helpers serve only the Redis and Postgres servers below.
+#![cfg_attr(not(any(feature = "redis", feature = "postgres")), allow(unused_imports, dead_code))]
+
 use super::skip_or_fail;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
