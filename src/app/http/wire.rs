@@ -232,7 +232,8 @@ pub struct NewUser {
     pub email: EmailText,
     /// 12 characters to 72 bytes of UTF-8, hard to guess, not containing the address's local part.
     pub password: NewPasswordText,
-    /// `user` when omitted.
+    // No doc comment: on a `$ref` it becomes an `allOf` that generated
+    // clients refuse. The object's description says the default.
     pub role: Option<RoleView>,
 }
 
