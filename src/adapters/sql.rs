@@ -190,13 +190,13 @@ pub(crate) fn token_hash(bytes: &[u8]) -> Result<TokenHash, RepoError> {
 /// [`RepoError::Unexpected`] for an address this code never writes.
 pub(crate) fn session_use(
     at: i64,
-    ip: Option<String>,
-    user_agent: Option<String>,
+    ip: Option<&str>,
+    user_agent: Option<&str>,
 ) -> Result<crate::core::session::SessionUse, RepoError> {
     Ok(crate::core::session::SessionUse {
         at: UnixSeconds::new(at),
-        ip: ip.map(|ip| ip.parse()).transpose().map_err(|e| corrupt("session address", e))?,
-        user_agent: user_agent.as_deref().and_then(crate::core::session::UserAgent::from_header),
+        ip: ip.map(str::parse).transpose().map_err(|e| corrupt("session address", e))?,
+        user_agent: user_agent.and_then(crate::core::session::UserAgent::from_header),
     })
 }
 

@@ -74,14 +74,14 @@ async fn only_the_owner_ends_a_session(sessions: &dyn SessionRepo, owner: &User,
 
 async fn a_use_is_recorded_with_its_address_and_agent(sessions: &dyn SessionRepo, user: &User) {
     let (created, _) = open(sessions, user).await;
-    let used = SessionUse {
+    let refresh = SessionUse {
         at: NOW + 30,
         ip: Some(IpAddr::from([0x2001, 0xdb8, 0, 0, 0, 0, 0, 1])),
         user_agent: UserAgent::from_header("Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0"),
     };
-    sessions.record_use(created.id, &used).await.expect("storage answers");
+    sessions.record_use(created.id, &refresh).await.expect("storage answers");
     let stored = session(sessions, created.id).await.expect("the session is stored");
-    assert_eq!(stored.last_use, used);
+    assert_eq!(stored.last_use, refresh);
     assert_eq!(stored.created_at, NOW, "the sign-in instant is kept");
-    sessions.record_use(SessionId::from_uuid(uuid::Uuid::now_v7()), &used).await.expect("an unknown id is no error");
+    sessions.record_use(SessionId::from_uuid(uuid::Uuid::now_v7()), &refresh).await.expect("an unknown id is no error");
 }

@@ -131,7 +131,7 @@ impl SessionRepo for MemoryStore {
             })
             .cloned()
             .collect();
-        live.sort_by(|a, b| b.id.cmp(&a.id));
+        live.sort_by_key(|session| std::cmp::Reverse(session.id));
         live.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
         Ok(live)
     }

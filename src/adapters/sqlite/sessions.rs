@@ -28,8 +28,8 @@ fn session_from_row(row: &SqliteRow) -> Result<SessionRecord, RepoError> {
         credential_epoch: CredentialEpoch::new(row.try_get("credential_epoch").map_err(repo_error)?),
         last_use: session_use(
             row.try_get("last_used_at").map_err(repo_error)?,
-            row.try_get("last_ip").map_err(repo_error)?,
-            row.try_get("last_user_agent").map_err(repo_error)?,
+            row.try_get::<Option<String>, _>("last_ip").map_err(repo_error)?.as_deref(),
+            row.try_get::<Option<String>, _>("last_user_agent").map_err(repo_error)?.as_deref(),
         )?,
     })
 }

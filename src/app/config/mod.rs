@@ -227,7 +227,6 @@ impl Settings {
         )?;
         let registration = accounts::registration(raw.registration.as_deref())?;
         Ok(Self {
-            registration,
             deployment,
             server,
             connections,
@@ -243,6 +242,7 @@ impl Settings {
             hashing,
             admin,
             audit_retention_days,
+            registration,
         })
     }
 }
