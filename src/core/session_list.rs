@@ -91,6 +91,17 @@ impl AuthService {
         Ok(self.list_sessions(user, limit, cursor).await?)
     }
 
+    /// One session of `user` that has not been ended, for an admin.
+    ///
+    /// # Errors
+    /// [`AdminError::NotFound`] for an unknown user, or an id that is not
+    /// one of the user's sessions or is ended.
+    pub async fn admin_get_session(&self, user: UserId, id: SessionId) -> Result<SessionRecord, AdminError> {
+        self.get_user(user).await?;
+        let session = self.ports.sessions.session(id).await?;
+        session.filter(|session| session.user_id == user && session.revoked_at.is_none()).ok_or(AdminError::NotFound)
+    }
+
     /// Ends one session of `user`, audited as `admin_sessions_revoked`
     /// naming the session.
     ///

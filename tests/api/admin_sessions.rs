@@ -36,6 +36,9 @@ async fn an_admin_lists_and_ends_one_session_of_a_user_and_it_is_audited() {
     let items = json_body(response).await["items"].as_array().unwrap().clone();
     assert_eq!(items.len(), 2);
     assert!(items.iter().all(|item| item["current"] == false), "none is the admin's own");
+    let one = app.get_with_token(&format!("/v1/admin/users/{id}/sessions/{}", sid(&laptop)), &admin).await;
+    assert_eq!(one.status().as_u16(), 200);
+    assert_eq!(json_body(one).await["id"], sid(&laptop));
 
     assert_eq!(admin_end(&app, &admin, &format!("{id}/sessions/{}", sid(&laptop))).await.status().as_u16(), 204);
 
@@ -77,6 +80,8 @@ async fn admin_session_routes_hide_other_users_sessions_and_refuse_non_admins() 
     // Bob's session under Alice's id is not Alice's: not found, and it lives on.
     let path = format!("{alice}/sessions/{}", sid(&bob_pair));
     assert_problem(admin_end(&app, &admin, &path).await, 404, "not_found").await;
+    let seen = app.get_with_token(&format!("/v1/admin/users/{path}"), &admin).await;
+    assert_problem(seen, 404, "not_found").await;
     assert_eq!(app.me(&bob_pair.access_token).await.status().as_u16(), 200);
     assert_problem(admin_sessions(&app, &admin, &nobody).await, 404, "not_found").await;
     assert_problem(admin_end(&app, &admin, &format!("{nobody}/sessions")).await, 404, "not_found").await;

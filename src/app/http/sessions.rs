@@ -16,6 +16,7 @@ use crate::core::auth::ServiceFailure;
 use crate::core::session::SessionId;
 use crate::core::session_list::{EndSessionError, SessionPage};
 use crate::core::user::UserId;
+use crate::ports::SessionRecord;
 use poem::http::StatusCode;
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
@@ -56,22 +57,32 @@ pub struct SessionPageView {
     pub next_cursor: Option<String>,
 }
 
+impl SessionView {
+    /// `session` as the caller of session `current` sees it.
+    fn new(session: SessionRecord, current: SessionId) -> Self {
+        Self {
+            id: session.id.as_uuid(),
+            created_at: timestamp(session.created_at.seconds()),
+            last_used_at: timestamp(session.last_use.at.seconds()),
+            ip: session.last_use.ip.map(|ip| ip.to_string()),
+            user_agent: session.last_use.user_agent.map(|agent| agent.as_str().to_owned()),
+            current: session.id == current,
+        }
+    }
+}
+
 impl SessionPageView {
     fn new(page: SessionPage, current: SessionId) -> Self {
-        let items = page
-            .items
-            .into_iter()
-            .map(|session| SessionView {
-                id: session.id.as_uuid(),
-                created_at: timestamp(session.created_at.seconds()),
-                last_used_at: timestamp(session.last_use.at.seconds()),
-                ip: session.last_use.ip.map(|ip| ip.to_string()),
-                user_agent: session.last_use.user_agent.map(|agent| agent.as_str().to_owned()),
-                current: session.id == current,
-            })
-            .collect();
+        let items = page.items.into_iter().map(|session| SessionView::new(session, current)).collect();
         Self { items, next_cursor: page.next_cursor.map(|id| id.to_string()) }
     }
+}
+
+#[derive(ApiResponse)]
+pub enum SessionOk {
+    /// The session.
+    #[oai(status = 200)]
+    Ok(Json<SessionView>),
 }
 
 #[derive(ApiResponse)]
@@ -221,6 +232,22 @@ impl AdminSessionsApi {
         let origin = client_ip.0.origin().by(admin.0.user_id);
         state.auth.admin_end_all_sessions(UserId::from_uuid(id.0), &origin).await?;
         Ok(NoContent::Done)
+    }
+
+    /// Get one of a user's sessions
+    ///
+    /// A session of the user that has not been ended. A session of another
+    /// user is a `404`.
+    #[oai(path = "/:id/sessions/:sid", method = "get", operation_id = "getUserSession", transform = "api_bucket")]
+    async fn get(
+        &self,
+        state: Data<&Arc<AppState>>,
+        admin: AdminAuth,
+        id: Path<Uuid>,
+        sid: Path<Uuid>,
+    ) -> Result<SessionOk, AdminUserErrors> {
+        let session = state.auth.admin_get_session(UserId::from_uuid(id.0), SessionId::from_uuid(sid.0)).await?;
+        Ok(SessionOk::Ok(Json(SessionView::new(session, admin.0.session_id))))
     }
 
     /// End one of a user's sessions
