@@ -58,6 +58,18 @@ fn an_old_alias_exits_78_naming_the_real_variable() {
 }
 
 #[test]
+fn a_bad_or_misspelt_registration_setting_exits_78_naming_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = database_url(dir.path());
+    for (name, value) in [("PORTCULLIS_REGISTRATION", "invite-only"), ("PORTCULLIS_REGISTRATON", "closed")] {
+        let output = run(dir.path(), &[("DATABASE_URL", &database), (name, value)]);
+        let printed = text(&output);
+        assert_eq!(output.status.code(), Some(78), "{name}={value}: {printed}");
+        assert!(printed.contains("PORTCULLIS_REGISTRATION"), "{printed}");
+    }
+}
+
+#[test]
 fn a_bad_redis_key_prefix_exits_78_naming_the_variable() {
     let dir = tempfile::tempdir().unwrap();
     let database = database_url(dir.path());

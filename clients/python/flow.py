@@ -1,6 +1,7 @@
 """Drives Portcullis through the client openapi-python-client generates from
-the committed OpenAPI document: register -> login -> me -> refresh -> logout
--> me answers 401. Exits non-zero on the first mismatch.
+the committed OpenAPI document: register -> login -> me -> a second login ->
+list sessions -> end the second one (its refresh answers 401) -> refresh ->
+logout -> me answers 401. Exits non-zero on the first mismatch.
 
 Generate the client first (it is never committed), then run:
 
@@ -19,8 +20,16 @@ import time
 
 from portcullis_client import AuthenticatedClient, Client
 from portcullis_client.api.auth import login, logout, refresh, register
-from portcullis_client.api.users import get_me
-from portcullis_client.models import Credentials, LogoutRequest, Problem, RefreshRequest, TokenPair, User
+from portcullis_client.api.users import end_my_session, get_me, list_my_sessions
+from portcullis_client.models import (
+    Credentials,
+    LogoutRequest,
+    Problem,
+    RefreshRequest,
+    SessionPage,
+    TokenPair,
+    User,
+)
 
 
 class Mismatch(Exception):
@@ -63,6 +72,30 @@ def main() -> None:
     check(me.status_code == 200, f"me: status {me.status_code}, want 200")
     check(isinstance(me.parsed, User) and me.parsed.id == user.id, f"me: body {me.parsed!r}")
     print("me: 200")
+
+    other = login.sync_detailed(client=anonymous, body=Credentials(email=email, password=password)).parsed
+    check(isinstance(other, TokenPair), f"second login: body {other!r} is not a TokenPair")
+    assert isinstance(other, TokenPair)
+    listed = list_my_sessions.sync_detailed(client=as_user(pair.access_token))
+    check(listed.status_code == 200, f"sessions: status {listed.status_code}, want 200")
+    page = listed.parsed
+    check(isinstance(page, SessionPage), f"sessions: body {page!r} is not a SessionPage")
+    assert isinstance(page, SessionPage)
+    check(len(page.items) == 2, f"sessions: {len(page.items)} items, want 2")
+    current = [session for session in page.items if session.current]
+    check(len(current) == 1, "sessions: exactly one is current")
+    ended = next(session for session in page.items if not session.current)
+    print(f"sessions: 200, {len(page.items)} sessions, current {current[0].id}")
+
+    gone = end_my_session.sync_detailed(id=ended.id, client=as_user(pair.access_token))
+    check(gone.status_code == 204, f"end session: status {gone.status_code}, want 204")
+    print("end session: 204")
+    stale = refresh.sync_detailed(client=anonymous, body=RefreshRequest(refresh_token=other.refresh_token))
+    check(stale.status_code == 401, f"refresh of the ended session: status {stale.status_code}, want 401")
+    check(isinstance(stale.parsed, Problem) and stale.parsed.code == "token_revoked", f"ended: {stale.parsed!r}")
+    print("refresh of the ended session: 401 token_revoked")
+    again = end_my_session.sync_detailed(id=ended.id, client=as_user(pair.access_token))
+    check(again.status_code == 404, f"end the ended session again: status {again.status_code}, want 404")
 
     renewed = refresh.sync_detailed(client=anonymous, body=RefreshRequest(refresh_token=pair.refresh_token))
     check(renewed.status_code == 200, f"refresh: status {renewed.status_code}, want 200")

@@ -35,7 +35,7 @@ macro_rules! select_users {
 /// The session columns.
 macro_rules! session_columns {
     () => {
-        "id, user_id, created_at, revoked_at, credential_epoch"
+        "id, user_id, created_at, revoked_at, credential_epoch, last_used_at, last_ip, last_user_agent"
     };
 }
 
@@ -181,6 +181,23 @@ impl StoredUser {
 /// [`RepoError::Unexpected`] when it is not 32 bytes.
 pub(crate) fn token_hash(bytes: &[u8]) -> Result<TokenHash, RepoError> {
     TokenHash::try_from(bytes).map_err(|e| corrupt("refresh token hash", e))
+}
+
+/// A session's last use from its stored columns: the instant, the client
+/// address as text and the user agent (bounded again as it is read).
+///
+/// # Errors
+/// [`RepoError::Unexpected`] for an address this code never writes.
+pub(crate) fn session_use(
+    at: i64,
+    ip: Option<&str>,
+    user_agent: Option<&str>,
+) -> Result<crate::core::session::SessionUse, RepoError> {
+    Ok(crate::core::session::SessionUse {
+        at: UnixSeconds::new(at),
+        ip: ip.map(str::parse).transpose().map_err(|e| corrupt("session address", e))?,
+        user_agent: user_agent.and_then(crate::core::session::UserAgent::from_header),
+    })
 }
 
 /// A revocation from its stored parts.

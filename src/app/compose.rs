@@ -249,6 +249,7 @@ async fn assemble(settings: &Settings, secrets: Option<Arc<dyn SecretSource>>) -
         refresh_grace_seconds: settings.refresh.grace_seconds,
         limits: settings.limits,
         audit_retention_seconds: i64::from(settings.audit_retention_days) * 86_400,
+        registration: settings.registration,
     };
     let auth = AuthService::start(ports, policy, keys).await.context("starting the auth service")?;
     Ok(Assembled {

@@ -204,12 +204,14 @@ pub struct Origin {
     pub actor: Actor,
     pub ip: Option<IpAddr>,
     pub request_id: Option<String>,
+    /// The client's user agent, which a session shows; never audited.
+    pub user_agent: Option<super::session::UserAgent>,
 }
 
 impl Origin {
     /// An HTTP request by nobody known yet.
     pub fn request(ip: IpAddr, request_id: Option<String>) -> Self {
-        Self { actor: Actor::Anonymous, ip: Some(ip), request_id }
+        Self { actor: Actor::Anonymous, ip: Some(ip), request_id, user_agent: None }
     }
 
     /// The same request, by `user`.
@@ -217,14 +219,19 @@ impl Origin {
         Self { actor: Actor::User(user), ..self }
     }
 
+    /// The same request, from a client that sent this user agent.
+    pub fn with_user_agent(self, user_agent: Option<super::session::UserAgent>) -> Self {
+        Self { user_agent, ..self }
+    }
+
     /// A command of the `portcullis` binary.
     pub fn cli(command: &str) -> Self {
-        Self { actor: Actor::cli(command), ip: None, request_id: None }
+        Self { actor: Actor::cli(command), ip: None, request_id: None, user_agent: None }
     }
 
     /// The service itself.
     pub fn system() -> Self {
-        Self { actor: Actor::System, ip: None, request_id: None }
+        Self { actor: Actor::System, ip: None, request_id: None, user_agent: None }
     }
 }
 

@@ -9,7 +9,7 @@
 pub use super::failure::ServiceFailure;
 pub use super::login::{LoginError, TokenPair};
 pub use super::logout::{LogoutError, PasswordChangeError};
-pub use super::registration::{RegisterError, SeedError, SeedOutcome};
+pub use super::registration::{RegisterError, Registration, SeedError, SeedOutcome};
 pub use super::rotation::RefreshError;
 
 use super::audit::{AuditEvent, AuditType, Origin};
@@ -37,6 +37,8 @@ pub struct AuthPolicy {
     pub limits: Limits,
     /// How long audit events are kept, in seconds.
     pub audit_retention_seconds: i64,
+    /// Whether anyone may register, or only admins create accounts.
+    pub registration: Registration,
 }
 
 /// The ports the use cases run against.

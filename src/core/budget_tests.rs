@@ -74,6 +74,7 @@ fn policy() -> AuthPolicy {
             account_failures: FailurePolicy { max: 50, ..failures },
         },
         audit_retention_seconds: 365 * 86_400,
+        registration: crate::core::auth::Registration::Open,
     }
 }
 
@@ -254,6 +255,27 @@ impl SessionRepo for CuttingSessions {
         now: UnixSeconds,
     ) -> Result<Vec<SessionId>, RepoError> {
         self.store.revoke_all(user, except, now).await
+    }
+    async fn list(
+        &self,
+        user: UserId,
+        now: UnixSeconds,
+        before: Option<SessionId>,
+        limit: u32,
+    ) -> Result<Vec<SessionRecord>, RepoError> {
+        SessionRepo::list(self.store.as_ref(), user, now, before, limit).await
+    }
+    async fn end(
+        &self,
+        user: UserId,
+        id: SessionId,
+        now: UnixSeconds,
+        audit: &[AuditEvent],
+    ) -> Result<bool, RepoError> {
+        self.store.end(user, id, now, audit).await
+    }
+    async fn record_use(&self, id: SessionId, used: &crate::core::session::SessionUse) -> Result<(), RepoError> {
+        self.store.record_use(id, used).await
     }
     async fn purge_expired(&self, now: UnixSeconds) -> Result<u64, RepoError> {
         self.store.purge_expired(now).await

@@ -45,6 +45,7 @@ pub(crate) fn policy(grace: i64) -> AuthPolicy {
             account_failures: FailurePolicy { max: 5, ..failures },
         },
         audit_retention_seconds: 365 * 86_400,
+        registration: Registration::Open,
     }
 }
 
@@ -62,6 +63,20 @@ pub(crate) async fn harness_hashing(
     store: Arc<MemoryStore>,
     hasher: Arc<dyn PasswordHasher>,
 ) -> Harness {
+    harness_of(policy(grace), metrics, store, hasher).await
+}
+
+/// The harness under `policy`, with quiet metrics and the free hasher.
+pub(crate) async fn harness_with_policy(policy: AuthPolicy, store: Arc<MemoryStore>) -> Harness {
+    harness_of(policy, quiet_metrics(), store, Arc::new(FastHasher)).await
+}
+
+async fn harness_of(
+    policy: AuthPolicy,
+    metrics: Arc<dyn MetricsSink>,
+    store: Arc<MemoryStore>,
+    hasher: Arc<dyn PasswordHasher>,
+) -> Harness {
     let clock = Arc::new(FixedClock::at(START));
     let ports = AuthPorts {
         users: store.clone(),
@@ -74,7 +89,7 @@ pub(crate) async fn harness_hashing(
         clock: clock.clone(),
         entropy: Arc::new(SeededEntropy::new(7)),
     };
-    let auth = AuthService::start(ports, policy(grace), ring()).await.unwrap();
+    let auth = AuthService::start(ports, policy, ring()).await.unwrap();
     Harness { auth, clock, store }
 }
 
@@ -103,6 +118,12 @@ pub(crate) fn anonymous() -> Origin {
 }
 
 impl Harness {
+    /// The fixed clock's instant.
+    pub(crate) fn clock_now(&self) -> super::user::UnixSeconds {
+        use crate::ports::Clock as _;
+        self.clock.now()
+    }
+
     pub(crate) async fn signed_up(&self, email: &str) -> TokenPair {
         self.auth.register(email, PASSWORD.into(), &anonymous()).await.unwrap();
         self.auth.login(email, PASSWORD.into(), &ip(1)).await.unwrap()

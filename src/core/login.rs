@@ -10,7 +10,7 @@ use super::failure::{absorbs_failures, ServiceFailure};
 use super::limits::limited_network;
 use super::password::{Password, PasswordHash};
 use super::refresh::RefreshToken;
-use super::session::SessionId;
+use super::session::{SessionId, SessionUse};
 use super::token::AccessClaims;
 use super::user::{UnixSeconds, User, UserStatus};
 use crate::ports::{
@@ -223,12 +223,15 @@ impl AuthService {
     /// has moved on (or the user is gone or disabled) since.
     async fn open_session(&self, user: &User, origin: &Origin) -> Result<Option<TokenPair>, ServiceFailure> {
         let now = self.ports.clock.now();
+        // A UUIDv7, so a user's sessions list newest first by id.
+        let millis = u64::try_from(self.ports.clock.now_millis()).unwrap_or(0);
         let session = SessionRecord {
-            id: SessionId::from_uuid(self.ports.entropy.uuid_v4()),
+            id: SessionId::from_uuid(self.ports.entropy.uuid_v7(millis)),
             user_id: user.id,
             created_at: now,
             revoked_at: None,
             credential_epoch: user.credential_epoch,
+            last_use: SessionUse { at: now, ip: origin.ip, user_agent: origin.user_agent.clone() },
         };
         let refresh_token = RefreshToken::generate(self.ports.entropy.as_ref());
         let record = RefreshRecord {

@@ -66,6 +66,7 @@ async fn service(metrics: MockMetricsSink, feed: Arc<FlakyFeed>) -> AuthService 
             account_failures: FailurePolicy { max: 50, ..failures },
         },
         audit_retention_seconds: 365 * 86_400,
+        registration: crate::core::auth::Registration::Open,
     };
     let ports = AuthPorts {
         users: feed.store.clone(),

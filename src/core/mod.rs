@@ -20,6 +20,7 @@ pub mod registration;
 pub mod revocation;
 pub mod rotation;
 pub mod session;
+pub mod session_list;
 pub mod token;
 pub mod user;
 
@@ -35,5 +36,7 @@ pub(crate) mod harness;
 mod key_rotation_tests;
 #[cfg(test)]
 mod metrics_tests;
+#[cfg(test)]
+mod session_list_tests;
 #[cfg(test)]
 pub(crate) mod testkit;

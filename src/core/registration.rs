@@ -18,10 +18,24 @@ pub enum RegisterError {
     WeakPassword(#[source] PasswordError),
     #[error("email is already registered")]
     EmailTaken,
+    /// Self-registration is closed: only admins create accounts.
+    #[error("registration is closed")]
+    Closed,
     #[error(transparent)]
     Failure(#[from] ServiceFailure),
 }
 absorbs_failures!(RegisterError);
+
+/// Who may create an account (`PORTCULLIS_REGISTRATION`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Registration {
+    /// Anyone, through `POST /v1/auth/register`.
+    #[default]
+    Open,
+    /// Only administrators; self-registration is refused before the
+    /// address or password is checked or hashed.
+    Closed,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum SeedError {
@@ -49,11 +63,14 @@ pub enum SeedOutcome {
 
 impl AuthService {
     /// Creates an account with the `user` role, audited as a
-    /// `registration` by the new user.
+    /// `registration` by the new user, while registration is open.
     ///
     /// # Errors
     /// See [`RegisterError`].
     pub async fn register(&self, email: &str, password: String, origin: &Origin) -> Result<User, RegisterError> {
+        if self.policy.registration == Registration::Closed {
+            return Err(RegisterError::Closed);
+        }
         self.create_account(email, password, Role::User, origin).await
     }
 

@@ -8,7 +8,7 @@ use super::failure::{absorbs_failures, ServiceFailure};
 use super::keyring::KeyRing;
 use super::login::TokenPair;
 use super::refresh::RefreshToken;
-use super::session::SessionId;
+use super::session::{SessionId, SessionUse};
 use super::user::UserStatus;
 use crate::ports::{
     HashError, LimiterError, RefreshRecord, RefreshRefusal, RepoError, RevocationReason, RotateOutcome, TokenKind,
@@ -120,6 +120,8 @@ impl AuthService {
                 return Err(RefreshError::Revoked);
             }
         }
+        let this_use = SessionUse { at: now, ip: origin.ip, user_agent: origin.user_agent.clone() };
+        self.ports.sessions.record_use(session.id, &this_use).await?;
         self.ports.metrics.token_issued(TokenKind::Refresh);
         let (access_token, expires_in) = self.issue_access_token(&user, session.id, now);
         Ok(TokenPair { access_token, expires_in, refresh_token: child, device_token: None })

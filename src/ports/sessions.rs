@@ -6,7 +6,7 @@
 use super::RepoError;
 use crate::core::audit::AuditEvent;
 use crate::core::refresh::TokenHash;
-use crate::core::session::SessionId;
+use crate::core::session::{SessionId, SessionUse};
 use crate::core::user::{CredentialEpoch, UnixSeconds, UserId};
 use async_trait::async_trait;
 
@@ -19,6 +19,9 @@ pub struct SessionRecord {
     /// The user's credential epoch this session lives in; once the user's
     /// has moved past it, the session is over.
     pub credential_epoch: CredentialEpoch,
+    /// The sign-in or the latest refresh, with the client's address and
+    /// user agent at the time.
+    pub last_use: SessionUse,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -94,6 +97,23 @@ pub trait SessionRepo: Send + Sync {
         except: Option<SessionId>,
         now: UnixSeconds,
     ) -> Result<Vec<SessionId>, RepoError>;
+    /// The live sessions of `user` (not revoked, with a refresh token
+    /// unexpired at `now`), newest id first, those with an id below
+    /// `before` when it is given; at most `limit`.
+    async fn list(
+        &self,
+        user: UserId,
+        now: UnixSeconds,
+        before: Option<SessionId>,
+        limit: u32,
+    ) -> Result<Vec<SessionRecord>, RepoError>;
+    /// Revokes session `id` if it is `user`'s and not yet revoked, storing
+    /// `audit` in the same transaction, and only then; returns whether it
+    /// did. Another user's session is left alone and answers `false`.
+    async fn end(&self, user: UserId, id: SessionId, now: UnixSeconds, audit: &[AuditEvent])
+        -> Result<bool, RepoError>;
+    /// Records a use (a refresh) of session `id`; an unknown id changes nothing.
+    async fn record_use(&self, id: SessionId, used: &SessionUse) -> Result<(), RepoError>;
     /// Deletes refresh tokens that expired before `now`.
     async fn purge_expired(&self, now: UnixSeconds) -> Result<u64, RepoError>;
 }

@@ -7,6 +7,7 @@
 #![allow(clippy::float_cmp)]
 
 mod admin;
+mod admin_sessions;
 mod behind_nginx;
 mod budgets;
 mod challenges;
@@ -39,6 +40,7 @@ mod redis;
 mod refresh;
 mod register;
 mod replicas;
+mod session_list;
 mod sessions;
 mod users;
 #[cfg(feature = "vault")]

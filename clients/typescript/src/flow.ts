@@ -1,5 +1,6 @@
 // Drives Portcullis through a client generated from the committed OpenAPI
-// document: register -> login -> me -> refresh -> logout -> me answers 401.
+// document: register -> login -> me -> a second login -> list sessions -> end
+// the second one (its refresh answers 401) -> refresh -> logout -> me answers 401.
 // Exits non-zero on the first mismatch.
 //
 //   npm run generate && PORTCULLIS_URL=http://127.0.0.1:8080 npm run flow
@@ -44,6 +45,28 @@ async function main(): Promise<void> {
   check(me.response.status === 200 && me.data, `me: status ${me.response.status}, want 200`);
   check(me.data.id === registered.data.id, `me: id ${me.data.id}, want ${registered.data.id}`);
   console.log("me: 200");
+
+  const other = await client.POST("/v1/auth/login", { body: { email, password } });
+  check(other.response.status === 200 && other.data, `second login: status ${other.response.status}, want 200`);
+  const listed = await client.GET("/v1/users/me/sessions", bearer(login.data.access_token));
+  check(listed.response.status === 200 && listed.data, `sessions: status ${listed.response.status}, want 200`);
+  check(listed.data.items.length === 2, `sessions: ${listed.data.items.length} items, want 2`);
+  const current = listed.data.items.filter((session) => session.current);
+  check(current.length === 1, "sessions: exactly one is current");
+  const ended = listed.data.items.find((session) => !session.current);
+  check(ended, "sessions: the other session is listed");
+  console.log(`sessions: 200, ${listed.data.items.length} sessions, current ${current[0]?.id}`);
+
+  const gone = await client.DELETE("/v1/users/me/sessions/{id}", {
+    ...bearer(login.data.access_token),
+    params: { path: { id: ended.id } },
+  });
+  check(gone.response.status === 204, `end session: status ${gone.response.status}, want 204`);
+  console.log("end session: 204");
+  const stale = await client.POST("/v1/auth/refresh", { body: { refresh_token: other.data.refresh_token } });
+  check(stale.response.status === 401, `refresh of the ended session: status ${stale.response.status}, want 401`);
+  check(isProblem(stale.error) && stale.error.code === "token_revoked", "refresh of the ended session: code");
+  console.log("refresh of the ended session: 401 token_revoked");
 
   const refreshed = await client.POST("/v1/auth/refresh", { body: { refresh_token: login.data.refresh_token } });
   check(refreshed.response.status === 200 && refreshed.data, `refresh: status ${refreshed.response.status}, want 200`);

@@ -142,6 +142,7 @@ fn session_of(user: UserId, epoch: CredentialEpoch) -> (SessionRecord, RefreshRe
         created_at: NOW,
         revoked_at: None,
         credential_epoch: epoch,
+        last_use: crate::core::session::SessionUse { at: NOW, ip: None, user_agent: None },
     };
     let mut hash = [0u8; 32];
     hash[..16].copy_from_slice(Uuid::new_v4().as_bytes());

@@ -14,6 +14,7 @@
 mod audit;
 mod epochs;
 mod revocations;
+mod session_list;
 mod sessions;
 mod users;
 

@@ -4,7 +4,7 @@
 
 use super::{insert, new_user, NOW};
 use crate::core::refresh::TokenHash;
-use crate::core::session::SessionId;
+use crate::core::session::{SessionId, SessionUse};
 use crate::core::user::{CredentialEpoch, Role, UnixSeconds, User, UserStatus};
 use crate::ports::{RefreshRecord, RotateOutcome, SessionRecord, SessionRepo, UserRepo};
 use std::sync::Arc;
@@ -24,6 +24,7 @@ pub(super) fn new_session(user: &User, created_at: UnixSeconds) -> SessionRecord
         created_at,
         revoked_at: None,
         credential_epoch: user.credential_epoch,
+        last_use: SessionUse { at: created_at, ip: None, user_agent: None },
     }
 }
 
@@ -78,6 +79,7 @@ pub async fn sessions_contract(users: &dyn UserRepo, sessions: Arc<dyn SessionRe
     expired_tokens_are_purged(sessions.as_ref(), &dave).await;
     deleting_a_user_deletes_their_sessions(users, sessions.as_ref(), &carol, &dave).await;
     super::epochs::epochs_contract(users, sessions.as_ref()).await;
+    super::session_list::session_list_contract(users, sessions.as_ref()).await;
 }
 
 async fn sessions_and_tokens_are_stored(sessions: &dyn SessionRepo, user: &User) {

@@ -4,10 +4,10 @@
 
 use super::audit::insert_events;
 use super::{repo_error, PostgresStore};
-use crate::adapters::sql::{refresh_token_columns, session_columns, token_hash};
+use crate::adapters::sql::{refresh_token_columns, session_columns, session_use, token_hash};
 use crate::core::audit::AuditEvent;
 use crate::core::refresh::TokenHash;
-use crate::core::session::SessionId;
+use crate::core::session::{SessionId, SessionUse};
 use crate::core::user::{CredentialEpoch, UnixSeconds, UserId};
 use crate::ports::{RefreshRecord, RepoError, RotateOutcome, SessionRecord, SessionRepo};
 use anyhow::anyhow;
@@ -23,6 +23,11 @@ fn session_from_row(row: &PgRow) -> Result<SessionRecord, RepoError> {
         created_at: UnixSeconds::new(row.try_get("created_at").map_err(repo_error)?),
         revoked_at: row.try_get::<Option<i64>, _>("revoked_at").map_err(repo_error)?.map(UnixSeconds::new),
         credential_epoch: CredentialEpoch::new(row.try_get("credential_epoch").map_err(repo_error)?),
+        last_use: session_use(
+            row.try_get("last_used_at").map_err(repo_error)?,
+            row.try_get::<Option<String>, _>("last_ip").map_err(repo_error)?.as_deref(),
+            row.try_get::<Option<String>, _>("last_user_agent").map_err(repo_error)?.as_deref(),
+        )?,
     })
 }
 
@@ -95,12 +100,15 @@ impl SessionRepo for PostgresStore {
         if !epoch_holds(&mut transaction, session.user_id, None, session.credential_epoch).await? {
             return Ok(false);
         }
-        sqlx::query(concat!("INSERT INTO sessions (", session_columns!(), ") VALUES ($1, $2, $3, $4, $5)"))
+        sqlx::query(concat!("INSERT INTO sessions (", session_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"))
             .bind(session.id.as_uuid())
             .bind(session.user_id.as_uuid())
             .bind(session.created_at.seconds())
             .bind(session.revoked_at.map(UnixSeconds::seconds))
             .bind(session.credential_epoch.value())
+            .bind(session.last_use.at.seconds())
+            .bind(session.last_use.ip.map(|ip| ip.to_string()))
+            .bind(session.last_use.user_agent.as_ref().map(|agent| agent.as_str().to_owned()))
             .execute(&mut *transaction)
             .await
             .map_err(repo_error)?;
@@ -229,6 +237,68 @@ impl SessionRepo for PostgresStore {
         .await
         .map_err(repo_error)
         .map(|ids: Vec<Uuid>| ids.into_iter().map(SessionId::from_uuid).collect())
+    }
+
+    async fn list(
+        &self,
+        user: UserId,
+        now: UnixSeconds,
+        before: Option<SessionId>,
+        limit: u32,
+    ) -> Result<Vec<SessionRecord>, RepoError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            session_columns!(),
+            " FROM sessions s WHERE user_id = $1 AND revoked_at IS NULL AND ($2::uuid IS NULL OR id < $2) \
+             AND EXISTS (SELECT 1 FROM refresh_tokens t \
+                 WHERE t.session_id = s.id AND t.user_id = s.user_id AND t.expires_at > $3) \
+             ORDER BY id DESC LIMIT $4"
+        ))
+        .bind(user.as_uuid())
+        .bind(before.map(|id| id.as_uuid()))
+        .bind(now.seconds())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(repo_error)?;
+        rows.iter().map(session_from_row).collect()
+    }
+
+    async fn end(
+        &self,
+        user: UserId,
+        id: SessionId,
+        now: UnixSeconds,
+        audit: &[AuditEvent],
+    ) -> Result<bool, RepoError> {
+        let mut transaction = self.pool.begin().await.map_err(repo_error)?;
+        let ended =
+            sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL")
+                .bind(now.seconds())
+                .bind(id.as_uuid())
+                .bind(user.as_uuid())
+                .execute(&mut *transaction)
+                .await
+                .map_err(repo_error)?
+                .rows_affected();
+        if ended == 0 {
+            return Ok(false);
+        }
+        insert_events(&mut transaction, audit).await?;
+        transaction.commit().await.map_err(repo_error)?;
+        Ok(true)
+    }
+
+    async fn record_use(&self, id: SessionId, used: &SessionUse) -> Result<(), RepoError> {
+        sqlx::query("UPDATE sessions SET last_used_at = $1, last_ip = $2, last_user_agent = $3 WHERE id = $4")
+            .bind(used.at.seconds())
+            .bind(used.ip.map(|ip| ip.to_string()))
+            .bind(used.user_agent.as_ref().map(|agent| agent.as_str().to_owned()))
+            .bind(id.as_uuid())
+            .execute(&self.pool)
+            .await
+            .map_err(repo_error)?;
+        Ok(())
     }
 
     async fn purge_expired(&self, now: UnixSeconds) -> Result<u64, RepoError> {

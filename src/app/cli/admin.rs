@@ -154,6 +154,8 @@ async fn execute(tools: &AdminTools, command: AdminCommand, origin: &Origin) -> 
                 RegisterError::EmailTaken => format!("{email} is already registered"),
                 RegisterError::InvalidEmail(error) => format!("{email:?} is not a valid address: {error}"),
                 RegisterError::WeakPassword(error) => format!("the password is refused: {error}"),
+                // Only self-registration is ever closed.
+                RegisterError::Closed => "registration is closed".to_owned(),
                 RegisterError::Failure(failure) => format!("{:#}", anyhow::Error::new(failure)),
             })?;
             Ok(format!("created {} {} ({})", user.role.as_str(), user.email.as_str(), user.id))

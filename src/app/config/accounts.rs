@@ -73,3 +73,16 @@ impl AdminSeed {
         }
     }
 }
+
+/// `PORTCULLIS_REGISTRATION`: `open` (the default) or `closed`.
+///
+/// # Errors
+/// [`ConfigError`] naming the variable for any other value.
+pub fn registration(value: Option<&str>) -> Result<crate::core::auth::Registration, ConfigError> {
+    use crate::core::auth::Registration;
+    match value.map(str::trim) {
+        None | Some("open") => Ok(Registration::Open),
+        Some("closed") => Ok(Registration::Closed),
+        Some(other) => Err(invalid("PORTCULLIS_REGISTRATION", format!("{other:?} is not `open` or `closed`"))),
+    }
+}

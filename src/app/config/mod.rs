@@ -95,6 +95,8 @@ pub struct Settings {
     pub admin: Option<AdminSeed>,
     /// How many days audit events are kept before housekeeping purges them.
     pub audit_retention_days: u32,
+    /// `PORTCULLIS_REGISTRATION`: whether anyone may register.
+    pub registration: crate::core::auth::Registration,
 }
 
 /// Variables read without the `PORTCULLIS_` prefix, and the key each sets.
@@ -223,6 +225,7 @@ impl Settings {
             1,
             36_500,
         )?;
+        let registration = accounts::registration(raw.registration.as_deref())?;
         Ok(Self {
             deployment,
             server,
@@ -239,6 +242,7 @@ impl Settings {
             hashing,
             admin,
             audit_retention_days,
+            registration,
         })
     }
 }

@@ -71,6 +71,7 @@ pub const VARIABLES: &[&str] = &[
     "PORTCULLIS_HSTS_MAX_AGE_SECONDS",
     "PORTCULLIS_SHUTDOWN_DRAIN_SECONDS",
     "PORTCULLIS_AUDIT_RETENTION_DAYS",
+    "PORTCULLIS_REGISTRATION",
 ];
 
 /// Variables the test suite, CI and `compose.yaml` read from the

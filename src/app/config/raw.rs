@@ -115,6 +115,7 @@ pub struct RawSettings {
     pub hash_workers: Option<String>,
     pub hash_queue: Option<String>,
     pub audit_retention_days: Option<String>,
+    pub registration: Option<String>,
     pub database: RawDatabase,
     pub redis: RawRedis,
     pub connections: RawConnections,

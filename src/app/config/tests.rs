@@ -378,3 +378,17 @@ fn the_jwt_keys_may_be_a_ring_document_checked_whole_at_start() {
     assert!(problem(&[("PORTCULLIS_SECRETS_REFRESH_SECONDS", "0")]).contains("PORTCULLIS_SECRETS_REFRESH_SECONDS"));
     assert_eq!(load(&[]).unwrap().secrets_refresh, Duration::from_secs(60));
 }
+
+#[test]
+fn registration_is_open_unless_closed_and_anything_else_is_refused() {
+    use crate::core::auth::Registration;
+    assert_eq!(load(&[]).unwrap().registration, Registration::Open);
+    assert_eq!(load(&[("PORTCULLIS_REGISTRATION", "closed")]).unwrap().registration, Registration::Closed);
+    assert_eq!(load(&[("PORTCULLIS_REGISTRATION", "open")]).unwrap().registration, Registration::Open);
+    for bad in ["Closed", "no"] {
+        let message = problem(&[("PORTCULLIS_REGISTRATION", bad)]);
+        assert!(message.contains("PORTCULLIS_REGISTRATION") && message.contains("`closed`"), "{bad}: {message}");
+    }
+    let typo = problem(&[("PORTCULLIS_REGISTRATON", "closed")]);
+    assert!(typo.contains("PORTCULLIS_REGISTRATION"), "{typo}");
+}

@@ -2,15 +2,18 @@
 //! so none runs for a caller without the admin role, and declares the `api`
 //! rate-limit bucket.
 
-use super::errors::{AdminChangeErrors, AdminDeleteErrors, AdminListErrors, AdminUserErrors, ProblemCode};
+use super::errors::{
+    endpoint_errors, AdminChangeErrors, AdminDeleteErrors, AdminListErrors, AdminUserErrors, ProblemCode,
+};
 use super::middleware::rate_limit::api_bucket;
 use super::params::{Cursor, PageSize};
 use super::problem::Problem;
 use super::security::AdminAuth;
 use super::state::AppState;
-use super::wire::{NoContent, UserOk, UserPageOk, UserPageView, UserPatch, UserView};
+use super::wire::{NewUser, NoContent, RegisterOk, UserOk, UserPageOk, UserPageView, UserPatch, UserView};
 use super::{ApiTags, ClientIp};
 use crate::core::admin::AdminError;
+use crate::core::auth::RegisterError;
 use crate::core::user::{Role, UserChange, UserId, UserStatus};
 use poem::http::StatusCode;
 use poem::web::Data;
@@ -45,6 +48,26 @@ fn patch_field<T>(name: &str, field: MaybeUndefined<T>) -> Result<Option<T>, Pro
     }
 }
 
+endpoint_errors!(AdminCreateErrors from [RegisterError] {
+    /// Malformed JSON or a wrong type.
+    400 => BadRequest,
+    /// Missing, invalid, expired or revoked access token.
+    401 => Unauthorized,
+    /// The caller is not an admin (`forbidden`).
+    403 => Forbidden,
+    /// The address is already registered (`email_taken`).
+    409 => Conflict,
+    /// Body over 16 KiB.
+    413 => PayloadTooLarge,
+    /// Invalid address (`validation_failed`), weak password (`weak_password`) or unknown field.
+    422 => Unprocessable,
+} retry {
+    /// Rate limited (`rate_limited`).
+    429 => TooManyRequests,
+    /// Password hashing saturated or storage unavailable.
+    503 => Unavailable,
+});
+
 pub struct AdminApi;
 
 #[OpenApi(prefix_path = "/v1/admin/users", tag = "ApiTags::Admin")]
@@ -69,6 +92,26 @@ impl AdminApi {
             items: page.items.into_iter().map(UserView::from).collect(),
             next_cursor: page.next_cursor.map(|id| id.to_string()),
         })))
+    }
+
+    /// Create a user
+    ///
+    /// Creates an account with a first password (the registration rules
+    /// apply) and the given role (`user` by default), whether or not
+    /// self-registration is open; audited as `admin_user_created`.
+    #[oai(path = "/", method = "post", operation_id = "createUser", transform = "api_bucket")]
+    async fn create(
+        &self,
+        state: Data<&Arc<AppState>>,
+        admin: AdminAuth,
+        body: Json<NewUser>,
+        client_ip: Data<&ClientIp>,
+    ) -> Result<RegisterOk, AdminCreateErrors> {
+        let NewUser { email, password, role } = body.0;
+        let role = role.map_or(Role::User, Role::from);
+        let origin = client_ip.0.origin().by(admin.0.user_id);
+        let user = state.auth.create_account(&email.0, password.0, role, &origin).await?;
+        Ok(RegisterOk::Created(Json(user.into())))
     }
 
     /// Get a user

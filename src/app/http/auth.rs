@@ -21,6 +21,7 @@ use crate::core::auth::{LoginError, LogoutError, RefreshError, RegisterError};
 use crate::core::password::PasswordError;
 use poem::http::StatusCode;
 use poem::web::Data;
+use poem::Request;
 use poem_openapi::payload::Json;
 use poem_openapi::OpenApi;
 use std::sync::Arc;
@@ -39,6 +40,11 @@ impl From<RegisterError> for Problem {
             RegisterError::EmailTaken => {
                 Problem::new(StatusCode::CONFLICT, ProblemCode::EmailTaken, "this email address is already registered")
             }
+            RegisterError::Closed => Problem::new(
+                StatusCode::FORBIDDEN,
+                ProblemCode::RegistrationClosed,
+                "registration is closed: an administrator creates accounts",
+            ),
             RegisterError::Failure(failure) => failure.into(),
         }
     }
@@ -96,7 +102,9 @@ pub struct AuthApi;
 impl AuthApi {
     /// Register a new account
     ///
-    /// Creates an account with the `user` role.
+    /// Creates an account with the `user` role. When the service runs with
+    /// `PORTCULLIS_REGISTRATION=closed`, answers `403 registration_closed`:
+    /// an administrator creates accounts (`POST /v1/admin/users`).
     #[oai(path = "/register", method = "post", operation_id = "register", transform = "auth_bucket")]
     async fn register(
         &self,
@@ -118,10 +126,12 @@ impl AuthApi {
         state: Data<&Arc<AppState>>,
         body: Json<LoginRequest>,
         client_ip: Data<&ClientIp>,
+        request: &Request,
     ) -> Result<TokensOk, LoginErrors> {
         let LoginRequest { email, password, device_token } = body.0;
         let device_token = device_token.as_ref().map(|token| token.0.as_str());
-        let pair = state.auth.login_from_device(&email.0, password.0, &client_ip.0.origin(), device_token).await?;
+        let origin = client_ip.0.origin_with_agent(request);
+        let pair = state.auth.login_from_device(&email.0, password.0, &origin, device_token).await?;
         Ok(TokensOk::Ok(Json(pair.into())))
     }
 
@@ -135,8 +145,10 @@ impl AuthApi {
         state: Data<&Arc<AppState>>,
         body: Json<RefreshRequest>,
         client_ip: Data<&ClientIp>,
+        request: &Request,
     ) -> Result<TokensOk, RefreshErrors> {
-        let pair = state.auth.refresh(&body.0.refresh_token.0, &client_ip.0.origin()).await?;
+        let origin = client_ip.0.origin_with_agent(request);
+        let pair = state.auth.refresh(&body.0.refresh_token.0, &origin).await?;
         Ok(TokensOk::Ok(Json(pair.into())))
     }
 

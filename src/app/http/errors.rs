@@ -36,11 +36,13 @@ pub enum ProblemCode {
     LastAdmin,
     MethodNotAllowed,
     UnsupportedMediaType,
+    /// Self-registration is closed; an admin creates accounts.
+    RegistrationClosed,
 }
 
 impl ProblemCode {
     /// Every code, for tests and documentation.
-    pub const ALL: [Self; 16] = [
+    pub const ALL: [Self; 17] = [
         Self::InvalidCredentials,
         Self::EmailTaken,
         Self::WeakPassword,
@@ -57,6 +59,7 @@ impl ProblemCode {
         Self::LastAdmin,
         Self::MethodNotAllowed,
         Self::UnsupportedMediaType,
+        Self::RegistrationClosed,
     ];
 
     /// The stable wire form, as in `code` and `type` of a problem body.
@@ -78,6 +81,7 @@ impl ProblemCode {
             Self::LastAdmin => "last_admin",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::RegistrationClosed => "registration_closed",
         }
     }
 }
@@ -181,9 +185,13 @@ macro_rules! endpoint_errors {
     };
 }
 
+pub(crate) use endpoint_errors;
+
 endpoint_errors!(RegisterErrors from [RegisterError] {
     /// Malformed JSON or a wrong type.
     400 => BadRequest,
+    /// Registration is closed (`registration_closed`): an admin creates accounts.
+    403 => Forbidden,
     /// The address is already registered (`email_taken`).
     409 => Conflict,
     /// Body over 16 KiB.

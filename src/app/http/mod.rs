@@ -2,7 +2,7 @@
 //! the middleware that gives every response its request id, security
 //! headers, rate-limit headers and problem+json errors.
 //!
-//! One concern per module: [`auth`], [`users`], [`admin`], [`audit`] and
+//! One concern per module: [`auth`], [`users`], [`sessions`], [`admin`], [`audit`] and
 //! [`ops`] are the APIs (handlers and what their domain errors mean on the
 //! wire);
 //! [`wire`] and [`params`] the shapes they exchange; [`errors`] every
@@ -23,6 +23,7 @@ pub mod ops;
 pub mod params;
 pub mod problem;
 pub mod security;
+pub mod sessions;
 pub mod spec;
 pub mod state;
 pub mod text;
@@ -49,6 +50,15 @@ impl ClientIp {
         let request_id = problem::current_request_id();
         crate::core::audit::Origin::request(self.0, (!request_id.is_empty()).then_some(request_id))
     }
+
+    /// [`Self::origin`] with the request's `User-Agent`, bounded, for the
+    /// routes that record a session's use (sign-in and refresh).
+    pub fn origin_with_agent(self, request: &poem::Request) -> crate::core::audit::Origin {
+        let agent = request.headers().get(poem::http::header::USER_AGENT);
+        let agent = agent
+            .and_then(|value| crate::core::session::UserAgent::from_header(&String::from_utf8_lossy(value.as_bytes())));
+        self.origin().with_user_agent(agent)
+    }
 }
 
 #[derive(Tags)]
@@ -63,12 +73,30 @@ pub enum ApiTags {
     Operations,
 }
 
-type Apis = (auth::AuthApi, users::UsersApi, admin::AdminApi, audit::AuditApi, ops::OpsApi, jwks::JwksApi);
+type Apis = (
+    auth::AuthApi,
+    users::UsersApi,
+    sessions::SessionsApi,
+    admin::AdminApi,
+    sessions::AdminSessionsApi,
+    audit::AuditApi,
+    ops::OpsApi,
+    jwks::JwksApi,
+);
 
 /// The one place the OpenAPI service is built: the server and the spec
 /// exporter both call it, so they cannot drift apart.
 pub fn openapi_service() -> OpenApiService<Apis, ()> {
-    let apis = (auth::AuthApi, users::UsersApi, admin::AdminApi, audit::AuditApi, ops::OpsApi, jwks::JwksApi);
+    let apis = (
+        auth::AuthApi,
+        users::UsersApi,
+        sessions::SessionsApi,
+        admin::AdminApi,
+        sessions::AdminSessionsApi,
+        audit::AuditApi,
+        ops::OpsApi,
+        jwks::JwksApi,
+    );
     // No `.summary()`: `info.summary` is OpenAPI 3.1, and poem-openapi
     // declares 3.0.0, so validators reject it; the description opens with it.
     OpenApiService::new(apis, "Portcullis", env!("CARGO_PKG_VERSION"))

@@ -149,6 +149,19 @@ impl PageSize {
 }
 
 impl Cursor {
+    /// The session the next page of a session list starts after, if a
+    /// cursor was sent.
+    ///
+    /// # Errors
+    /// A `422 validation_failed` naming `cursor` when it is not a session id.
+    pub fn resolve_session(cursor: Option<Self>) -> Result<Option<crate::core::session::SessionId>, Problem> {
+        cursor
+            .map(|cursor| {
+                cursor.0.parse().map_err(|_| Problem::validation("cursor", "is not a cursor from a previous page"))
+            })
+            .transpose()
+    }
+
     /// The user the next page starts after, if a cursor was sent.
     ///
     /// # Errors
