@@ -111,7 +111,7 @@ async fn open_storage(settings: &Settings) -> anyhow::Result<Storage> {
 
 /// The in-process limiter, or with `REDIS_URL` the Redis limiter with the
 /// in-process one standing in while Redis is unavailable.
-#[cfg_attr(not(feature = "redis"), allow(clippy::unnecessary_wraps))]
+#[cfg_attr(not(feature = "redis"), allow(clippy::unnecessary_wraps, clippy::needless_pass_by_value))]
 fn open_limiter(
     settings: &Settings,
     clock: Arc<dyn Clock>,
@@ -145,6 +145,7 @@ fn open_limiter(
 
 /// The secret source `settings` chooses. With `env` and no key, in
 /// development, a random key that lives as long as the process.
+#[cfg_attr(not(feature = "vault"), allow(clippy::unnecessary_wraps))]
 fn configured_source(settings: &Settings, entropy: &dyn Entropy) -> anyhow::Result<Arc<dyn SecretSource>> {
     match &settings.keys {
         SigningKeys::Env(document) => {
