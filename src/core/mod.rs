@@ -14,6 +14,9 @@ pub mod keyring;
 pub mod limits;
 pub mod login;
 pub mod logout;
+pub mod mfa;
+pub mod mfa_key;
+pub mod mfa_login;
 pub mod password;
 pub mod refresh;
 pub mod registration;
@@ -21,6 +24,7 @@ pub mod revocation;
 pub mod rotation;
 pub mod session;
 pub mod token;
+pub mod totp;
 pub mod user;
 
 #[cfg(test)]
@@ -35,5 +39,7 @@ pub(crate) mod harness;
 mod key_rotation_tests;
 #[cfg(test)]
 mod metrics_tests;
+#[cfg(test)]
+mod mfa_tests;
 #[cfg(test)]
 pub(crate) mod testkit;

@@ -121,7 +121,8 @@ impl AuthService {
             }
         }
         self.ports.metrics.token_issued(TokenKind::Refresh);
-        let (access_token, expires_in) = self.issue_access_token(&user, session.id, now);
+        let amr = self.session_amr(session.id).await?;
+        let (access_token, expires_in) = self.issue_access_token(&user, session.id, now, amr);
         Ok(TokenPair { access_token, expires_in, refresh_token: child, device_token: None })
     }
 }
