@@ -170,7 +170,7 @@ impl AuthService {
         if record.confirmed_at.is_some() {
             return Err(MfaError::AlreadyEnabled);
         }
-        let secret = self.open_secret(key, &record)?;
+        let secret = open_secret(key, &record)?;
         let now = self.ports.clock.now();
         let step = totp::matching_step(&secret, code, now).ok_or(MfaError::InvalidCode)?;
         let codes: Vec<String> = (0..RECOVERY_CODES).map(|_| self.new_recovery_code()).collect();
@@ -261,7 +261,7 @@ impl AuthService {
         match proof {
             SecondFactor::Code(code) => {
                 let (_, key) = self.mfa_key()?;
-                let secret = self.open_secret(key, record)?;
+                let secret = open_secret(key, record)?;
                 let Some(step) = totp::matching_step(&secret, code, now) else { return Ok(false) };
                 Ok(setup.repo.accept_step(record.user_id, step).await?)
             }
@@ -282,15 +282,6 @@ impl AuthService {
         self.record_refusal(event.detail("factor", kind).detail("during", step)).await;
     }
 
-    fn open_secret(&self, key: &MfaKey, record: &TotpRecord) -> Result<Vec<u8>, MfaError> {
-        key.open(record.user_id, &record.sealed_secret).map_err(|_| {
-            // The key was replaced: this secret cannot be read any more.
-            MfaError::Failure(ServiceFailure::Unexpected(anyhow::anyhow!(
-                "a TOTP secret does not open under the configured PORTCULLIS_MFA_KEY"
-            )))
-        })
-    }
-
     /// Sixteen base32 characters (80 bits) in groups of four.
     fn new_recovery_code(&self) -> String {
         let mut bytes = [0u8; 10];
@@ -299,6 +290,15 @@ impl AuthService {
         let groups: Vec<&str> = (0..4).map(|i| &text[i * 4..i * 4 + 4]).collect();
         groups.join("-")
     }
+}
+
+fn open_secret(key: &MfaKey, record: &TotpRecord) -> Result<Vec<u8>, MfaError> {
+    key.open(record.user_id, &record.sealed_secret).map_err(|_| {
+        // The key was replaced: this secret cannot be read any more.
+        MfaError::Failure(ServiceFailure::Unexpected(anyhow::anyhow!(
+            "a TOTP secret does not open under the configured PORTCULLIS_MFA_KEY"
+        )))
+    })
 }
 
 /// The failure counters a second factor's guesses count against: the

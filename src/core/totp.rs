@@ -9,6 +9,7 @@
 
 use super::user::UnixSeconds;
 use ring::hmac;
+use std::fmt::Write as _;
 
 /// Seconds per step (RFC 6238's default `X`).
 pub const STEP_SECONDS: i64 = 30;
@@ -100,7 +101,7 @@ fn percent_encode(text: &str) -> String {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~' | b'@') {
             out.push(char::from(byte));
         } else {
-            out.push_str(&format!("%{byte:02X}"));
+            let _ = write!(out, "%{byte:02X}");
         }
     }
     out

@@ -6,7 +6,7 @@
 use super::sessions::open;
 use super::{insert, new_user, NOW};
 use crate::core::refresh::TokenHash;
-use crate::core::user::{Role, UnixSeconds, UserStatus};
+use crate::core::user::{Role, UnixSeconds, UserId, UserStatus};
 use crate::ports::{MfaChallenge, MfaRepo, SessionRepo, TotpRecord, UserRepo};
 use std::sync::Arc;
 use uuid::Uuid;
@@ -95,10 +95,37 @@ pub async fn mfa_contract(users: &dyn UserRepo, sessions: &dyn SessionRepo, mfa:
     assert!(!mfa.use_recovery_code(ada.id, &hash(), NOW).await.expect("storage answers"), "an unknown code");
     assert_eq!(mfa.recovery_codes_left(ada.id).await.expect("storage answers"), 9);
 
-    // Challenges: read while unexpired, taken once.
+    let live = challenges_contract(&mfa, ada_id).await;
+
+    // Sessions opened with a second factor.
+    let (session, _) = open(sessions, &ada).await;
+    assert!(!mfa.session_marked(session.id).await.expect("storage answers"));
+    mfa.mark_session(session.id).await.expect("the mark is stored");
+    mfa.mark_session(session.id).await.expect("marking twice is harmless");
+    assert!(mfa.session_marked(session.id).await.expect("storage answers"));
+
+    // Removing the enrolment removes its codes; a user's deletion the rest.
+    assert!(mfa.remove_totp(ada.id, &[]).await.expect("storage answers"));
+    assert!(!mfa.remove_totp(ada.id, &[]).await.expect("storage answers"));
+    assert_eq!(mfa.totp(ada.id).await.expect("storage answers"), None);
+    assert_eq!(mfa.recovery_codes_left(ada.id).await.expect("storage answers"), 0);
+    assert!(!mfa.any_confirmed().await.expect("storage answers"));
+    let again = TotpRecord { created_at: UnixSeconds::new(NOW.seconds() + 50), ..first.clone() };
+    assert!(mfa.begin_totp(&again, &[]).await.expect("storage answers"));
+    users.delete(ada.id, &[]).await.expect("ada is deleted");
+    assert_eq!(mfa.totp(ada.id).await.expect("storage answers"), None);
+    assert_eq!(mfa.challenge(&live.token_hash, NOW).await.expect("storage answers"), None);
+    assert!(!mfa.session_marked(session.id).await.expect("storage answers"));
+    let orphan = TotpRecord { user_id: ada.id, ..first };
+    assert!(mfa.begin_totp(&orphan, &[]).await.is_err(), "an enrolment for an unknown user is refused");
+}
+
+/// Challenges: read while unexpired, the login's reservation spent once,
+/// taken once, purged when expired. Returns one left live for `user`.
+async fn challenges_contract(mfa: &Arc<dyn MfaRepo>, user: UserId) -> MfaChallenge {
     let challenge = MfaChallenge {
         token_hash: hash(),
-        user_id: ada.id,
+        user_id: user,
         account: "ada@example.com".into(),
         network: "192.0.2.1".into(),
         expires_at: NOW + 300,
@@ -131,25 +158,5 @@ pub async fn mfa_contract(users: &dyn UserRepo, sessions: &dyn SessionRepo, mfa:
     assert_eq!(mfa.purge_challenges(NOW + 10).await.expect("storage answers"), 1);
     assert!(mfa.challenge(&live.token_hash, NOW).await.expect("storage answers").is_some());
 
-    // Sessions opened with a second factor.
-    let (session, _) = open(sessions, &ada).await;
-    assert!(!mfa.session_marked(session.id).await.expect("storage answers"));
-    mfa.mark_session(session.id).await.expect("the mark is stored");
-    mfa.mark_session(session.id).await.expect("marking twice is harmless");
-    assert!(mfa.session_marked(session.id).await.expect("storage answers"));
-
-    // Removing the enrolment removes its codes; a user's deletion the rest.
-    assert!(mfa.remove_totp(ada.id, &[]).await.expect("storage answers"));
-    assert!(!mfa.remove_totp(ada.id, &[]).await.expect("storage answers"));
-    assert_eq!(mfa.totp(ada.id).await.expect("storage answers"), None);
-    assert_eq!(mfa.recovery_codes_left(ada.id).await.expect("storage answers"), 0);
-    assert!(!mfa.any_confirmed().await.expect("storage answers"));
-    let again = TotpRecord { created_at: UnixSeconds::new(NOW.seconds() + 50), ..first.clone() };
-    assert!(mfa.begin_totp(&again, &[]).await.expect("storage answers"));
-    users.delete(ada.id, &[]).await.expect("ada is deleted");
-    assert_eq!(mfa.totp(ada.id).await.expect("storage answers"), None);
-    assert_eq!(mfa.challenge(&live.token_hash, NOW).await.expect("storage answers"), None);
-    assert!(!mfa.session_marked(session.id).await.expect("storage answers"));
-    let orphan = TotpRecord { user_id: ada.id, ..first };
-    assert!(mfa.begin_totp(&orphan, &[]).await.is_err(), "an enrolment for an unknown user is refused");
+    live
 }

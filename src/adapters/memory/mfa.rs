@@ -94,8 +94,8 @@ impl MfaRepo for MemoryStore {
     async fn use_recovery_code(&self, user: UserId, code: &TokenHash, now: UnixSeconds) -> Result<bool, RepoError> {
         let mut tables = self.write();
         match tables.mfa.recovery.get_mut(code) {
-            Some((owner, used)) if *owner == user && used.is_none() => {
-                *used = Some(now);
+            Some((owner, used_at)) if *owner == user && used_at.is_none() => {
+                *used_at = Some(now);
                 Ok(true)
             }
             _ => Ok(false),
