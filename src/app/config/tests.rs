@@ -378,3 +378,21 @@ fn the_jwt_keys_may_be_a_ring_document_checked_whole_at_start() {
     assert!(problem(&[("PORTCULLIS_SECRETS_REFRESH_SECONDS", "0")]).contains("PORTCULLIS_SECRETS_REFRESH_SECONDS"));
     assert_eq!(load(&[]).unwrap().secrets_refresh, Duration::from_secs(60));
 }
+
+#[test]
+fn the_mfa_key_comes_from_its_variable_or_its_file_never_both() {
+    use base64::Engine as _;
+    let key = base64::engine::general_purpose::STANDARD.encode([0x42; 32]);
+    let settings = load(&[("PORTCULLIS_MFA_KEY", &key)]).unwrap();
+    assert_eq!(settings.mfa_key.as_ref().map(MfaKeySetting::bytes), Some(&[0x42; 32][..]));
+    assert!(!format!("{settings:?}").contains(&key[..10]), "Debug shows no key");
+    let file = file_with(&format!("{key}\n"));
+    let path = file.path().display().to_string();
+    let settings = load(&[("PORTCULLIS_MFA_KEY_FILE", &path)]).unwrap();
+    assert_eq!(settings.mfa_key.as_ref().map(MfaKeySetting::bytes), Some(&[0x42; 32][..]));
+    let message = problem(&[("PORTCULLIS_MFA_KEY", &key), ("PORTCULLIS_MFA_KEY_FILE", &path)]);
+    assert!(message.contains("PORTCULLIS_MFA_KEY_FILE") && message.contains("together"), "{message}");
+    let message = problem(&[("PORTCULLIS_MFA_KEY", "c2hvcnQ=")]);
+    assert!(message.contains("PORTCULLIS_MFA_KEY") && message.contains("5 bytes"), "{message}");
+    assert!(load(&[]).unwrap().mfa_key.is_none());
+}
