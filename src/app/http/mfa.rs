@@ -111,8 +111,10 @@ impl Example for TotpCode {
 #[oai(deny_unknown_fields, example)]
 pub struct SecondFactorProof {
     /// Six digits from the authenticator app.
+    #[oai(skip_serializing_if_is_none)]
     pub code: Option<Text>,
     /// One of the recovery codes returned at confirmation.
+    #[oai(skip_serializing_if_is_none)]
     pub recovery_code: Option<Text>,
 }
 
@@ -128,8 +130,10 @@ impl Example for SecondFactorProof {
 pub struct MfaLoginRequest {
     pub mfa_token: Text,
     /// Six digits from the authenticator app; or give `recovery_code`.
+    #[oai(skip_serializing_if_is_none)]
     pub code: Option<Text>,
     /// One of the recovery codes; each works once.
+    #[oai(skip_serializing_if_is_none)]
     pub recovery_code: Option<Text>,
 }
 
