@@ -106,15 +106,16 @@ impl Example for TotpCode {
     }
 }
 
-/// A current code, or one unused recovery code: exactly one of them.
+/// A current code, or one unused recovery code: exactly one of them
+/// (`null` is the same as leaving the field out).
 #[derive(Object)]
 #[oai(deny_unknown_fields, example)]
 pub struct SecondFactorProof {
     /// Six digits from the authenticator app.
-    #[oai(skip_serializing_if_is_none)]
+    #[oai(nullable, skip_serializing_if_is_none)]
     pub code: Option<Text>,
     /// One of the recovery codes returned at confirmation.
-    #[oai(skip_serializing_if_is_none)]
+    #[oai(nullable, skip_serializing_if_is_none)]
     pub recovery_code: Option<Text>,
 }
 
@@ -130,10 +131,10 @@ impl Example for SecondFactorProof {
 pub struct MfaLoginRequest {
     pub mfa_token: Text,
     /// Six digits from the authenticator app; or give `recovery_code`.
-    #[oai(skip_serializing_if_is_none)]
+    #[oai(nullable, skip_serializing_if_is_none)]
     pub code: Option<Text>,
     /// One of the recovery codes; each works once.
-    #[oai(skip_serializing_if_is_none)]
+    #[oai(nullable, skip_serializing_if_is_none)]
     pub recovery_code: Option<Text>,
 }
 
