@@ -187,3 +187,32 @@ async fn disabling_needs_a_code_and_an_admin_can_reset_the_factor() {
     let audit = json_body(app.get_with_token("/v1/admin/audit?type=admin_mfa_reset", &admin).await).await;
     assert_eq!(audit["items"].as_array().map(Vec::len), Some(1), "{audit}");
 }
+
+#[tokio::test]
+async fn production_without_the_mfa_key_refuses_enrolment_then_refuses_to_start_once_totp_is_on() {
+    let app = spawn_app().await;
+    let production: std::collections::HashMap<String, String> = [
+        ("DATABASE_URL", app.database_url()),
+        ("PORTCULLIS_ENV", "production"),
+        ("PORTCULLIS_BIND", "127.0.0.1:0"),
+        ("PORTCULLIS_JWT_KEYS", JWT_KEY),
+    ]
+    .into_iter()
+    .map(|(name, value)| (name.to_owned(), value.to_owned()))
+    .collect();
+    let settings = portcullis::app::config::Settings::load(None, &production).expect("production settings");
+
+    // No user has TOTP on: it starts, and refuses enrolment.
+    let running = portcullis::app::start(&settings).await.expect("the keyless service starts");
+    let (_, _, pair) = app.new_user("keyless").await;
+    let keyless = format!("http://{}/v1/users/me/mfa/totp", running.addr);
+    let response = app.client.post(&keyless).bearer_auth(&pair.access_token).send().await.expect("sent");
+    assert_problem(response, 503, "mfa_unavailable").await;
+    running.stop().await.expect("a clean stop");
+
+    // Once a user has it on, a start without the key that sealed it is refused.
+    app.totp_user().await;
+    let error = portcullis::app::start(&settings).await.err().expect("the start is refused");
+    let message = format!("{error:#}");
+    assert!(message.contains("PORTCULLIS_MFA_KEY"), "{message}");
+}
