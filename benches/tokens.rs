@@ -33,6 +33,7 @@ fn token(ring: &KeyRing) -> String {
         nbf: NOW,
         exp: NOW + 900,
         epoch: CredentialEpoch::new(3),
+        amr: vec!["pwd".into()],
     })
 }
 

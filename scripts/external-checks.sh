@@ -21,6 +21,11 @@
 #               verifies an EdDSA token, then, after a promotion and SIGHUP, an
 #               ES256 token; after the EdDSA key's retirement its token is
 #               refused (scripts/external/jwks_check.py)
+#   totp        pyotp reads the otpauth:// URI of an enrolment on a second
+#               server (PORTCULLIS_MFA_KEY_FILE, default lockout); its codes
+#               confirm and sign in, a replayed code and a reused recovery
+#               code are refused, wrong codes lock the account
+#               (scripts/external/totp_check.py)
 #
 #   bash scripts/external-checks.sh                 # everything
 #   bash scripts/external-checks.sh spec fuzz       # some checks only
@@ -35,9 +40,9 @@ cd "$(dirname "$0")/.."
 root=$PWD
 
 checks=("$@")
-[ ${#checks[@]} -gt 0 ] || checks=(spec typescript python browser fuzz jwks)
+[ ${#checks[@]} -gt 0 ] || checks=(spec typescript python browser fuzz jwks totp)
 for check in "${checks[@]}"; do
-  case $check in spec | typescript | python | browser | fuzz | jwks) ;; *) echo "unknown check: $check" >&2; exit 2 ;; esac
+  case $check in spec | typescript | python | browser | fuzz | jwks | totp) ;; *) echo "unknown check: $check" >&2; exit 2 ;; esac
 done
 wants() { local c; for c in "${checks[@]}"; do [ "$c" = "$1" ] && return 0; done; return 1; }
 
@@ -49,7 +54,7 @@ say() { echo "== external: $* ($(($(date +%s) - started))s)"; }
 venv=$root/target/external-venv
 python=$venv/bin/python
 requirements=$root/clients/python/requirements.txt
-if wants spec || wants python || wants fuzz || wants jwks; then
+if wants spec || wants python || wants fuzz || wants jwks || wants totp; then
   stamp=$venv/.requirements
   # A venv's scripts name its absolute path: a moved target/ needs a new one.
   wanted=$(cat "$requirements"; echo "# venv at $venv")
@@ -198,8 +203,12 @@ check_jwks() {
   "$python" scripts/external/jwks_check.py "$binary"
 }
 
+check_totp() {
+  "$python" scripts/external/totp_check.py "$binary"
+}
+
 export root python binary
-export -f check_spec check_typescript check_python check_browser check_fuzz check_jwks
+export -f check_spec check_typescript check_python check_browser check_fuzz check_jwks check_totp
 # Each check has a time bound; all of them together stay under 10 minutes
 # even if every one runs out (they take about 2 minutes on 2 cores).
 wants spec && run spec 60
@@ -208,6 +217,7 @@ wants python && run python 90
 wants browser && run browser 90
 wants fuzz && run fuzz 240
 wants jwks && run jwks 90
+wants totp && run totp 90
 
 stop_server
 if grep -q '"level":"ERROR"' "$work/server.log"; then

@@ -14,9 +14,10 @@ use crate::adapters::prometheus_metrics::PrometheusMetrics;
 use crate::adapters::system::{OsEntropy, SystemClock};
 use crate::core::auth::{AuthPolicy, AuthPorts, AuthService, SeedOutcome};
 use crate::core::keyring::KeyRing;
+use crate::core::mfa_key::MfaKey;
 use crate::ports::{
-    AuditLog, Clock, Entropy, MetricsSink, PoolStatus, RateLimiter, RevocationStore, RingDocument, SchemaStatus,
-    SecretError, SecretSource, SessionRepo, UserRepo,
+    AuditLog, Clock, Entropy, MetricsSink, MfaRepo, PoolStatus, RateLimiter, RevocationStore, RingDocument,
+    SchemaStatus, SecretError, SecretSource, SessionRepo, UserRepo,
 };
 use crate::redact::ConnectionUrl;
 use anyhow::Context;
@@ -30,6 +31,7 @@ struct Storage {
     sessions: Arc<dyn SessionRepo>,
     revocations: Arc<dyn RevocationStore>,
     audit: Arc<dyn AuditLog>,
+    mfa: Arc<dyn MfaRepo>,
     schema: Arc<dyn SchemaStatus>,
     pool: Arc<dyn PoolStatus>,
     name: &'static str,
@@ -40,13 +42,14 @@ struct Storage {
 impl Storage {
     fn of<S>(store: Arc<S>, name: &'static str, fallback: bool) -> Self
     where
-        S: UserRepo + SessionRepo + RevocationStore + AuditLog + SchemaStatus + PoolStatus + 'static,
+        S: UserRepo + SessionRepo + RevocationStore + AuditLog + MfaRepo + SchemaStatus + PoolStatus + 'static,
     {
         Self {
             users: store.clone(),
             sessions: store.clone(),
             revocations: store.clone(),
             audit: store.clone(),
+            mfa: store.clone(),
             schema: store.clone(),
             pool: store,
             name,
@@ -205,7 +208,13 @@ struct Assembled {
     metrics: Arc<PrometheusMetrics>,
 }
 
-async fn assemble(settings: &Settings, secrets: Option<Arc<dyn SecretSource>>) -> anyhow::Result<Assembled> {
+/// `serving`: for the service (which refuses to start with TOTP secrets it
+/// cannot open), not the admin commands (which may have to reset them).
+async fn assemble(
+    settings: &Settings,
+    secrets: Option<Arc<dyn SecretSource>>,
+    serving: bool,
+) -> anyhow::Result<Assembled> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let entropy: Arc<dyn Entropy> = Arc::new(OsEntropy);
     let metrics = Arc::new(PrometheusMetrics::new().context("metrics registry")?);
@@ -242,7 +251,7 @@ async fn assemble(settings: &Settings, secrets: Option<Arc<dyn SecretSource>>) -
         hasher,
         metrics: metrics.clone() as Arc<dyn MetricsSink>,
         clock,
-        entropy,
+        entropy: entropy.clone(),
     };
     let policy = AuthPolicy {
         tokens: settings.tokens.clone(),
@@ -252,7 +261,12 @@ async fn assemble(settings: &Settings, secrets: Option<Arc<dyn SecretSource>>) -
         audit_retention_seconds: i64::from(settings.audit_retention_days) * 86_400,
         registration: settings.registration,
     };
-    let auth = AuthService::start(ports, policy, keys).await.context("starting the auth service")?;
+    let mfa_key = mfa_key(settings, storage.mfa.as_ref(), entropy.as_ref(), serving).await?;
+    let auth = AuthService::start(ports, policy, keys).await.context("starting the auth service")?.with_mfa(
+        storage.mfa,
+        mfa_key,
+        settings.tokens.issuer.clone(),
+    );
     Ok(Assembled {
         auth,
         storage_users: storage.users,
@@ -264,6 +278,36 @@ async fn assemble(settings: &Settings, secrets: Option<Arc<dyn SecretSource>>) -
         secrets,
         metrics,
     })
+}
+
+/// The key that seals second-factor secrets: the configured one; without
+/// one, in development a random key for this process (with a warning), and
+/// in production none, so enrolment is refused, unless users have TOTP on
+/// already: then the start is refused, since their secrets could not be
+/// read.
+async fn mfa_key(
+    settings: &Settings,
+    store: &dyn MfaRepo,
+    entropy: &dyn Entropy,
+    serving: bool,
+) -> anyhow::Result<Option<MfaKey>> {
+    if let Some(key) = &settings.mfa_key {
+        return Ok(Some(MfaKey::new(key.bytes()).context("PORTCULLIS_MFA_KEY")?));
+    }
+    if settings.deployment == Deployment::Production {
+        if serving && store.any_confirmed().await.context("checking for TOTP enrolments")? {
+            anyhow::bail!(
+                "users have TOTP enabled but PORTCULLIS_MFA_KEY (or PORTCULLIS_MFA_KEY_FILE) is unset: \
+                 their secrets cannot be read; set the key they were sealed with"
+            );
+        }
+        tracing::warn!("PORTCULLIS_MFA_KEY is unset: TOTP enrolment is refused (503 mfa_unavailable)");
+        return Ok(None);
+    }
+    tracing::warn!(
+        "PORTCULLIS_MFA_KEY is unset: sealing TOTP secrets with a random key that lives as long as this process"
+    );
+    Ok(Some(MfaKey::random(entropy)))
 }
 
 /// The core service for the `portcullis admin` commands: the configured
@@ -281,7 +325,7 @@ pub struct AdminTools {
 /// # Errors
 /// Any dependency that cannot be opened.
 pub async fn admin_tools(settings: &Settings) -> anyhow::Result<AdminTools> {
-    let assembled = assemble(settings, None).await?;
+    let assembled = assemble(settings, None, false).await?;
     let limiter_shared = assembled.limiter_name != "memory";
     Ok(AdminTools { auth: assembled.auth, limiter: assembled.limiter, limiter_shared })
 }
@@ -302,7 +346,7 @@ pub async fn build_state_with(
     settings: &Settings,
     secrets: Option<Arc<dyn SecretSource>>,
 ) -> anyhow::Result<Arc<AppState>> {
-    let assembled = assemble(settings, secrets).await?;
+    let assembled = assemble(settings, secrets, true).await?;
     let auth = Arc::new(assembled.auth);
     let metrics = assembled.metrics;
     let limiter = assembled.limiter;

@@ -45,10 +45,16 @@ pub enum AuditType {
     AdminSessionsRevoked,
     /// Reserved for key rotation.
     KeyRingChanged,
+    MfaEnrolmentStarted,
+    MfaEnabled,
+    MfaDisabled,
+    MfaFailed,
+    RecoveryCodeUsed,
+    AdminMfaReset,
 }
 
 impl AuditType {
-    pub const ALL: [Self; 18] = [
+    pub const ALL: [Self; 24] = [
         Self::Registration,
         Self::LoginSucceeded,
         Self::LoginFailed,
@@ -67,6 +73,12 @@ impl AuditType {
         Self::AdminPasswordReset,
         Self::AdminSessionsRevoked,
         Self::KeyRingChanged,
+        Self::MfaEnrolmentStarted,
+        Self::MfaEnabled,
+        Self::MfaDisabled,
+        Self::MfaFailed,
+        Self::RecoveryCodeUsed,
+        Self::AdminMfaReset,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -89,6 +101,12 @@ impl AuditType {
             Self::AdminPasswordReset => "admin_password_reset",
             Self::AdminSessionsRevoked => "admin_sessions_revoked",
             Self::KeyRingChanged => "key_ring_changed",
+            Self::MfaEnrolmentStarted => "mfa_enrolment_started",
+            Self::MfaEnabled => "mfa_enabled",
+            Self::MfaDisabled => "mfa_disabled",
+            Self::MfaFailed => "mfa_failed",
+            Self::RecoveryCodeUsed => "recovery_code_used",
+            Self::AdminMfaReset => "admin_mfa_reset",
         }
     }
 }

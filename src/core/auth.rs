@@ -9,6 +9,8 @@
 pub use super::failure::ServiceFailure;
 pub use super::login::{LoginError, TokenPair};
 pub use super::logout::{LogoutError, PasswordChangeError};
+pub use super::mfa::MfaError;
+pub use super::mfa_login::MfaLoginError;
 pub use super::registration::{RegisterError, Registration, SeedError, SeedOutcome};
 pub use super::rotation::RefreshError;
 
@@ -67,6 +69,8 @@ pub struct AuthService {
     pub(crate) hashing: HashingInFlight,
     /// How far the revocation feed has been read, in the store's clock.
     feed_position: AtomicI64,
+    /// The second factor, when [`Self::with_mfa`] turned it on.
+    pub(crate) mfa: Option<super::mfa::MfaSetup>,
 }
 
 /// How far back each poll of the revocation feed reaches before the last
@@ -98,7 +102,7 @@ impl AuthService {
             view.apply(revocation, now);
         }
         let hashing = HashingInFlight::default();
-        Ok(Self { ports, policy, keys, view, dummy_hash, hashing, feed_position: AtomicI64::new(position) })
+        Ok(Self { ports, policy, keys, view, dummy_hash, hashing, feed_position: AtomicI64::new(position), mfa: None })
     }
 
     /// The key ring as of now: one operation signs and verifies with one ring.
@@ -248,6 +252,9 @@ impl AuthService {
         self.view.prune(now);
         self.ports.revocations.purge(now).await?;
         self.ports.sessions.purge_expired(now).await?;
+        if let Some(setup) = &self.mfa {
+            setup.repo.purge_challenges(now).await?;
+        }
         let purged = self.ports.audit.purge_before(now - self.policy.audit_retention_seconds).await?;
         if purged > 0 {
             tracing::info!(purged, "audit events past their retention purged");

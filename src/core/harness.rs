@@ -89,7 +89,8 @@ async fn harness_of(
         clock: clock.clone(),
         entropy: Arc::new(SeededEntropy::new(7)),
     };
-    let auth = AuthService::start(ports, policy, ring()).await.unwrap();
+    let mfa_key = crate::core::mfa_key::MfaKey::new(&[7; 32]).unwrap();
+    let auth = AuthService::start(ports, policy, ring()).await.unwrap().with_mfa(store.clone(), Some(mfa_key), "Portcullis");
     Harness { auth, clock, store }
 }
 

@@ -31,6 +31,7 @@ fn claims() -> AccessClaims {
         nbf: NOW,
         exp: NOW + 900,
         epoch: CredentialEpoch::INITIAL,
+        amr: vec!["pwd".into()],
     }
 }
 

@@ -11,11 +11,12 @@ use super::limits::limited_network;
 use super::password::{Password, PasswordHash};
 use super::refresh::RefreshToken;
 use super::session::{SessionId, SessionUse};
-use super::token::AccessClaims;
+use super::token::{AccessClaims, AMR_PASSWORD, AMR_PASSWORD_OTP};
 use super::user::{UnixSeconds, User, UserStatus};
 use crate::ports::{
     FailureKey, HashError, LimiterError, LoginOutcome, RefreshRecord, RepoError, Reservation, SessionRecord, TokenKind,
 };
+use secrecy::SecretString;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
@@ -27,6 +28,11 @@ pub enum LoginError {
     InvalidCredentials,
     #[error("too many failed logins")]
     Locked { retry_after: Duration },
+    /// The password was right and the user has a second factor: no
+    /// session yet, only the token that [`AuthService::complete_mfa`]
+    /// redeems with a code.
+    #[error("a second factor is required")]
+    MfaRequired { mfa_token: SecretString },
     /// A cut-off moved the account's credential epoch on while the
     /// password was being verified; to the client, invalid credentials.
     #[error("the account's credentials were cut off during the login")]
@@ -84,6 +90,7 @@ impl AuthService {
             Err(LoginError::InvalidCredentials | LoginError::InvalidEmail(_)) => LoginOutcome::InvalidCredentials,
             Err(LoginError::Locked { .. }) => LoginOutcome::Locked,
             Err(LoginError::CutOff) => LoginOutcome::CutOff,
+            Err(LoginError::MfaRequired { .. }) => LoginOutcome::MfaRequired,
             Err(LoginError::Failure(_)) => LoginOutcome::Error,
         };
         self.ports.metrics.login_attempt(outcome);
@@ -163,6 +170,20 @@ impl AuthService {
                 return Err(LoginError::InvalidCredentials);
             }
         };
+        // With a second factor, this attempt stays counted until a code
+        // completes it (the first code sent redeems the reservation), and
+        // the failures before it stand: re-entering a right password buys
+        // no fresh guesses at the code. A device-exempt login's reservation
+        // was on the device's budget: that one is given back.
+        if let Some(mfa_token) = self.mfa_challenge(&user, email.as_str(), origin, account.is_some()).await? {
+            if account.is_none() {
+                limiter.refund_failure(&pair).await?;
+            }
+            if self.ports.hasher.needs_rehash(&user.password_hash) {
+                self.rehash(&user.password_hash, &password, &origin.clone().by(user.id), user.id).await;
+            }
+            return Err(LoginError::MfaRequired { mfa_token });
+        }
         limiter.clear_failures(&pair).await?;
         if let Some(account) = &account {
             limiter.refund_failure(account).await?;
@@ -170,7 +191,7 @@ impl AuthService {
         // A cut-off that lands while the password was being verified moves
         // the epoch on, and the store then refuses the session.
         let origin = origin.clone().by(user.id);
-        let Some(mut pair) = self.open_session(&user, &origin).await? else {
+        let Some(mut pair) = self.open_session(&user, &origin, false).await? else {
             let event = self.audit_event(&origin, AuditType::LoginFailed, Some(user.id)).failed();
             self.record_refusal(event.detail("reason", "cut_off")).await;
             return Err(LoginError::CutOff);
@@ -220,8 +241,15 @@ impl AuthService {
     }
 
     /// Opens a session in the user's epoch as read; `None` when the epoch
-    /// has moved on (or the user is gone or disabled) since.
-    async fn open_session(&self, user: &User, origin: &Origin) -> Result<Option<TokenPair>, ServiceFailure> {
+    /// has moved on (or the user is gone or disabled) since. With
+    /// `second_factor`, the session is marked as opened with one, and its
+    /// access tokens say so in `amr`.
+    pub(crate) async fn open_session(
+        &self,
+        user: &User,
+        origin: &Origin,
+        second_factor: bool,
+    ) -> Result<Option<TokenPair>, ServiceFailure> {
         let now = self.ports.clock.now();
         // A UUIDv7, so a user's sessions list newest first by id.
         let millis = u64::try_from(self.ports.clock.now_millis()).unwrap_or(0);
@@ -242,19 +270,32 @@ impl AuthService {
             expires_at: now + self.policy.refresh_ttl_seconds,
             rotated_at: None,
         };
+        let amr = if second_factor { AMR_PASSWORD_OTP } else { AMR_PASSWORD };
         let event = self.audit_event(origin, AuditType::LoginSucceeded, Some(user.id)).session(session.id);
+        let event = event.detail("amr", amr.join(" "));
         if !self.ports.sessions.create(&session, &record, std::slice::from_ref(&event)).await? {
             return Ok(None);
         }
+        if second_factor {
+            if let Some(setup) = &self.mfa {
+                setup.repo.mark_session(session.id).await?;
+            }
+        }
         event.log();
         self.ports.metrics.token_issued(TokenKind::Refresh);
-        let (access_token, expires_in) = self.issue_access_token(user, session.id, now);
+        let (access_token, expires_in) = self.issue_access_token(user, session.id, now, amr);
         Ok(Some(TokenPair { access_token, expires_in, refresh_token, device_token: None }))
     }
 
     /// Signs an access token in the user's epoch as read: if a cut-off has
     /// moved it on since, the revocation view refuses the token.
-    pub(crate) fn issue_access_token(&self, user: &User, session: SessionId, now: UnixSeconds) -> (String, i64) {
+    pub(crate) fn issue_access_token(
+        &self,
+        user: &User,
+        session: SessionId,
+        now: UnixSeconds,
+        amr: &[&str],
+    ) -> (String, i64) {
         let settings = &self.policy.tokens;
         let claims = AccessClaims {
             iss: settings.issuer.clone(),
@@ -267,6 +308,7 @@ impl AuthService {
             nbf: now,
             exp: now + settings.access_ttl_seconds,
             epoch: user.credential_epoch,
+            amr: amr.iter().map(|&method| method.to_owned()).collect(),
         };
         self.ports.metrics.token_issued(TokenKind::Access);
         (self.keys().sign(&claims), claims.exp - now)

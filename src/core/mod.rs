@@ -14,6 +14,9 @@ pub mod keyring;
 pub mod limits;
 pub mod login;
 pub mod logout;
+pub mod mfa;
+pub mod mfa_key;
+pub mod mfa_login;
 pub mod password;
 pub mod refresh;
 pub mod registration;
@@ -22,6 +25,7 @@ pub mod rotation;
 pub mod session;
 pub mod session_list;
 pub mod token;
+pub mod totp;
 pub mod user;
 
 #[cfg(test)]
@@ -38,5 +42,7 @@ mod key_rotation_tests;
 mod metrics_tests;
 #[cfg(test)]
 mod session_list_tests;
+#[cfg(test)]
+mod mfa_tests;
 #[cfg(test)]
 pub(crate) mod testkit;

@@ -123,7 +123,8 @@ impl AuthService {
         let this_use = SessionUse { at: now, ip: origin.ip, user_agent: origin.user_agent.clone() };
         self.ports.sessions.record_use(session.id, &this_use).await?;
         self.ports.metrics.token_issued(TokenKind::Refresh);
-        let (access_token, expires_in) = self.issue_access_token(&user, session.id, now);
+        let amr = self.session_amr(session.id).await?;
+        let (access_token, expires_in) = self.issue_access_token(&user, session.id, now, amr);
         Ok(TokenPair { access_token, expires_in, refresh_token: child, device_token: None })
     }
 }

@@ -43,7 +43,18 @@ pub struct AccessClaims {
     /// The user's credential epoch when the token was issued: the token is
     /// refused once the user's has moved past it.
     pub epoch: CredentialEpoch,
+    /// How the session was authenticated (RFC 8176): `["pwd"]`, or
+    /// `["pwd", "otp"]` after a second factor. Absent from tokens issued
+    /// before the claim existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
 }
+
+/// `amr` of a session opened with the password alone.
+pub const AMR_PASSWORD: &[&str] = &["pwd"];
+/// `amr` of a session opened with the password and a TOTP code (or a
+/// recovery code).
+pub const AMR_PASSWORD_OTP: &[&str] = &["pwd", "otp"];
 
 /// Who a verified access token speaks for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -175,6 +186,7 @@ mod tests {
             nbf: NOW,
             exp: NOW + 900,
             epoch: CredentialEpoch::INITIAL,
+            amr: vec!["pwd".into()],
         }
     }
 

@@ -12,13 +12,22 @@ pub enum LoginOutcome {
     /// everywhere, disabling, deletion, role change) landed while it was
     /// being verified, and the session was refused.
     CutOff,
+    /// The password was right; a second factor is asked for next.
+    MfaRequired,
     Error,
 }
 
 impl LoginOutcome {
     /// Every outcome, so the counter can expose each series from the start.
-    pub const ALL: [Self; 6] =
-        [Self::Success, Self::InvalidCredentials, Self::Locked, Self::RateLimited, Self::CutOff, Self::Error];
+    pub const ALL: [Self; 7] = [
+        Self::Success,
+        Self::InvalidCredentials,
+        Self::Locked,
+        Self::RateLimited,
+        Self::CutOff,
+        Self::MfaRequired,
+        Self::Error,
+    ];
 
     pub fn as_str(&self) -> &'static str {
         match self {
@@ -27,6 +36,7 @@ impl LoginOutcome {
             Self::Locked => "locked",
             Self::RateLimited => "rate_limited",
             Self::CutOff => "cut_off",
+            Self::MfaRequired => "mfa_required",
             Self::Error => "error",
         }
     }

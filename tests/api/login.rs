@@ -32,7 +32,8 @@ async fn login_returns_a_bearer_token_pair() {
     let claims = decode_claims(&pair.access_token);
     let mut names: Vec<&str> = claims.as_object().expect("claims").keys().map(String::as_str).collect();
     names.sort_unstable();
-    assert_eq!(names, ["aud", "epoch", "exp", "iat", "iss", "jti", "nbf", "role", "sid", "sub"]);
+    assert_eq!(names, ["amr", "aud", "epoch", "exp", "iat", "iss", "jti", "nbf", "role", "sid", "sub"]);
+    assert_eq!(claims["amr"], json!(["pwd"]));
     assert_eq!(claims["iss"], "portcullis");
     assert_eq!(claims["aud"], "portcullis-api");
     assert_eq!(claims["sub"], user["id"]);

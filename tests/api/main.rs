@@ -25,6 +25,7 @@ mod key_ring;
 mod keys;
 mod limits;
 mod login;
+mod mfa;
 mod networks;
 mod normalisation;
 mod operations;

@@ -9,16 +9,18 @@
 //! own `#[tokio::test]`s, on a multi-threaded runtime so the races are real.
 //!
 //! One module per port: [`users_contract`], [`sessions_contract`],
-//! [`revocations_contract`] and [`audit_contract`].
+//! [`revocations_contract`], [`audit_contract`] and [`mfa_contract`].
 
 mod audit;
 mod epochs;
+mod mfa;
 mod revocations;
 mod session_list;
 mod sessions;
 mod users;
 
 pub use audit::audit_contract;
+pub use mfa::mfa_contract;
 pub use revocations::revocations_contract;
 pub use sessions::sessions_contract;
 pub use users::users_contract;

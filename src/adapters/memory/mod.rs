@@ -13,6 +13,7 @@
 //! events, in the same step; revocations have their own.
 
 mod audit;
+mod mfa;
 mod revocations;
 mod sessions;
 
@@ -41,6 +42,8 @@ struct Tables {
     refresh_tokens: HashMap<TokenHash, RefreshRecord>,
     /// The audit trail, by id (time order).
     audit: BTreeMap<crate::core::audit::AuditId, AuditEvent>,
+    /// Second factors, which go with their users.
+    mfa: mfa::MfaTables,
 }
 
 impl Tables {
@@ -251,6 +254,7 @@ impl UserRepo for MemoryStore {
         }
         tables.sessions.retain(|_, session| session.user_id != id);
         tables.refresh_tokens.retain(|_, token| token.user_id != id);
+        tables.mfa.forget_user(id);
         tables.record(audit);
         Ok(())
     }
@@ -311,6 +315,12 @@ mod tests {
     async fn memory_store_keeps_the_audit_contract() {
         let store = MemoryStore::new();
         contract::audit_contract(&store, &store, &store).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn memory_store_keeps_the_mfa_contract() {
+        let store = Arc::new(MemoryStore::new());
+        contract::mfa_contract(store.as_ref(), store.as_ref(), store.clone()).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -9,7 +9,7 @@
 //! start together apply them once.
 //!
 //! One module per port: [`users`], [`sessions`], [`revocations`],
-//! [`audit`]; what they share with the SQLite adapter is in [`super::sql`].
+//! [`audit`], [`mfa`]; what they share with the SQLite adapter is in [`super::sql`].
 //!
 //! No sqlx type may leave this module: driver errors become [`RepoError`]
 //! (or [`crate::ports::UserInsertError::EmailTaken`] for a duplicate
@@ -17,6 +17,7 @@
 //! password masked.
 
 mod audit;
+mod mfa;
 mod revocations;
 mod sessions;
 mod users;

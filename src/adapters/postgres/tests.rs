@@ -68,6 +68,13 @@ async fn postgres_store_keeps_the_audit_contract() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_store_keeps_the_mfa_contract() {
+    let (store, _url, _guard) = fresh_store!();
+    let store = Arc::new(store);
+    contract::mfa_contract(store.as_ref(), store.as_ref(), store.clone()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_store_keeps_the_revocations_contract() {
     let (store, _url, _guard) = fresh_store!();
     contract::revocations_contract(&store).await;

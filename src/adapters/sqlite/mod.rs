@@ -7,7 +7,7 @@
 //! and the write cannot be separated by another writer.
 //!
 //! One module per port: [`users`], [`sessions`], [`revocations`],
-//! [`audit`]; what
+//! [`audit`], [`mfa`]; what
 //! they share with the PostgreSQL adapter is in [`super::sql`].
 //!
 //! No sqlx type may leave this module: driver errors become [`RepoError`]
@@ -16,6 +16,7 @@
 //! line.
 
 mod audit;
+mod mfa;
 mod revocations;
 mod sessions;
 mod users;
@@ -201,6 +202,13 @@ mod tests {
     async fn sqlite_store_keeps_the_audit_contract() {
         let (store, _directory) = fresh_store().await;
         contract::audit_contract(&store, &store, &store).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn sqlite_store_keeps_the_mfa_contract() {
+        let (store, _directory) = fresh_store().await;
+        let store = Arc::new(store);
+        contract::mfa_contract(store.as_ref(), store.as_ref(), store.clone()).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -1,4 +1,4 @@
-//! `portcullis admin create|reset-password|unlock|set-role|disable`: account
+//! `portcullis admin create|reset-password|unlock|set-role|disable|reset-mfa`: account
 //! recovery without SQL, against the configured database (and, for
 //! `unlock`, the configured Redis). A password is read from
 //! `--password-file PATH` or standard input, never from the command line.
@@ -8,7 +8,7 @@ use super::load_settings;
 use crate::app::compose::{admin_tools, AdminTools};
 use crate::core::admin::AdminError;
 use crate::core::audit::Origin;
-use crate::core::auth::RegisterError;
+use crate::core::auth::{MfaError, RegisterError};
 use crate::core::user::{Role, UserChange, UserStatus};
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
@@ -20,6 +20,7 @@ pub const USAGE: &str =
        portcullis [--config PATH] admin unlock EMAIL
        portcullis [--config PATH] admin set-role EMAIL admin|user
        portcullis [--config PATH] admin disable EMAIL
+       portcullis [--config PATH] admin reset-mfa EMAIL
 A password is read from --password-file, else from standard input; never from the command line.";
 
 /// Longest password input read; bcrypt takes 72 bytes, so anything near
@@ -34,6 +35,7 @@ pub enum AdminCommand {
     Unlock { email: String },
     SetRole { email: String, role: Role },
     Disable { email: String },
+    ResetMfa { email: String },
 }
 
 fn role(value: &str) -> Result<Role, String> {
@@ -68,6 +70,7 @@ pub fn parse(words: &[String]) -> Result<AdminCommand, String> {
         ["unlock", email] => Ok(AdminCommand::Unlock { email: (*email).to_owned() }),
         ["set-role", email, value] => Ok(AdminCommand::SetRole { email: (*email).to_owned(), role: role(value)? }),
         ["disable", email] => Ok(AdminCommand::Disable { email: (*email).to_owned() }),
+        ["reset-mfa", email] => Ok(AdminCommand::ResetMfa { email: (*email).to_owned() }),
         _ => Err(USAGE.to_owned()),
     }
 }
@@ -191,6 +194,18 @@ async fn execute(tools: &AdminTools, command: AdminCommand, origin: &Origin) -> 
             auth.update_user(user.id, change, origin).await.map_err(|e| admin_error(&email, e))?;
             Ok(format!("{email} is disabled; every session of the account has ended"))
         }
+        AdminCommand::ResetMfa { email } => {
+            let user = auth.user_by_email(&email).await.map_err(|e| admin_error(&email, e))?;
+            let removed = auth.reset_mfa(user.id, origin).await.map_err(|error| match error {
+                MfaError::UserGone => format!("no account has the address {email}"),
+                other => format!("{:#}", anyhow::Error::new(other)),
+            })?;
+            Ok(if removed {
+                format!("the second factor of {email} is removed; the password alone signs in until it enrols again")
+            } else {
+                format!("{email} has no second factor")
+            })
+        }
     }
 }
 
@@ -216,5 +231,9 @@ mod tests {
         assert!(parse(&words("reset-password a@example.com hunter2hunter2")).is_err());
         assert!(parse(&words("set-role a@example.com root")).is_err());
         assert!(parse(&words("create a@example.com --role")).is_err());
+        assert_eq!(
+            parse(&words("reset-mfa a@example.com")).unwrap(),
+            AdminCommand::ResetMfa { email: "a@example.com".into() }
+        );
     }
 }

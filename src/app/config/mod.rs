@@ -13,6 +13,7 @@
 mod accounts;
 mod connections;
 mod limits;
+mod mfa;
 pub mod names;
 mod raw;
 mod redis;
@@ -30,6 +31,7 @@ mod vault;
 
 pub use self::accounts::{AdminSeed, HashingSettings};
 pub use self::connections::ConnectionSettings;
+pub use self::mfa::MfaKeySetting;
 #[cfg(feature = "redis")]
 pub use self::redis::{KeyPrefix, RedisSettings, RedisTarget};
 pub use self::secrets::{RefreshSettings, SigningKeys};
@@ -97,6 +99,8 @@ pub struct Settings {
     pub audit_retention_days: u32,
     /// `PORTCULLIS_REGISTRATION`: whether anyone may register.
     pub registration: crate::core::auth::Registration,
+    /// Seals TOTP secrets at rest; see [`MfaKeySetting`].
+    pub mfa_key: Option<MfaKeySetting>,
 }
 
 /// Variables read without the `PORTCULLIS_` prefix, and the key each sets.
@@ -174,6 +178,12 @@ impl Settings {
             "PORTCULLIS_ADMIN_PASSWORD_FILE",
             raw.admin_password_file.take(),
         )?;
+        let mfa_key = MfaKeySetting::validate(value_or_file(
+            "PORTCULLIS_MFA_KEY",
+            raw.mfa_key.take(),
+            "PORTCULLIS_MFA_KEY_FILE",
+            raw.mfa_key_file.take(),
+        )?)?;
         let deployment = Deployment::parse(raw.env.as_deref())?;
         // Before any field is moved out: the key source reads several.
         let keys = SigningKeys::validate(&raw, deployment)?;
@@ -243,6 +253,7 @@ impl Settings {
             admin,
             audit_retention_days,
             registration,
+            mfa_key,
         })
     }
 }

@@ -87,6 +87,8 @@ pub struct RawSettings {
     pub redis_url_file: Option<String>,
     pub jwt_keys_file: Option<String>,
     pub admin_password_file: Option<String>,
+    pub mfa_key: Option<String>,
+    pub mfa_key_file: Option<String>,
     // Vault's own variables, named as its CLI names them.
     pub vault_addr: Option<String>,
     pub vault_token: Option<String>,

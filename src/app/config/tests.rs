@@ -391,4 +391,19 @@ fn registration_is_open_unless_closed_and_anything_else_is_refused() {
     }
     let typo = problem(&[("PORTCULLIS_REGISTRATON", "closed")]);
     assert!(typo.contains("PORTCULLIS_REGISTRATION"), "{typo}");
+fn the_mfa_key_comes_from_its_variable_or_its_file_never_both() {
+    use base64::Engine as _;
+    let key = base64::engine::general_purpose::STANDARD.encode([0x42; 32]);
+    let settings = load(&[("PORTCULLIS_MFA_KEY", &key)]).unwrap();
+    assert_eq!(settings.mfa_key.as_ref().map(MfaKeySetting::bytes), Some(&[0x42; 32][..]));
+    assert!(!format!("{settings:?}").contains(&key[..10]), "Debug shows no key");
+    let file = file_with(&format!("{key}\n"));
+    let path = file.path().display().to_string();
+    let settings = load(&[("PORTCULLIS_MFA_KEY_FILE", &path)]).unwrap();
+    assert_eq!(settings.mfa_key.as_ref().map(MfaKeySetting::bytes), Some(&[0x42; 32][..]));
+    let message = problem(&[("PORTCULLIS_MFA_KEY", &key), ("PORTCULLIS_MFA_KEY_FILE", &path)]);
+    assert!(message.contains("PORTCULLIS_MFA_KEY_FILE") && message.contains("together"), "{message}");
+    let message = problem(&[("PORTCULLIS_MFA_KEY", "c2hvcnQ=")]);
+    assert!(message.contains("PORTCULLIS_MFA_KEY") && message.contains("5 bytes"), "{message}");
+    assert!(load(&[]).unwrap().mfa_key.is_none());
 }

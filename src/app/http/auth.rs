@@ -65,6 +65,7 @@ impl From<LoginError> for Problem {
                 "too many failed logins; this account is locked from this address for a while",
             )
             .retry_after(retry_after),
+            LoginError::MfaRequired { mfa_token } => super::mfa::mfa_required(&mfa_token),
             LoginError::Failure(failure) => failure.into(),
         }
     }
@@ -120,6 +121,9 @@ impl AuthApi {
     /// Sign in
     ///
     /// Exchanges e-mail and password for an access token and a refresh token.
+    /// For an account with TOTP on, a right password answers `401
+    /// mfa_required` with an `mfa_token` instead: complete the sign-in
+    /// with `POST /v1/auth/mfa`.
     #[oai(path = "/login", method = "post", operation_id = "login", transform = "auth_bucket")]
     async fn login(
         &self,

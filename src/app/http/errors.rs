@@ -10,7 +10,9 @@
 
 use super::problem::Problem;
 use crate::core::admin::AdminError;
-use crate::core::auth::{LoginError, LogoutError, PasswordChangeError, RefreshError, RegisterError, ServiceFailure};
+use crate::core::auth::{
+    LoginError, LogoutError, MfaError, MfaLoginError, PasswordChangeError, RefreshError, RegisterError, ServiceFailure,
+};
 use crate::core::token::TokenError;
 use poem::http::StatusCode;
 use std::time::Duration;
@@ -38,11 +40,19 @@ pub enum ProblemCode {
     UnsupportedMediaType,
     /// Self-registration is closed; an admin creates accounts.
     RegistrationClosed,
+    /// The password was right; the second factor is asked for next.
+    MfaRequired,
+    /// A TOTP code or recovery code that is wrong, expired or used.
+    InvalidMfaCode,
+    MfaAlreadyEnabled,
+    MfaNotEnabled,
+    /// No key to seal second-factor secrets is configured.
+    MfaUnavailable,
 }
 
 impl ProblemCode {
     /// Every code, for tests and documentation.
-    pub const ALL: [Self; 17] = [
+    pub const ALL: [Self; 22] = [
         Self::InvalidCredentials,
         Self::EmailTaken,
         Self::WeakPassword,
@@ -60,6 +70,11 @@ impl ProblemCode {
         Self::MethodNotAllowed,
         Self::UnsupportedMediaType,
         Self::RegistrationClosed,
+        Self::MfaRequired,
+        Self::InvalidMfaCode,
+        Self::MfaAlreadyEnabled,
+        Self::MfaNotEnabled,
+        Self::MfaUnavailable,
     ];
 
     /// The stable wire form, as in `code` and `type` of a problem body.
@@ -82,6 +97,11 @@ impl ProblemCode {
             Self::MethodNotAllowed => "method_not_allowed",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::RegistrationClosed => "registration_closed",
+            Self::MfaRequired => "mfa_required",
+            Self::InvalidMfaCode => "invalid_mfa_code",
+            Self::MfaAlreadyEnabled => "mfa_already_enabled",
+            Self::MfaNotEnabled => "mfa_not_enabled",
+            Self::MfaUnavailable => "mfa_unavailable",
         }
     }
 }
@@ -208,7 +228,9 @@ endpoint_errors!(RegisterErrors from [RegisterError] {
 endpoint_errors!(LoginErrors from [LoginError] {
     /// Malformed JSON or a wrong type.
     400 => BadRequest,
-    /// Unknown address or wrong password, alike (`invalid_credentials`).
+    /// Unknown address or wrong password, alike (`invalid_credentials`); or
+    /// the password was right and the account has TOTP on (`mfa_required`,
+    /// with an `mfa_token` for `POST /v1/auth/mfa`).
     401 => Unauthorized,
     /// Body over 16 KiB.
     413 => PayloadTooLarge,
@@ -218,6 +240,41 @@ endpoint_errors!(LoginErrors from [LoginError] {
     /// Rate limited or locked out after failed logins (`rate_limited`).
     429 => TooManyRequests,
     /// Password hashing saturated or storage unavailable.
+    503 => Unavailable,
+});
+
+endpoint_errors!(MfaLoginErrors from [MfaLoginError] {
+    /// Malformed JSON or a wrong type.
+    400 => BadRequest,
+    /// Unknown, expired, used or foreign `mfa_token` (`invalid_token`); a
+    /// wrong or used code (`invalid_mfa_code`).
+    401 => Unauthorized,
+    /// Body over 16 KiB.
+    413 => PayloadTooLarge,
+    /// Neither or both of `code` and `recovery_code`, or an unknown field (`validation_failed`).
+    422 => Unprocessable,
+} retry {
+    /// Rate limited or locked out after failed logins (`rate_limited`).
+    429 => TooManyRequests,
+    /// Storage unavailable.
+    503 => Unavailable,
+});
+
+endpoint_errors!(MfaErrors from [MfaError] {
+    /// Malformed JSON or a wrong type.
+    400 => BadRequest,
+    /// Missing, invalid, expired or revoked access token.
+    401 => Unauthorized,
+    /// TOTP is already on (`mfa_already_enabled`), or not enrolled (`mfa_not_enabled`).
+    409 => Conflict,
+    /// Body over 16 KiB.
+    413 => PayloadTooLarge,
+    /// A wrong or used code (`invalid_mfa_code`), or a malformed body (`validation_failed`).
+    422 => Unprocessable,
+} retry {
+    /// Rate limited, or locked out after failed codes (`rate_limited`).
+    429 => TooManyRequests,
+    /// No MFA key configured (`mfa_unavailable`), or storage unavailable.
     503 => Unavailable,
 });
 

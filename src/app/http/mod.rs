@@ -18,6 +18,7 @@ pub mod client_ip;
 pub mod docs;
 pub mod errors;
 pub mod jwks;
+pub mod mfa;
 pub mod middleware;
 pub mod ops;
 pub mod params;
@@ -82,6 +83,7 @@ type Apis = (
     audit::AuditApi,
     ops::OpsApi,
     jwks::JwksApi,
+    mfa::MfaApi,
 );
 
 /// The one place the OpenAPI service is built: the server and the spec
@@ -96,6 +98,7 @@ pub fn openapi_service() -> OpenApiService<Apis, ()> {
         audit::AuditApi,
         ops::OpsApi,
         jwks::JwksApi,
+    mfa::MfaApi,
     );
     // No `.summary()`: `info.summary` is OpenAPI 3.1, and poem-openapi
     // declares 3.0.0, so validators reject it; the description opens with it.

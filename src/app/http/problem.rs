@@ -51,6 +51,10 @@ pub struct ProblemBody {
     /// For validation errors: the fields at fault. Absent on other errors.
     #[oai(skip_serializing_if_is_empty, default)]
     pub errors: Vec<FieldError>,
+    /// With `mfa_required` only: the token to send to `POST /v1/auth/mfa`
+    /// with a code.
+    #[oai(skip_serializing_if_is_none)]
+    pub mfa_token: Option<String>,
 }
 
 /// An error on its way to becoming a response.
@@ -61,11 +65,12 @@ pub struct Problem {
     pub detail: String,
     pub errors: Vec<FieldError>,
     pub retry_after: Option<Duration>,
+    pub mfa_token: Option<String>,
 }
 
 impl Problem {
     pub fn new(status: StatusCode, code: ProblemCode, detail: impl Into<String>) -> Self {
-        Self { status, code, detail: detail.into(), errors: Vec::new(), retry_after: None }
+        Self { status, code, detail: detail.into(), errors: Vec::new(), retry_after: None, mfa_token: None }
     }
 
     pub fn field(mut self, field: &str, message: impl Into<String>) -> Self {
@@ -75,6 +80,11 @@ impl Problem {
 
     pub fn retry_after(mut self, wait: Duration) -> Self {
         self.retry_after = Some(wait);
+        self
+    }
+
+    pub fn mfa_token(mut self, token: &str) -> Self {
+        self.mfa_token = Some(token.to_owned());
         self
     }
 
@@ -133,6 +143,7 @@ impl Problem {
             code: self.code.as_str().to_owned(),
             request_id: current_request_id(),
             errors: self.errors.clone(),
+            mfa_token: self.mfa_token.clone(),
         })
     }
 
