@@ -45,10 +45,14 @@ pub enum AuditType {
     AdminSessionsRevoked,
     /// Reserved for key rotation.
     KeyRingChanged,
+    EmailVerificationSent,
+    EmailVerified,
+    PasswordResetRequested,
+    PasswordReset,
 }
 
 impl AuditType {
-    pub const ALL: [Self; 18] = [
+    pub const ALL: [Self; 22] = [
         Self::Registration,
         Self::LoginSucceeded,
         Self::LoginFailed,
@@ -67,6 +71,10 @@ impl AuditType {
         Self::AdminPasswordReset,
         Self::AdminSessionsRevoked,
         Self::KeyRingChanged,
+        Self::EmailVerificationSent,
+        Self::EmailVerified,
+        Self::PasswordResetRequested,
+        Self::PasswordReset,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -89,6 +97,10 @@ impl AuditType {
             Self::AdminPasswordReset => "admin_password_reset",
             Self::AdminSessionsRevoked => "admin_sessions_revoked",
             Self::KeyRingChanged => "key_ring_changed",
+            Self::EmailVerificationSent => "email_verification_sent",
+            Self::EmailVerified => "email_verified",
+            Self::PasswordResetRequested => "password_reset_requested",
+            Self::PasswordReset => "password_reset",
         }
     }
 }

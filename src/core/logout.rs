@@ -153,9 +153,10 @@ impl AuthService {
         self.reserve_verification(&pair, &account).await.map_err(|error| match error {
             LoginError::Locked { retry_after } => PasswordChangeError::Locked { retry_after },
             LoginError::Failure(failure) => PasswordChangeError::Failure(failure),
-            LoginError::InvalidEmail(_) | LoginError::InvalidCredentials | LoginError::CutOff => {
-                PasswordChangeError::InvalidCredentials
-            }
+            LoginError::InvalidEmail(_)
+            | LoginError::InvalidCredentials
+            | LoginError::CutOff
+            | LoginError::EmailNotVerified => PasswordChangeError::InvalidCredentials,
         })?;
         let current = Password::unchecked(current);
         let matches = match self.ports.hasher.verify(&current, &user.password_hash).await {

@@ -2,6 +2,7 @@
 //! rules that govern them. Nothing here performs I/O or knows of HTTP, SQL
 //! or Redis; time, randomness and storage arrive through [`crate::ports`].
 
+pub mod account_mail;
 pub mod admin;
 pub mod audit;
 pub mod auth;
@@ -14,6 +15,7 @@ pub mod keyring;
 pub mod limits;
 pub mod login;
 pub mod logout;
+pub mod mail;
 pub mod password;
 pub mod refresh;
 pub mod registration;
@@ -23,6 +25,8 @@ pub mod session;
 pub mod token;
 pub mod user;
 
+#[cfg(test)]
+mod account_mail_tests;
 #[cfg(test)]
 mod audit_tests;
 #[cfg(test)]

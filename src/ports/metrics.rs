@@ -12,13 +12,23 @@ pub enum LoginOutcome {
     /// everywhere, disabling, deletion, role change) landed while it was
     /// being verified, and the session was refused.
     CutOff,
+    /// The password was right, but the address is unverified and
+    /// `PORTCULLIS_REQUIRE_VERIFIED_EMAIL` is on.
+    EmailNotVerified,
     Error,
 }
 
 impl LoginOutcome {
     /// Every outcome, so the counter can expose each series from the start.
-    pub const ALL: [Self; 6] =
-        [Self::Success, Self::InvalidCredentials, Self::Locked, Self::RateLimited, Self::CutOff, Self::Error];
+    pub const ALL: [Self; 7] = [
+        Self::Success,
+        Self::InvalidCredentials,
+        Self::Locked,
+        Self::RateLimited,
+        Self::CutOff,
+        Self::EmailNotVerified,
+        Self::Error,
+    ];
 
     pub fn as_str(&self) -> &'static str {
         match self {
@@ -27,6 +37,7 @@ impl LoginOutcome {
             Self::Locked => "locked",
             Self::RateLimited => "rate_limited",
             Self::CutOff => "cut_off",
+            Self::EmailNotVerified => "email_not_verified",
             Self::Error => "error",
         }
     }

@@ -24,6 +24,7 @@ mod key_ring;
 mod keys;
 mod limits;
 mod login;
+mod mail;
 mod networks;
 mod normalisation;
 mod operations;

@@ -11,12 +11,14 @@
 //! One module per port: [`users_contract`], [`sessions_contract`],
 //! [`revocations_contract`] and [`audit_contract`].
 
+mod account_tokens;
 mod audit;
 mod epochs;
 mod revocations;
 mod sessions;
 mod users;
 
+pub use account_tokens::account_tokens_contract;
 pub use audit::audit_contract;
 pub use revocations::revocations_contract;
 pub use sessions::sessions_contract;
@@ -44,6 +46,7 @@ pub(super) fn new_user(email: &str, role: Role, status: UserStatus) -> User {
         created_at: NOW,
         updated_at: NOW,
         credential_epoch: CredentialEpoch::INITIAL,
+        email_verified: false,
     }
 }
 

@@ -12,6 +12,7 @@
 //! user must remove their sessions, and every change must store its audit
 //! events, in the same step; revocations have their own.
 
+mod account_tokens;
 mod audit;
 mod revocations;
 
@@ -43,6 +44,7 @@ struct Tables {
     refresh_tokens: HashMap<TokenHash, RefreshRecord>,
     /// The audit trail, by id (time order).
     audit: BTreeMap<crate::core::audit::AuditId, AuditEvent>,
+    account_tokens: HashMap<TokenHash, crate::core::mail::AccountTokenRecord>,
 }
 
 impl Tables {
@@ -253,6 +255,7 @@ impl UserRepo for MemoryStore {
         }
         tables.sessions.retain(|_, session| session.user_id != id);
         tables.refresh_tokens.retain(|_, token| token.user_id != id);
+        tables.account_tokens.retain(|_, token| token.user_id != id);
         tables.record(audit);
         Ok(())
     }

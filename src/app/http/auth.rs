@@ -59,6 +59,12 @@ impl From<LoginError> for Problem {
                 "too many failed logins; this account is locked from this address for a while",
             )
             .retry_after(retry_after),
+            LoginError::EmailNotVerified => Problem::new(
+                StatusCode::FORBIDDEN,
+                ProblemCode::EmailNotVerified,
+                "this account's e-mail address is not verified yet: follow the link mailed to it, \
+                 or ask for a new one at /v1/auth/verify-email/resend",
+            ),
             LoginError::Failure(failure) => failure.into(),
         }
     }

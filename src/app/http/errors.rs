@@ -36,11 +36,15 @@ pub enum ProblemCode {
     LastAdmin,
     MethodNotAllowed,
     UnsupportedMediaType,
+    /// Right password, but the address is unverified and the policy requires it.
+    EmailNotVerified,
+    /// No mailer is configured, so mailed links are not offered.
+    MailDisabled,
 }
 
 impl ProblemCode {
     /// Every code, for tests and documentation.
-    pub const ALL: [Self; 16] = [
+    pub const ALL: [Self; 18] = [
         Self::InvalidCredentials,
         Self::EmailTaken,
         Self::WeakPassword,
@@ -57,6 +61,8 @@ impl ProblemCode {
         Self::LastAdmin,
         Self::MethodNotAllowed,
         Self::UnsupportedMediaType,
+        Self::EmailNotVerified,
+        Self::MailDisabled,
     ];
 
     /// The stable wire form, as in `code` and `type` of a problem body.
@@ -78,6 +84,8 @@ impl ProblemCode {
             Self::LastAdmin => "last_admin",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::EmailNotVerified => "email_not_verified",
+            Self::MailDisabled => "mail_disabled",
         }
     }
 }
@@ -181,6 +189,8 @@ macro_rules! endpoint_errors {
     };
 }
 
+pub(crate) use endpoint_errors;
+
 endpoint_errors!(RegisterErrors from [RegisterError] {
     /// Malformed JSON or a wrong type.
     400 => BadRequest,
@@ -202,6 +212,8 @@ endpoint_errors!(LoginErrors from [LoginError] {
     400 => BadRequest,
     /// Unknown address or wrong password, alike (`invalid_credentials`).
     401 => Unauthorized,
+    /// Right password, unverified address, and `PORTCULLIS_REQUIRE_VERIFIED_EMAIL` is on (`email_not_verified`).
+    403 => Forbidden,
     /// Body over 16 KiB.
     413 => PayloadTooLarge,
     /// Invalid address or unknown field (`validation_failed`).

@@ -18,6 +18,7 @@ pub mod client_ip;
 pub mod docs;
 pub mod errors;
 pub mod jwks;
+pub mod mail;
 pub mod middleware;
 pub mod ops;
 pub mod params;
@@ -63,12 +64,14 @@ pub enum ApiTags {
     Operations,
 }
 
-type Apis = (auth::AuthApi, users::UsersApi, admin::AdminApi, audit::AuditApi, ops::OpsApi, jwks::JwksApi);
+type Apis =
+    (auth::AuthApi, mail::MailApi, users::UsersApi, admin::AdminApi, audit::AuditApi, ops::OpsApi, jwks::JwksApi);
 
 /// The one place the OpenAPI service is built: the server and the spec
 /// exporter both call it, so they cannot drift apart.
 pub fn openapi_service() -> OpenApiService<Apis, ()> {
-    let apis = (auth::AuthApi, users::UsersApi, admin::AdminApi, audit::AuditApi, ops::OpsApi, jwks::JwksApi);
+    let apis =
+        (auth::AuthApi, mail::MailApi, users::UsersApi, admin::AdminApi, audit::AuditApi, ops::OpsApi, jwks::JwksApi);
     // No `.summary()`: `info.summary` is OpenAPI 3.1, and poem-openapi
     // declares 3.0.0, so validators reject it; the description opens with it.
     OpenApiService::new(apis, "Portcullis", env!("CARGO_PKG_VERSION"))
