@@ -172,7 +172,7 @@ async fn a_registration_is_verified_through_the_link_read_from_the_smtp_server()
 async fn a_password_reset_read_from_the_mail_ends_every_session_and_works_once() {
     let Some(server) = SmtpServer::start().await else { return };
     let app = app_for(&server, &[]).await;
-    let (email, _, old) = app.new_user("reset").await;
+    let (_, email, old) = app.new_user("reset").await;
     let other = app.login_pair(&email, STRONG_PASSWORD).await;
 
     let asked = app.post_json("/v1/auth/password-reset", &json!({ "email": email })).await;
@@ -202,7 +202,7 @@ async fn a_password_reset_read_from_the_mail_ends_every_session_and_works_once()
 async fn a_newer_request_or_a_password_change_voids_a_reset_link() {
     let Some(server) = SmtpServer::start().await else { return };
     let app = app_for(&server, &[]).await;
-    let (email, _, pair) = app.new_user("voided").await;
+    let (_, email, pair) = app.new_user("voided").await;
     let ask = json!({ "email": email });
     assert_eq!(app.post_json("/v1/auth/password-reset", &ask).await.status(), 202);
     let first = link_token(&server.wait_for(&email, RESET_SUBJECT, 1).await[0], "reset-password");
@@ -223,7 +223,7 @@ async fn a_newer_request_or_a_password_change_voids_a_reset_link() {
 async fn a_reset_request_answers_alike_for_known_and_unknown_addresses() {
     let Some(server) = SmtpServer::start().await else { return };
     let app = app_for(&server, &[]).await;
-    let (known, _, _) = app.new_user("known").await;
+    let (_, known, _) = app.new_user("known").await;
     let unknown = unique_email("unknown");
     let mut answers = Vec::new();
     for email in [&known, &unknown, &"not an address".to_owned()] {
