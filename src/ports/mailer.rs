@@ -42,7 +42,10 @@ pub struct RenderedMail {
 
 impl fmt::Debug for RenderedMail {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RenderedMail").field("to", &self.to.as_str()).field("subject", &self.subject).finish()
+        f.debug_struct("RenderedMail")
+            .field("to", &self.to.as_str())
+            .field("subject", &self.subject)
+            .finish_non_exhaustive()
     }
 }
 
