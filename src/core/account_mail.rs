@@ -110,6 +110,20 @@ impl AuthService {
         Ok(())
     }
 
+    /// Mails `user` a password-reset link now, outside any per-address
+    /// budget: for an administrator's invitation of an account created
+    /// without a usable password (the link sets the first one).
+    ///
+    /// # Errors
+    /// [`MailLinkError::MailDisabled`], or a storage failure.
+    pub async fn send_password_reset_link(&self, user: &User, origin: &Origin) -> Result<(), MailLinkError> {
+        if self.mail.is_none() {
+            return Err(MailLinkError::MailDisabled);
+        }
+        self.issue_link(user, TokenPurpose::PasswordReset, origin).await?;
+        Ok(())
+    }
+
     /// Marks the address of the verification link's account verified.
     ///
     /// # Errors

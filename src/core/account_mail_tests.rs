@@ -5,7 +5,7 @@ use super::account_mail::MailLinkError;
 use super::auth::{LoginError, MailPorts, RefreshError};
 use super::harness::{anonymous, harness, ip, Harness, OTHER_PASSWORD, PASSWORD};
 use super::mail::{Mail, TokenPurpose};
-use crate::ports::{MailRefused, Mailer};
+use crate::ports::{MailRefused, Mailer, UserRepo};
 use std::sync::{Arc, Mutex};
 
 /// Keeps what it is given, as a queue would before delivery.
@@ -104,4 +104,19 @@ async fn an_unverified_account_is_told_so_only_with_the_right_password() {
     h.auth.login("eve@example.com", PASSWORD.into(), &ip(1)).await.expect("verified, signed in");
     let again = h.auth.verify_email(&token, &ip(1)).await;
     assert!(matches!(again, Err(MailLinkError::InvalidToken)), "single use");
+}
+
+#[tokio::test]
+async fn an_invitation_link_sets_the_first_password_and_needs_a_mailer() {
+    let (h, outbox) = mailing(false).await;
+    h.auth.register("fay@example.com", PASSWORD.into(), &anonymous()).await.unwrap();
+    let user = h.store.by_email(&crate::core::email::Email::parse("fay@example.com").unwrap()).await.unwrap().unwrap();
+    h.auth.send_password_reset_link(&user, &ip(9)).await.unwrap();
+    let token = outbox.tokens("fay@example.com", TokenPurpose::PasswordReset).remove(0);
+    h.auth.confirm_password_reset(&token, OTHER_PASSWORD.into(), &ip(1)).await.unwrap();
+    h.auth.login("fay@example.com", OTHER_PASSWORD.into(), &ip(1)).await.expect("the new password signs in");
+
+    let quiet = harness().await;
+    let refused = quiet.auth.send_password_reset_link(&user, &ip(9)).await;
+    assert!(matches!(refused, Err(MailLinkError::MailDisabled)), "{refused:?}");
 }
