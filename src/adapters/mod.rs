@@ -7,6 +7,12 @@ pub mod bcrypt_hasher;
 pub mod env_secrets;
 pub mod fallback_limiter;
 pub mod file_secrets;
+/// Development mail: messages to the log; refused in production.
+pub mod log_mailer;
+/// The bounded outgoing mail queue and its background delivery.
+pub mod mail_queue;
+/// Subjects and bodies of the mailed links, overridable by the operator.
+pub mod mail_templates;
 /// Test support only: no configuration can select it.
 #[cfg(any(test, feature = "test-support"))]
 pub mod memory;
@@ -16,6 +22,8 @@ pub mod postgres;
 pub mod prometheus_metrics;
 #[cfg(feature = "redis")]
 pub mod redis_limiter;
+/// SMTP delivery through lettre (rustls on ring).
+pub mod smtp_mailer;
 /// What the two SQL adapters share: column lists, row parsing, constraint
 /// mapping.
 #[cfg(any(feature = "sqlite", feature = "postgres"))]

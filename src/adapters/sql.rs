@@ -21,7 +21,7 @@ use uuid::Uuid;
 /// The user columns, in the order [`StoredUser`] lists them.
 macro_rules! user_columns {
     () => {
-        "id, email, password_hash, role, status, created_at, updated_at, credential_epoch"
+        "id, email, password_hash, role, status, created_at, updated_at, credential_epoch, email_verified"
     };
 }
 
@@ -155,6 +155,7 @@ pub(crate) struct StoredUser {
     pub created_at: UnixSeconds,
     pub updated_at: UnixSeconds,
     pub credential_epoch: i64,
+    pub email_verified: bool,
 }
 
 impl StoredUser {
@@ -171,6 +172,7 @@ impl StoredUser {
             created_at: self.created_at,
             updated_at: self.updated_at,
             credential_epoch: CredentialEpoch::new(self.credential_epoch),
+            email_verified: self.email_verified,
         })
     }
 }

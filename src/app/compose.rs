@@ -2,22 +2,26 @@
 //! `#[cfg(feature = …)]` wiring. It turns [`Settings`] into an
 //! [`AppState`]; it never serves a request and never reads a variable.
 
-use super::config::{Deployment, Settings, SigningKeys, StorageBackend};
+use super::config::{Deployment, MailCommon, MailSettings, MailerChoice, Settings, SigningKeys, StorageBackend};
 use super::http::{AppState, RenderMetrics};
 use super::key_refresh::KeyRefresher;
 use super::readiness::ReadinessProbe;
 use crate::adapters::bcrypt_hasher::BcryptHasher;
 use crate::adapters::env_secrets::EnvSecrets;
 use crate::adapters::file_secrets::FileSecrets;
+use crate::adapters::log_mailer::LogMailer;
+use crate::adapters::mail_queue::{MailQueue, RetryPolicy};
+use crate::adapters::mail_templates::MailTemplates;
 use crate::adapters::memory_limiter::MemoryLimiter;
 use crate::adapters::prometheus_metrics::PrometheusMetrics;
+use crate::adapters::smtp_mailer::SmtpMailer;
 use crate::adapters::system::{OsEntropy, SystemClock};
-use crate::core::auth::{AuthPolicy, AuthPorts, AuthService, SeedOutcome};
+use crate::core::auth::{AuthPolicy, AuthPorts, AuthService, MailPorts, SeedOutcome};
 use crate::core::keyring::KeyRing;
 use crate::core::mfa_key::MfaKey;
 use crate::ports::{
-    AuditLog, Clock, Entropy, MetricsSink, MfaRepo, PoolStatus, RateLimiter, RevocationStore, RingDocument,
-    SchemaStatus, SecretError, SecretSource, SessionRepo, UserRepo,
+    AccountTokenRepo, AuditLog, Clock, Entropy, MailTransport, Mailer, MetricsSink, MfaRepo, PoolStatus, RateLimiter,
+    RevocationStore, RingDocument, SchemaStatus, SecretError, SecretSource, SessionRepo, UserRepo,
 };
 use crate::redact::ConnectionUrl;
 use anyhow::Context;
@@ -32,6 +36,7 @@ struct Storage {
     revocations: Arc<dyn RevocationStore>,
     audit: Arc<dyn AuditLog>,
     mfa: Arc<dyn MfaRepo>,
+    account_tokens: Arc<dyn AccountTokenRepo>,
     schema: Arc<dyn SchemaStatus>,
     pool: Arc<dyn PoolStatus>,
     name: &'static str,
@@ -42,7 +47,15 @@ struct Storage {
 impl Storage {
     fn of<S>(store: Arc<S>, name: &'static str, fallback: bool) -> Self
     where
-        S: UserRepo + SessionRepo + RevocationStore + AuditLog + MfaRepo + SchemaStatus + PoolStatus + 'static,
+        S: UserRepo
+            + SessionRepo
+            + RevocationStore
+            + AuditLog
+            + MfaRepo
+            + AccountTokenRepo
+            + SchemaStatus
+            + PoolStatus
+            + 'static,
     {
         Self {
             users: store.clone(),
@@ -50,6 +63,7 @@ impl Storage {
             revocations: store.clone(),
             audit: store.clone(),
             mfa: store.clone(),
+            account_tokens: store.clone(),
             schema: store.clone(),
             pool: store,
             name,
@@ -173,6 +187,25 @@ fn configured_source(settings: &Settings, entropy: &dyn Entropy) -> anyhow::Resu
     }
 }
 
+/// The mail queue over the configured transport; `None` without a mailer.
+fn open_mailer(settings: &MailSettings) -> anyhow::Result<Option<Arc<dyn Mailer>>> {
+    let (common, transport): (&MailCommon, Arc<dyn MailTransport>) = match &settings.mailer {
+        MailerChoice::None => {
+            tracing::info!("PORTCULLIS_MAILER is unset: no verification or password-reset mail is sent");
+            return Ok(None);
+        }
+        MailerChoice::Log(common) => (common, Arc::new(LogMailer)),
+        MailerChoice::Smtp(common, smtp) => {
+            tracing::info!(host = %smtp.host, port = smtp.port, security = ?smtp.security, "mail goes out over SMTP");
+            (common, Arc::new(SmtpMailer::new(smtp).context("PORTCULLIS_SMTP")?))
+        }
+    };
+    let templates = MailTemplates::load(&common.public_url, common.templates_dir.as_deref())
+        .context("PORTCULLIS_MAIL_TEMPLATES_DIR")?;
+    let retry = RetryPolicy { max_backoff: common.retry_max, ..RetryPolicy::default() };
+    Ok(Some(Arc::new(MailQueue::start(transport, templates, common.queue, retry))))
+}
+
 /// The signing keys: `injected`'s, else the configured source's, fetched
 /// once at start.
 async fn signing_keys(
@@ -267,6 +300,11 @@ async fn assemble(
         mfa_key,
         settings.tokens.issuer.clone(),
     );
+    let auth = match open_mailer(&settings.mail)? {
+        Some(mailer) => auth.with_mail(MailPorts { mailer, tokens: storage.account_tokens, in_flight: Arc::default() }),
+        None => auth,
+    };
+    let auth = auth.with_verified_email_required(settings.mail.require_verified_email);
     Ok(Assembled {
         auth,
         storage_users: storage.users,

@@ -51,10 +51,14 @@ pub enum AuditType {
     MfaFailed,
     RecoveryCodeUsed,
     AdminMfaReset,
+    EmailVerificationSent,
+    EmailVerified,
+    PasswordResetRequested,
+    PasswordReset,
 }
 
 impl AuditType {
-    pub const ALL: [Self; 24] = [
+    pub const ALL: [Self; 28] = [
         Self::Registration,
         Self::LoginSucceeded,
         Self::LoginFailed,
@@ -79,6 +83,10 @@ impl AuditType {
         Self::MfaFailed,
         Self::RecoveryCodeUsed,
         Self::AdminMfaReset,
+        Self::EmailVerificationSent,
+        Self::EmailVerified,
+        Self::PasswordResetRequested,
+        Self::PasswordReset,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -107,6 +115,10 @@ impl AuditType {
             Self::MfaFailed => "mfa_failed",
             Self::RecoveryCodeUsed => "recovery_code_used",
             Self::AdminMfaReset => "admin_mfa_reset",
+            Self::EmailVerificationSent => "email_verification_sent",
+            Self::EmailVerified => "email_verified",
+            Self::PasswordResetRequested => "password_reset_requested",
+            Self::PasswordReset => "password_reset",
         }
     }
 }

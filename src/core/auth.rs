@@ -24,7 +24,8 @@ use super::session::SessionId;
 use super::token::{Principal, TokenError, TokenSettings};
 use super::user::{CredentialEpoch, UnixSeconds, User, UserId};
 use crate::ports::{
-    AuditLog, Bucket, Clock, Entropy, MetricsSink, PasswordHasher, RateLimiter, RevocationStore, SessionRepo, UserRepo,
+    AccountTokenRepo, AuditLog, Bucket, Clock, Entropy, Mailer, MetricsSink, PasswordHasher, RateLimiter,
+    RevocationStore, SessionRepo, UserRepo,
 };
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -71,6 +72,19 @@ pub struct AuthService {
     feed_position: AtomicI64,
     /// The second factor, when [`Self::with_mfa`] turned it on.
     pub(crate) mfa: Option<super::mfa::MfaSetup>,
+    /// Verification and password-reset mail; `None` without a mailer.
+    pub(crate) mail: Option<MailPorts>,
+    /// Refuse logins from accounts whose address is unverified.
+    pub(crate) require_verified_email: bool,
+}
+
+/// What the mailed-link use cases need beyond [`AuthPorts`].
+#[derive(Clone)]
+pub struct MailPorts {
+    pub mailer: Arc<dyn Mailer>,
+    pub tokens: Arc<dyn AccountTokenRepo>,
+    /// Link requests running off the request path.
+    pub in_flight: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// How far back each poll of the revocation feed reaches before the last
@@ -102,7 +116,32 @@ impl AuthService {
             view.apply(revocation, now);
         }
         let hashing = HashingInFlight::default();
-        Ok(Self { ports, policy, keys, view, dummy_hash, hashing, feed_position: AtomicI64::new(position), mfa: None })
+        Ok(Self {
+            ports,
+            policy,
+            keys,
+            view,
+            dummy_hash,
+            hashing,
+            feed_position: AtomicI64::new(position),
+            mfa: None,
+            mail: None,
+            require_verified_email: false,
+        })
+    }
+
+    /// Turns on verification and password-reset mail.
+    #[must_use]
+    pub fn with_mail(mut self, mail: MailPorts) -> Self {
+        self.mail = Some(mail);
+        self
+    }
+
+    /// Refuses logins from unverified addresses when `required`.
+    #[must_use]
+    pub fn with_verified_email_required(mut self, required: bool) -> Self {
+        self.require_verified_email = required;
+        self
     }
 
     /// The key ring as of now: one operation signs and verifies with one ring.
@@ -254,6 +293,9 @@ impl AuthService {
         self.ports.sessions.purge_expired(now).await?;
         if let Some(setup) = &self.mfa {
             setup.repo.purge_challenges(now).await?;
+        }
+        if let Some(mail) = &self.mail {
+            mail.tokens.purge_account_tokens(now).await?;
         }
         let purged = self.ports.audit.purge_before(now - self.policy.audit_retention_seconds).await?;
         if purged > 0 {

@@ -37,6 +37,10 @@ pub enum LoginError {
     /// password was being verified; to the client, invalid credentials.
     #[error("the account's credentials were cut off during the login")]
     CutOff,
+    /// The password was right, but the address is not verified and the
+    /// policy requires it.
+    #[error("the account's e-mail address is not verified")]
+    EmailNotVerified,
     #[error(transparent)]
     Failure(#[from] ServiceFailure),
 }
@@ -91,6 +95,7 @@ impl AuthService {
             Err(LoginError::Locked { .. }) => LoginOutcome::Locked,
             Err(LoginError::CutOff) => LoginOutcome::CutOff,
             Err(LoginError::MfaRequired { .. }) => LoginOutcome::MfaRequired,
+            Err(LoginError::EmailNotVerified) => LoginOutcome::EmailNotVerified,
             Err(LoginError::Failure(_)) => LoginOutcome::Error,
         };
         self.ports.metrics.login_attempt(outcome);
@@ -187,6 +192,14 @@ impl AuthService {
         limiter.clear_failures(&pair).await?;
         if let Some(account) = &account {
             limiter.refund_failure(account).await?;
+        }
+        // Said only to the holder of the right password, so it reveals
+        // nothing about which addresses have accounts.
+        if self.require_verified_email && !user.email_verified {
+            let event = self.audit_event(origin, AuditType::LoginFailed, Some(user.id)).failed();
+            let event = event.actor(Actor::User(user.id)).detail("reason", "email_not_verified");
+            self.record_refusal(event).await;
+            return Err(LoginError::EmailNotVerified);
         }
         // A cut-off that lands while the password was being verified moves
         // the epoch on, and the store then refuses the session.

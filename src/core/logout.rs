@@ -157,6 +157,7 @@ impl AuthService {
             | LoginError::InvalidCredentials
             | LoginError::CutOff
             | LoginError::MfaRequired { .. } => PasswordChangeError::InvalidCredentials,
+            | LoginError::EmailNotVerified => PasswordChangeError::InvalidCredentials,
         })?;
         let current = Password::unchecked(current);
         let matches = match self.ports.hasher.verify(&current, &user.password_hash).await {

@@ -2,6 +2,7 @@
 //! rules that govern them. Nothing here performs I/O or knows of HTTP, SQL
 //! or Redis; time, randomness and storage arrive through [`crate::ports`].
 
+pub mod account_mail;
 pub mod admin;
 pub mod audit;
 pub mod auth;
@@ -17,6 +18,7 @@ pub mod logout;
 pub mod mfa;
 pub mod mfa_key;
 pub mod mfa_login;
+pub mod mail;
 pub mod password;
 pub mod refresh;
 pub mod registration;
@@ -28,6 +30,8 @@ pub mod token;
 pub mod totp;
 pub mod user;
 
+#[cfg(test)]
+mod account_mail_tests;
 #[cfg(test)]
 mod audit_tests;
 #[cfg(test)]

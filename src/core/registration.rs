@@ -67,11 +67,14 @@ impl AuthService {
     ///
     /// # Errors
     /// See [`RegisterError`].
+    /// With a mailer, the new address is sent a verification link.
     pub async fn register(&self, email: &str, password: String, origin: &Origin) -> Result<User, RegisterError> {
         if self.policy.registration == Registration::Closed {
             return Err(RegisterError::Closed);
         }
-        self.create_account(email, password, Role::User, origin).await
+        let user = self.create_account(email, password, Role::User, origin).await?;
+        self.send_verification(&user, &origin.clone().by(user.id)).await;
+        Ok(user)
     }
 
     /// Creates an account with `role`: self-registration when `origin`'s
@@ -118,6 +121,9 @@ impl AuthService {
             created_at: now,
             updated_at: now,
             credential_epoch: CredentialEpoch::INITIAL,
+            // An administrator or the service vouches for the accounts it
+            // creates; a self-registration proves its address by mail.
+            email_verified: origin.actor != super::audit::Actor::Anonymous,
         };
         let event = if origin.actor == super::audit::Actor::Anonymous {
             self.audit_event(&origin.clone().by(user.id), AuditType::Registration, Some(user.id))

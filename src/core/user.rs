@@ -174,6 +174,9 @@ pub struct User {
     pub updated_at: UnixSeconds,
     /// Sessions and tokens of an earlier epoch are no longer valid.
     pub credential_epoch: CredentialEpoch,
+    /// The owner proved they read mail at `email` (a verification link or
+    /// a password reset), or an administrator created the account.
+    pub email_verified: bool,
 }
 
 impl User {

@@ -14,18 +14,22 @@ pub enum LoginOutcome {
     CutOff,
     /// The password was right; a second factor is asked for next.
     MfaRequired,
+    /// The password was right, but the address is unverified and
+    /// `PORTCULLIS_REQUIRE_VERIFIED_EMAIL` is on.
+    EmailNotVerified,
     Error,
 }
 
 impl LoginOutcome {
     /// Every outcome, so the counter can expose each series from the start.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::Success,
         Self::InvalidCredentials,
         Self::Locked,
         Self::RateLimited,
         Self::CutOff,
         Self::MfaRequired,
+        Self::EmailNotVerified,
         Self::Error,
     ];
 
@@ -37,6 +41,7 @@ impl LoginOutcome {
             Self::RateLimited => "rate_limited",
             Self::CutOff => "cut_off",
             Self::MfaRequired => "mfa_required",
+            Self::EmailNotVerified => "email_not_verified",
             Self::Error => "error",
         }
     }

@@ -2,10 +2,12 @@
 //! No type from an HTTP, SQL or Redis crate appears here: adapters translate
 //! their drivers' errors into the error types below.
 
+pub mod account_tokens;
 pub mod audit;
 pub mod clock;
 pub mod hasher;
 pub mod limiter;
+pub mod mailer;
 pub mod metrics;
 pub mod mfa;
 pub mod repo;
@@ -14,10 +16,12 @@ pub mod secrets;
 pub mod sessions;
 pub mod users;
 
+pub use account_tokens::AccountTokenRepo;
 pub use audit::AuditLog;
 pub use clock::{Clock, Entropy};
 pub use hasher::{HashError, PasswordHasher};
 pub use limiter::{Bucket, FailureKey, LimiterError, RateLimiter, Reservation};
+pub use mailer::{DeliveryError, MailRefused, MailTransport, Mailer, RenderedMail};
 pub use metrics::{LoginOutcome, LogoutScope, MetricsSink, PoolUsage, RefreshRefusal, RevocationReason, TokenKind};
 pub use mfa::{MfaChallenge, MfaRepo, TotpRecord};
 pub use repo::{PoolStatus, RepoError, SchemaStatus};

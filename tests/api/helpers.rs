@@ -414,7 +414,11 @@ pub fn assert_user_object(user: &Value) {
     let object = user.as_object().unwrap_or_else(|| panic!("a user object: {user}"));
     let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
     keys.sort_unstable();
-    assert_eq!(keys, ["created_at", "email", "id", "role", "status", "updated_at"], "user fields of {user}");
+    assert_eq!(
+        keys,
+        ["created_at", "email", "email_verified", "id", "role", "status", "updated_at"],
+        "user fields of {user}"
+    );
     let id = user["id"].as_str().expect("id");
     uuid::Uuid::parse_str(id).expect("the id is a UUID");
     assert!(matches!(user["role"].as_str(), Some("user" | "admin")), "role of {user}");

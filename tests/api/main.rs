@@ -26,6 +26,7 @@ mod keys;
 mod limits;
 mod login;
 mod mfa;
+mod mail;
 mod networks;
 mod normalisation;
 mod operations;

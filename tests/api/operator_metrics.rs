@@ -11,10 +11,11 @@ async fn every_closed_set_series_is_exposed_at_zero_before_any_event() {
 
     let text = app.metrics().await;
 
-    let mut expected: Vec<String> = ["success", "invalid_credentials", "locked", "rate_limited", "cut_off", "error"]
-        .iter()
-        .map(|outcome| format!("auth_login_attempts_total{{outcome=\"{outcome}\"}}"))
-        .collect();
+    let mut expected: Vec<String> =
+        ["success", "invalid_credentials", "locked", "rate_limited", "cut_off", "email_not_verified", "error"]
+            .iter()
+            .map(|outcome| format!("auth_login_attempts_total{{outcome=\"{outcome}\"}}"))
+            .collect();
     for reason in ["logout", "logout_all", "password_change", "refresh_reuse", "admin_update", "admin_delete"] {
         expected.push(format!("revocations_total{{reason=\"{reason}\"}} 0"));
     }

@@ -11,6 +11,7 @@
 //! One module per port: [`users_contract`], [`sessions_contract`],
 //! [`revocations_contract`], [`audit_contract`] and [`mfa_contract`].
 
+mod account_tokens;
 mod audit;
 mod epochs;
 mod mfa;
@@ -19,6 +20,7 @@ mod session_list;
 mod sessions;
 mod users;
 
+pub use account_tokens::account_tokens_contract;
 pub use audit::audit_contract;
 pub use mfa::mfa_contract;
 pub use revocations::revocations_contract;
@@ -47,6 +49,7 @@ pub(super) fn new_user(email: &str, role: Role, status: UserStatus) -> User {
         created_at: NOW,
         updated_at: NOW,
         credential_epoch: CredentialEpoch::INITIAL,
+        email_verified: false,
     }
 }
 

@@ -12,6 +12,7 @@
 //! user must remove their sessions, and every change must store its audit
 //! events, in the same step; revocations have their own.
 
+mod account_tokens;
 mod audit;
 mod mfa;
 mod revocations;
@@ -44,6 +45,7 @@ struct Tables {
     audit: BTreeMap<crate::core::audit::AuditId, AuditEvent>,
     /// Second factors, which go with their users.
     mfa: mfa::MfaTables,
+    account_tokens: HashMap<TokenHash, crate::core::mail::AccountTokenRecord>,
 }
 
 impl Tables {
@@ -255,6 +257,7 @@ impl UserRepo for MemoryStore {
         tables.sessions.retain(|_, session| session.user_id != id);
         tables.refresh_tokens.retain(|_, token| token.user_id != id);
         tables.mfa.forget_user(id);
+        tables.account_tokens.retain(|_, token| token.user_id != id);
         tables.record(audit);
         Ok(())
     }

@@ -16,6 +16,7 @@
 //! address) here. The database URL appears in an error only with its
 //! password masked.
 
+mod account_tokens;
 mod audit;
 mod mfa;
 mod revocations;

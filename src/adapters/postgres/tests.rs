@@ -45,6 +45,7 @@ fn user(email: &str) -> User {
         created_at: UnixSeconds::new(1_700_000_000),
         updated_at: UnixSeconds::new(1_700_000_000),
         credential_epoch: CredentialEpoch::INITIAL,
+        email_verified: false,
     }
 }
 
@@ -59,6 +60,12 @@ async fn postgres_store_keeps_the_sessions_contract() {
     let (store, _url, _guard) = fresh_store!();
     let store = Arc::new(store);
     contract::sessions_contract(store.as_ref(), store.clone()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_store_keeps_the_account_tokens_contract() {
+    let (store, _url, _guard) = fresh_store!();
+    contract::account_tokens_contract(Arc::new(store)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

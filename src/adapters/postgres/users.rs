@@ -33,6 +33,7 @@ fn user_from_row(row: &PgRow) -> Result<User, RepoError> {
         created_at: UnixSeconds::new(row.try_get("created_at").map_err(repo_error)?),
         updated_at: UnixSeconds::new(row.try_get("updated_at").map_err(repo_error)?),
         credential_epoch: row.try_get("credential_epoch").map_err(repo_error)?,
+        email_verified: row.try_get("email_verified").map_err(repo_error)?,
     }
     .parse()
 }
@@ -138,7 +139,7 @@ impl PostgresStore {
 impl UserRepo for PostgresStore {
     async fn insert(&self, user: &User, audit: &[AuditEvent]) -> Result<(), UserInsertError> {
         let mut transaction = self.pool.begin().await.map_err(repo_error)?;
-        sqlx::query(concat!("INSERT INTO users (", user_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"))
+        sqlx::query(concat!("INSERT INTO users (", user_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"))
             .bind(user.id.as_uuid())
             .bind(user.email.as_str())
             .bind(user.password_hash.as_str())
@@ -147,6 +148,7 @@ impl UserRepo for PostgresStore {
             .bind(user.created_at.seconds())
             .bind(user.updated_at.seconds())
             .bind(user.credential_epoch.value())
+            .bind(user.email_verified)
             .execute(&mut *transaction)
             .await
             .map_err(|error| insert_user_error(error, repo_error))?;

@@ -15,6 +15,7 @@
 //! address) here. The database URL never appears in an error or a log
 //! line.
 
+mod account_tokens;
 mod audit;
 mod mfa;
 mod revocations;
@@ -196,6 +197,12 @@ mod tests {
         let (store, _directory) = fresh_store().await;
         let store = Arc::new(store);
         contract::sessions_contract(store.as_ref(), store.clone()).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn sqlite_store_keeps_the_account_tokens_contract() {
+        let (store, _directory) = fresh_store().await;
+        contract::account_tokens_contract(Arc::new(store)).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

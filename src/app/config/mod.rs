@@ -14,6 +14,7 @@ mod accounts;
 mod connections;
 mod limits;
 mod mfa;
+mod mail;
 pub mod names;
 mod raw;
 mod redis;
@@ -32,6 +33,7 @@ mod vault;
 pub use self::accounts::{AdminSeed, HashingSettings};
 pub use self::connections::ConnectionSettings;
 pub use self::mfa::MfaKeySetting;
+pub use self::mail::{MailCommon, MailSettings, MailerChoice};
 #[cfg(feature = "redis")]
 pub use self::redis::{KeyPrefix, RedisSettings, RedisTarget};
 pub use self::secrets::{RefreshSettings, SigningKeys};
@@ -101,6 +103,7 @@ pub struct Settings {
     pub registration: crate::core::auth::Registration,
     /// Seals TOTP secrets at rest; see [`MfaKeySetting`].
     pub mfa_key: Option<MfaKeySetting>,
+    pub mail: MailSettings,
 }
 
 /// Variables read without the `PORTCULLIS_` prefix, and the key each sets.
@@ -225,6 +228,18 @@ impl Settings {
             raw.refresh_reuse_grace_seconds.as_deref(),
         )?;
         let limits = limits::validate(&raw.limits)?;
+        let mail = MailSettings::validate(
+            mail::RawMail {
+                mailer: raw.mailer.as_deref(),
+                from: raw.mail_from.as_deref(),
+                public_url: raw.public_url.as_deref(),
+                templates_dir: raw.mail_templates_dir.as_deref(),
+                queue: raw.mail_queue.as_deref(),
+                require_verified_email: raw.require_verified_email.as_deref(),
+                smtp: std::mem::take(&mut raw.smtp),
+            },
+            deployment,
+        )?;
         let admin = AdminSeed::validate(raw.admin_email, raw.admin_password)?;
         let security_headers =
             SecurityHeaders::validate(raw.cors_allowed_origins.as_deref(), raw.hsts_max_age_seconds.as_deref())?;
@@ -254,6 +269,7 @@ impl Settings {
             audit_retention_days,
             registration,
             mfa_key,
+            mail,
         })
     }
 }

@@ -66,6 +66,20 @@ pub struct RawRedis {
     pub ca_file: Option<String>,
 }
 
+/// The `PORTCULLIS_SMTP__*` variables. No `Debug`: it holds a password.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+pub struct RawSmtp {
+    pub host: Option<String>,
+    pub port: Option<String>,
+    pub security: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub password_file: Option<String>,
+    pub timeout_seconds: Option<String>,
+    pub retry_max_seconds: Option<String>,
+}
+
 /// Every setting as text. No `Debug`: it holds keys and passwords.
 #[derive(Default, Deserialize)]
 #[serde(default)]
@@ -121,4 +135,11 @@ pub struct RawSettings {
     pub database: RawDatabase,
     pub redis: RawRedis,
     pub connections: RawConnections,
+    pub mailer: Option<String>,
+    pub mail_from: Option<String>,
+    pub public_url: Option<String>,
+    pub mail_templates_dir: Option<String>,
+    pub mail_queue: Option<String>,
+    pub require_verified_email: Option<String>,
+    pub smtp: RawSmtp,
 }

@@ -66,6 +66,12 @@ impl From<LoginError> for Problem {
             )
             .retry_after(retry_after),
             LoginError::MfaRequired { mfa_token } => super::mfa::mfa_required(&mfa_token),
+            LoginError::EmailNotVerified => Problem::new(
+                StatusCode::FORBIDDEN,
+                ProblemCode::EmailNotVerified,
+                "this account's e-mail address is not verified yet: follow the link mailed to it, \
+                 or ask for a new one at /v1/auth/verify-email/resend",
+            ),
             LoginError::Failure(failure) => failure.into(),
         }
     }

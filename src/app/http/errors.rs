@@ -48,11 +48,15 @@ pub enum ProblemCode {
     MfaNotEnabled,
     /// No key to seal second-factor secrets is configured.
     MfaUnavailable,
+    /// Right password, but the address is unverified and the policy requires it.
+    EmailNotVerified,
+    /// No mailer is configured, so mailed links are not offered.
+    MailDisabled,
 }
 
 impl ProblemCode {
     /// Every code, for tests and documentation.
-    pub const ALL: [Self; 22] = [
+    pub const ALL: [Self; 24] = [
         Self::InvalidCredentials,
         Self::EmailTaken,
         Self::WeakPassword,
@@ -75,6 +79,8 @@ impl ProblemCode {
         Self::MfaAlreadyEnabled,
         Self::MfaNotEnabled,
         Self::MfaUnavailable,
+        Self::EmailNotVerified,
+        Self::MailDisabled,
     ];
 
     /// The stable wire form, as in `code` and `type` of a problem body.
@@ -102,6 +108,8 @@ impl ProblemCode {
             Self::MfaAlreadyEnabled => "mfa_already_enabled",
             Self::MfaNotEnabled => "mfa_not_enabled",
             Self::MfaUnavailable => "mfa_unavailable",
+            Self::EmailNotVerified => "email_not_verified",
+            Self::MailDisabled => "mail_disabled",
         }
     }
 }
@@ -232,6 +240,8 @@ endpoint_errors!(LoginErrors from [LoginError] {
     /// the password was right and the account has TOTP on (`mfa_required`,
     /// with an `mfa_token` for `POST /v1/auth/mfa`).
     401 => Unauthorized,
+    /// Right password, unverified address, and `PORTCULLIS_REQUIRE_VERIFIED_EMAIL` is on (`email_not_verified`).
+    403 => Forbidden,
     /// Body over 16 KiB.
     413 => PayloadTooLarge,
     /// Invalid address or unknown field (`validation_failed`).

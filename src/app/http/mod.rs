@@ -19,6 +19,7 @@ pub mod docs;
 pub mod errors;
 pub mod jwks;
 pub mod mfa;
+pub mod mail;
 pub mod middleware;
 pub mod ops;
 pub mod params;
@@ -76,6 +77,7 @@ pub enum ApiTags {
 
 type Apis = (
     auth::AuthApi,
+    mail::MailApi,
     users::UsersApi,
     sessions::SessionsApi,
     admin::AdminApi,
@@ -91,6 +93,7 @@ type Apis = (
 pub fn openapi_service() -> OpenApiService<Apis, ()> {
     let apis = (
         auth::AuthApi,
+    mail::MailApi,
         users::UsersApi,
         sessions::SessionsApi,
         admin::AdminApi,
@@ -98,7 +101,7 @@ pub fn openapi_service() -> OpenApiService<Apis, ()> {
         audit::AuditApi,
         ops::OpsApi,
         jwks::JwksApi,
-    mfa::MfaApi,
+        mfa::MfaApi,
     );
     // No `.summary()`: `info.summary` is OpenAPI 3.1, and poem-openapi
     // declares 3.0.0, so validators reject it; the description opens with it.

@@ -71,6 +71,9 @@ pub struct UserView {
     pub email: String,
     pub role: RoleView,
     pub status: StatusView,
+    /// Whether the owner has proved the address (a mailed link), or an
+    /// administrator created the account.
+    pub email_verified: bool,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
 }
@@ -87,6 +90,7 @@ impl From<User> for UserView {
             email: user.email.as_str().to_owned(),
             role: user.role.into(),
             status: user.status.into(),
+            email_verified: user.email_verified,
             created_at: timestamp(user.created_at.seconds()),
             updated_at: timestamp(user.updated_at.seconds()),
         }

@@ -1,0 +1,94 @@
+//! The SMTP mail transport, through `lettre`: implicit TLS (usually port
+//! 465), STARTTLS required (usually 587) or, for a relay on a trusted
+//! network, no TLS; optional authentication; a timeout on every exchange.
+//! TLS is rustls on ring, trusting the system's roots. Retrying is the
+//! queue's ([`super::mail_queue`]); this adapter only says whether a
+//! failure is worth it.
+
+use crate::ports::{DeliveryError, MailTransport, RenderedMail};
+use async_trait::async_trait;
+use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use secrecy::{ExposeSecret, SecretString};
+use std::time::Duration;
+
+/// How the connection to the server is protected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SmtpSecurity {
+    /// TLS from the first byte (SMTPS, port 465).
+    Tls,
+    /// Plain connect, then STARTTLS, which must succeed (port 587).
+    StartTls,
+    /// No TLS at all: only for a relay on a trusted network.
+    None,
+}
+
+/// Where and how to send. `Debug` redacts the password.
+#[derive(Clone, Debug)]
+pub struct SmtpOptions {
+    pub host: String,
+    pub port: u16,
+    pub security: SmtpSecurity,
+    pub username: Option<String>,
+    pub password: Option<SecretString>,
+    pub timeout: Duration,
+    /// The `From` of every message.
+    pub from: String,
+}
+
+pub struct SmtpMailer {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+}
+
+impl SmtpMailer {
+    /// Builds the transport; connects only when a message is sent.
+    ///
+    /// # Errors
+    /// A `from` that is not a mailbox, or TLS parameters rustls refuses.
+    pub fn new(options: &SmtpOptions) -> anyhow::Result<Self> {
+        let from: Mailbox =
+            options.from.parse().map_err(|e| anyhow::anyhow!("PORTCULLIS_MAIL_FROM is not a mailbox: {e}"))?;
+        let tls = || TlsParameters::builder(options.host.clone()).build_rustls();
+        let tls = match options.security {
+            SmtpSecurity::Tls => Tls::Wrapper(tls()?),
+            SmtpSecurity::StartTls => Tls::Required(tls()?),
+            SmtpSecurity::None => Tls::None,
+        };
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(options.host.clone())
+            .port(options.port)
+            .tls(tls)
+            .timeout(Some(options.timeout));
+        if let (Some(username), Some(password)) = (&options.username, &options.password) {
+            builder = builder.credentials(Credentials::new(username.clone(), password.expose_secret().to_owned()));
+        }
+        Ok(Self { transport: builder.build(), from })
+    }
+}
+
+#[async_trait]
+impl MailTransport for SmtpMailer {
+    fn name(&self) -> &'static str {
+        "smtp"
+    }
+
+    async fn deliver(&self, mail: &RenderedMail) -> Result<(), DeliveryError> {
+        let to: Mailbox = mail.to.as_str().parse().map_err(|e| DeliveryError::Permanent(format!("recipient: {e}")))?;
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(mail.subject.clone())
+            .multipart(MultiPart::alternative_plain_html(mail.text.clone(), mail.html.clone()))
+            .map_err(|e| DeliveryError::Permanent(format!("message: {e}")))?;
+        match self.transport.send(message).await {
+            Ok(_) => Ok(()),
+            // A 5xx answer: the same message would be refused again.
+            Err(error) if error.is_permanent() => Err(DeliveryError::Permanent(error.to_string())),
+            // Unreachable, timed out, a 4xx, a TLS or protocol failure:
+            // the server may do better later.
+            Err(error) => Err(DeliveryError::Transient(error.to_string())),
+        }
+    }
+}
