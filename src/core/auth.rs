@@ -21,6 +21,7 @@ use super::revocation::{Revocation, RevocationView};
 use super::session::SessionId;
 use super::token::{Principal, TokenError, TokenSettings};
 use super::user::{CredentialEpoch, UnixSeconds, User, UserId};
+use super::user_cache::UserCache;
 use crate::ports::{
     AuditLog, Bucket, Clock, Entropy, MetricsSink, PasswordHasher, RateLimiter, RevocationStore, SessionRepo, UserRepo,
 };
@@ -65,6 +66,8 @@ pub struct AuthService {
     pub(crate) hashing: HashingInFlight,
     /// How far the revocation feed has been read, in the store's clock.
     feed_position: AtomicI64,
+    /// Rows `current_user` read lately; cut-offs evict them.
+    pub(crate) user_cache: UserCache,
 }
 
 /// How far back each poll of the revocation feed reaches before the last
@@ -96,7 +99,9 @@ impl AuthService {
             view.apply(revocation, now);
         }
         let hashing = HashingInFlight::default();
-        Ok(Self { ports, policy, keys, view, dummy_hash, hashing, feed_position: AtomicI64::new(position) })
+        let feed_position = AtomicI64::new(position);
+        let user_cache = UserCache::default();
+        Ok(Self { ports, policy, keys, view, dummy_hash, hashing, feed_position, user_cache })
     }
 
     /// The key ring as of now: one operation signs and verifies with one ring.
@@ -172,12 +177,31 @@ impl AuthService {
         Ok(principal)
     }
 
-    /// The user a principal speaks for, as stored now.
+    /// The user a principal speaks for, as stored now or at most the
+    /// revocation delay ago (see [`super::user_cache`]).
     ///
     /// # Errors
     /// [`ServiceFailure`] when storage fails; `Ok(None)` when the user is gone.
     pub async fn current_user(&self, principal: &Principal) -> Result<Option<User>, ServiceFailure> {
-        Ok(self.ports.users.by_id(principal.user_id).await?)
+        let now_ms = self.ports.clock.now_millis();
+        if let Some(user) = self.user_cache.get(principal.user_id, principal.credential_epoch, now_ms) {
+            return Ok(Some(user));
+        }
+        let user = self.ports.users.by_id(principal.user_id).await?;
+        if let Some(user) = &user {
+            self.user_cache.insert(user, now_ms);
+        }
+        Ok(user)
+    }
+
+    /// Applies `revocation` to the view and, for a cut-off, evicts the
+    /// user's cached row: the view first, so a row stored by a read that
+    /// raced the eviction is only ever served to tokens the view refuses.
+    fn apply(&self, revocation: &Revocation, now: UnixSeconds) {
+        self.view.apply(revocation, now);
+        if let Revocation::UserCutoff { user, .. } = revocation {
+            self.user_cache.evict(*user);
+        }
     }
 
     /// Tells this replica's view, and through the store the others, that
@@ -209,7 +233,7 @@ impl AuthService {
 
     /// Applies a revocation here at once, then records it durably.
     pub(crate) async fn remember(&self, revocation: Revocation, now: UnixSeconds) -> Result<(), ServiceFailure> {
-        self.view.apply(&revocation, now);
+        self.apply(&revocation, now);
         self.ports.revocations.record(&revocation).await?;
         Ok(())
     }
@@ -230,7 +254,7 @@ impl AuthService {
             }
         };
         for revocation in &revocations {
-            self.view.apply(revocation, now);
+            self.apply(revocation, now);
         }
         self.feed_position.fetch_max(latest, Ordering::SeqCst);
         Ok(revocations.len())

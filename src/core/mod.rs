@@ -22,6 +22,7 @@ pub mod rotation;
 pub mod session;
 pub mod token;
 pub mod user;
+pub mod user_cache;
 
 #[cfg(test)]
 mod audit_tests;
@@ -37,3 +38,5 @@ mod key_rotation_tests;
 mod metrics_tests;
 #[cfg(test)]
 pub(crate) mod testkit;
+#[cfg(test)]
+mod user_cache_tests;
