@@ -40,6 +40,7 @@ mod refresh;
 mod register;
 mod replicas;
 mod sessions;
+mod user_cache;
 mod users;
 #[cfg(feature = "vault")]
 mod vault_replicas;
