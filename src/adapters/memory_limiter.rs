@@ -56,6 +56,12 @@ struct AccountFailures {
     per_ip: HashMap<IpAddr, (FailureCounter, Duration)>,
 }
 
+fn shrink_if_sparse<V>(map: &mut DigestMap<V>) {
+    if map.len() < map.capacity() / 4 {
+        map.shrink_to_fit();
+    }
+}
+
 #[derive(Default)]
 struct State {
     /// Theoretical arrival time (GCRA) per digest of (bucket, key).
@@ -75,6 +81,9 @@ impl State {
             }
             account.any_ip.is_some() || !account.per_ip.is_empty()
         });
+        // A burst of keys that has passed gives its table back.
+        shrink_if_sparse(&mut self.buckets);
+        shrink_if_sparse(&mut self.failures);
         self.writes = 0;
     }
 

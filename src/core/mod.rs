@@ -18,6 +18,7 @@ pub mod password;
 pub mod refresh;
 pub mod registration;
 pub mod revocation;
+mod revocation_filter;
 pub mod rotation;
 pub mod session;
 pub mod token;
