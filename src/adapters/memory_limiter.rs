@@ -4,12 +4,21 @@
 //! failed-login key. Idle entries (a full bucket, an expired window) carry
 //! no information, so a sweep drops them; an attacker who varies keys grows
 //! memory only with the keys active within one window.
+//!
+//! Keys are never stored as strings: each (bucket, key) and each account is
+//! reduced to a 64-bit digest under a key drawn at random per process
+//! (SipHash), so an entry is 16 bytes whatever the key's length and nobody
+//! outside the process can pick keys that collide. Two of a million keys
+//! share a digest with a probability near 3 in 100 million, and then they
+//! share a bucket: a tighter limit, never a looser one for anyone else.
 
 use crate::core::limits::{gcra, FailureCounter};
 use crate::core::limits::{Decision, FailurePolicy, Quota};
 use crate::ports::{Bucket, Clock, FailureKey, LimiterError, RateLimiter, Reservation};
 use async_trait::async_trait;
+use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -17,16 +26,48 @@ use std::time::Duration;
 /// Sweep idle entries after this many writes.
 const SWEEP_EVERY: u32 = 4096;
 
+/// A key's digest is already a keyed hash: the maps use it as it is rather
+/// than hashing it a second time.
+#[derive(Default)]
+struct DigestHasher(u64);
+
+impl Hasher for DigestHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is used; fold anything else in rather than panic.
+        for &byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
+        }
+    }
+
+    fn write_u64(&mut self, digest: u64) {
+        self.0 = digest;
+    }
+}
+
+type DigestMap<V> = HashMap<u64, V, BuildHasherDefault<DigestHasher>>;
+
 #[derive(Default)]
 struct AccountFailures {
     any_ip: Option<(FailureCounter, Duration)>,
     per_ip: HashMap<IpAddr, (FailureCounter, Duration)>,
 }
 
+fn shrink_if_sparse<V>(map: &mut DigestMap<V>) {
+    if map.len() < map.capacity() / 4 {
+        map.shrink_to_fit();
+    }
+}
+
 #[derive(Default)]
 struct State {
-    buckets: HashMap<(Bucket, String), i64>,
-    failures: HashMap<String, AccountFailures>,
+    /// Theoretical arrival time (GCRA) per digest of (bucket, key).
+    buckets: DigestMap<i64>,
+    /// Failure counters per digest of the account.
+    failures: DigestMap<AccountFailures>,
     writes: u32,
 }
 
@@ -40,11 +81,14 @@ impl State {
             }
             account.any_ip.is_some() || !account.per_ip.is_empty()
         });
+        // A burst of keys that has passed gives its table back.
+        shrink_if_sparse(&mut self.buckets);
+        shrink_if_sparse(&mut self.failures);
         self.writes = 0;
     }
 
-    fn counter(&mut self, key: &FailureKey) -> Option<&mut (FailureCounter, Duration)> {
-        let account = self.failures.get_mut(&key.account)?;
+    fn counter(&mut self, account: u64, key: &FailureKey) -> Option<&mut (FailureCounter, Duration)> {
+        let account = self.failures.get_mut(&account)?;
         match key.ip {
             Some(ip) => account.per_ip.get_mut(&ip),
             None => account.any_ip.as_mut(),
@@ -62,12 +106,33 @@ impl State {
 /// Rate limits and lockouts kept in this process's memory.
 pub struct MemoryLimiter {
     clock: Arc<dyn Clock>,
+    /// The process's secret key for key digests.
+    digests: RandomState,
     state: Mutex<State>,
 }
 
 impl MemoryLimiter {
     pub fn new(clock: Arc<dyn Clock>) -> Self {
-        Self { clock, state: Mutex::new(State::default()) }
+        Self { clock, digests: RandomState::new(), state: Mutex::new(State::default()) }
+    }
+
+    fn bucket_digest(&self, bucket: Bucket, key: &str) -> u64 {
+        let mut hasher = self.digests.build_hasher();
+        hasher.write_u8(match bucket {
+            Bucket::Auth => 0,
+            Bucket::Api => 1,
+        });
+        hasher.write(key.as_bytes());
+        hasher.finish()
+    }
+
+    /// Accounts are digested apart from buckets (a distinct tag), so an
+    /// account never shares a digest with a rate-limit key by construction.
+    fn account_digest(&self, account: &str) -> u64 {
+        let mut hasher = self.digests.build_hasher();
+        hasher.write_u8(u8::MAX);
+        hasher.write(account.as_bytes());
+        hasher.finish()
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -96,8 +161,8 @@ impl MemoryLimiter {
 impl RateLimiter for MemoryLimiter {
     async fn acquire(&self, bucket: Bucket, key: &str, quota: &Quota) -> Result<Decision, LimiterError> {
         let now = self.clock.now_millis();
+        let slot = self.bucket_digest(bucket, key);
         let mut state = self.state();
-        let slot = (bucket, key.to_owned());
         let (decision, new_tat) = gcra(state.buckets.get(&slot).copied(), now, quota);
         if let Some(tat) = new_tat {
             state.buckets.insert(slot, tat);
@@ -108,13 +173,15 @@ impl RateLimiter for MemoryLimiter {
 
     async fn locked_for(&self, key: &FailureKey) -> Result<Option<Duration>, LimiterError> {
         let now = self.clock.now_millis();
-        Ok(self.state().counter(key).and_then(|(counter, _)| counter.locked_for(now)))
+        let account = self.account_digest(&key.account);
+        Ok(self.state().counter(account, key).and_then(|(counter, _)| counter.locked_for(now)))
     }
 
     async fn record_failure(&self, key: &FailureKey, policy: &FailurePolicy) -> Result<Option<Duration>, LimiterError> {
         let now = self.clock.now_millis();
+        let account = self.account_digest(&key.account);
         let mut state = self.state();
-        let account = state.failures.entry(key.account.clone()).or_default();
+        let account = state.failures.entry(account).or_default();
         let slot = match key.ip {
             Some(ip) => account.per_ip.entry(ip).or_insert((FailureCounter::default(), policy.window)),
             None => account.any_ip.get_or_insert((FailureCounter::default(), policy.window)),
@@ -127,8 +194,9 @@ impl RateLimiter for MemoryLimiter {
 
     async fn reserve_failure(&self, key: &FailureKey, policy: &FailurePolicy) -> Result<Reservation, LimiterError> {
         let now = self.clock.now_millis();
+        let account = self.account_digest(&key.account);
         let mut state = self.state();
-        let account = state.failures.entry(key.account.clone()).or_default();
+        let account = state.failures.entry(account).or_default();
         let slot = match key.ip {
             Some(ip) => account.per_ip.entry(ip).or_insert((FailureCounter::default(), policy.window)),
             None => account.any_ip.get_or_insert((FailureCounter::default(), policy.window)),
@@ -143,21 +211,24 @@ impl RateLimiter for MemoryLimiter {
     }
 
     async fn refund_failure(&self, key: &FailureKey) -> Result<(), LimiterError> {
-        if let Some(slot) = self.state().counter(key) {
+        let account = self.account_digest(&key.account);
+        if let Some(slot) = self.state().counter(account, key) {
             slot.0.refund();
         }
         Ok(())
     }
 
     async fn clear_failures(&self, key: &FailureKey) -> Result<(), LimiterError> {
-        if let Some(slot) = self.state().counter(key) {
+        let account = self.account_digest(&key.account);
+        if let Some(slot) = self.state().counter(account, key) {
             slot.0 = FailureCounter::default();
         }
         Ok(())
     }
 
     async fn clear_account(&self, account: &str) -> Result<(), LimiterError> {
-        self.state().failures.remove(account);
+        let account = self.account_digest(account);
+        self.state().failures.remove(&account);
         Ok(())
     }
 

@@ -23,6 +23,7 @@ use super::revocation::{Revocation, RevocationView};
 use super::session::SessionId;
 use super::token::{Principal, TokenError, TokenSettings};
 use super::user::{CredentialEpoch, UnixSeconds, User, UserId};
+use super::user_cache::UserCache;
 use crate::ports::{
     AccountTokenRepo, AuditLog, Bucket, Clock, Entropy, Mailer, MetricsSink, PasswordHasher, RateLimiter,
     RevocationStore, SessionRepo, UserRepo,
@@ -70,6 +71,8 @@ pub struct AuthService {
     pub(crate) hashing: HashingInFlight,
     /// How far the revocation feed has been read, in the store's clock.
     feed_position: AtomicI64,
+    /// Rows `current_user` read lately; cut-offs evict them.
+    pub(crate) user_cache: UserCache,
     /// The second factor, when [`Self::with_mfa`] turned it on.
     pub(crate) mfa: Option<super::mfa::MfaSetup>,
     /// Verification and password-reset mail; `None` without a mailer.
@@ -124,6 +127,7 @@ impl AuthService {
             dummy_hash,
             hashing,
             feed_position: AtomicI64::new(position),
+            user_cache: UserCache::default(),
             mfa: None,
             mail: None,
             require_verified_email: false,
@@ -217,12 +221,31 @@ impl AuthService {
         Ok(principal)
     }
 
-    /// The user a principal speaks for, as stored now.
+    /// The user a principal speaks for, as stored now or at most the
+    /// revocation delay ago (see [`super::user_cache`]).
     ///
     /// # Errors
     /// [`ServiceFailure`] when storage fails; `Ok(None)` when the user is gone.
     pub async fn current_user(&self, principal: &Principal) -> Result<Option<User>, ServiceFailure> {
-        Ok(self.ports.users.by_id(principal.user_id).await?)
+        let now_ms = self.ports.clock.now_millis();
+        if let Some(user) = self.user_cache.get(principal.user_id, principal.credential_epoch, now_ms) {
+            return Ok(Some(user));
+        }
+        let user = self.ports.users.by_id(principal.user_id).await?;
+        if let Some(user) = &user {
+            self.user_cache.insert(user, now_ms);
+        }
+        Ok(user)
+    }
+
+    /// Applies `revocation` to the view and, for a cut-off, evicts the
+    /// user's cached row: the view first, so a row stored by a read that
+    /// raced the eviction is only ever served to tokens the view refuses.
+    fn apply(&self, revocation: &Revocation, now: UnixSeconds) {
+        self.view.apply(revocation, now);
+        if let Revocation::UserCutoff { user, .. } = revocation {
+            self.user_cache.evict(*user);
+        }
     }
 
     /// Tells this replica's view, and through the store the others, that
@@ -254,7 +277,7 @@ impl AuthService {
 
     /// Applies a revocation here at once, then records it durably.
     pub(crate) async fn remember(&self, revocation: Revocation, now: UnixSeconds) -> Result<(), ServiceFailure> {
-        self.view.apply(&revocation, now);
+        self.apply(&revocation, now);
         self.ports.revocations.record(&revocation).await?;
         Ok(())
     }
@@ -275,7 +298,7 @@ impl AuthService {
             }
         };
         for revocation in &revocations {
-            self.view.apply(revocation, now);
+            self.apply(revocation, now);
         }
         self.feed_position.fetch_max(latest, Ordering::SeqCst);
         Ok(revocations.len())

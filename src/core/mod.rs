@@ -23,12 +23,14 @@ pub mod password;
 pub mod refresh;
 pub mod registration;
 pub mod revocation;
+mod revocation_filter;
 pub mod rotation;
 pub mod session;
 pub mod session_list;
 pub mod token;
 pub mod totp;
 pub mod user;
+pub mod user_cache;
 
 #[cfg(test)]
 mod account_mail_tests;
@@ -50,3 +52,5 @@ mod session_list_tests;
 mod mfa_tests;
 #[cfg(test)]
 pub(crate) mod testkit;
+#[cfg(test)]
+mod user_cache_tests;

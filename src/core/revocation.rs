@@ -8,6 +8,7 @@
 //! after which they no longer matter (every token they could reject has
 //! expired by then) and are pruned after it, so the view stays small.
 
+use super::revocation_filter::{IdKind, RevocationFilter};
 use super::session::SessionId;
 use super::user::{CredentialEpoch, UnixSeconds, UserId};
 use std::collections::HashMap;
@@ -77,12 +78,45 @@ impl Revocation {
     }
 }
 
+fn shrink_if_sparse<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, V>) {
+    if map.len() < map.capacity() / 4 {
+        map.shrink_to_fit();
+    }
+}
+
 #[derive(Default)]
 struct Entries {
     tokens: HashMap<Uuid, UnixSeconds>,
     sessions: HashMap<SessionId, UnixSeconds>,
     cutoffs: HashMap<UserId, (CredentialEpoch, UnixSeconds)>,
+    /// Every id in the maps, and perhaps some pruned since: a check looks
+    /// in the maps only for ids it may contain.
+    filter: RevocationFilter,
     inserts_since_prune: u32,
+}
+
+impl Entries {
+    fn len(&self) -> usize {
+        self.tokens.len() + self.sessions.len() + self.cutoffs.len()
+    }
+
+    /// Adds a new id to the filter, rebuilding it twice as large when full.
+    fn filter_insert(&mut self, kind: IdKind, id: Uuid) {
+        if self.filter.has_room() {
+            self.filter.insert(kind, id);
+        } else {
+            self.rebuild_filter();
+        }
+    }
+
+    /// A filter of the maps as they are, with room to double.
+    fn rebuild_filter(&mut self) {
+        let mut filter = RevocationFilter::with_capacity(self.len() * 2);
+        self.tokens.keys().for_each(|jti| filter.insert(IdKind::Token, *jti));
+        self.sessions.keys().for_each(|sid| filter.insert(IdKind::Session, sid.as_uuid()));
+        self.cutoffs.keys().for_each(|user| filter.insert(IdKind::User, user.as_uuid()));
+        self.filter = filter;
+    }
 }
 
 /// What the view knows; cheap to read from many threads at once.
@@ -104,15 +138,23 @@ impl RevocationView {
         let mut entries = self.entries.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         match *revocation {
             Revocation::Token { jti, until } => {
-                entries.tokens.insert(jti, until);
+                if entries.tokens.insert(jti, until).is_none() {
+                    entries.filter_insert(IdKind::Token, jti);
+                }
             }
             Revocation::Session { sid, until } => {
-                entries.sessions.insert(sid, until);
+                if entries.sessions.insert(sid, until).is_none() {
+                    entries.filter_insert(IdKind::Session, sid.as_uuid());
+                }
             }
             Revocation::UserCutoff { user, epoch, until } => {
+                let known = entries.cutoffs.contains_key(&user);
                 let slot = entries.cutoffs.entry(user).or_insert((epoch, until));
                 if epoch >= slot.0 {
                     *slot = (epoch, until.max(slot.1));
+                }
+                if !known {
+                    entries.filter_insert(IdKind::User, user.as_uuid());
                 }
             }
         }
@@ -126,9 +168,11 @@ impl RevocationView {
     /// read: a token is cut off by the epoch it was issued in.
     pub fn is_revoked(&self, jti: Uuid, sid: SessionId, user: UserId, epoch: CredentialEpoch) -> bool {
         let entries = self.entries.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-        entries.tokens.contains_key(&jti)
-            || entries.sessions.contains_key(&sid)
-            || entries.cutoffs.get(&user).is_some_and(|(first_valid, _)| epoch < *first_valid)
+        let filter = &entries.filter;
+        (filter.may_contain(IdKind::Token, jti) && entries.tokens.contains_key(&jti))
+            || (filter.may_contain(IdKind::Session, sid.as_uuid()) && entries.sessions.contains_key(&sid))
+            || (filter.may_contain(IdKind::User, user.as_uuid())
+                && entries.cutoffs.get(&user).is_some_and(|(first_valid, _)| epoch < *first_valid))
     }
 
     /// The user's first valid epoch, as far as this view knows.
@@ -147,13 +191,21 @@ impl RevocationView {
         entries.tokens.retain(|_, until| *until > now);
         entries.sessions.retain(|_, until| *until > now);
         entries.cutoffs.retain(|_, (_, until)| *until > now);
+        // A wave of revocations that has expired gives its tables back.
+        shrink_if_sparse(&mut entries.tokens);
+        shrink_if_sparse(&mut entries.sessions);
+        shrink_if_sparse(&mut entries.cutoffs);
+        // Pruned ids only make the filter less sharp, never wrong; rebuild
+        // it once a quarter of what it holds has gone.
+        if entries.len() * 4 < entries.filter.entries() * 3 {
+            entries.rebuild_filter();
+        }
         entries.inserts_since_prune = 0;
     }
 
     /// Number of entries held, for tests and metrics.
     pub fn len(&self) -> usize {
-        let entries = self.entries.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-        entries.tokens.len() + entries.sessions.len() + entries.cutoffs.len()
+        self.entries.read().unwrap_or_else(std::sync::PoisonError::into_inner).len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -225,6 +277,34 @@ mod tests {
         view.apply(&Revocation::Session { sid: session(2), until: at(400) }, at(100));
         view.prune(at(300));
         assert_eq!(view.len(), 1);
+    }
+
+    #[test]
+    fn every_revocation_is_seen_through_the_filter_as_it_grows_and_is_pruned() {
+        let view = RevocationView::new();
+        let ids = |range: std::ops::Range<u128>| range.map(|n| Uuid::from_u128(n.wrapping_mul(0x9E37_79B9_7F4A_7C15)));
+        for (n, id) in ids(0..20_000).enumerate() {
+            let until = at(if n % 2 == 0 { 200 } else { 400 });
+            view.apply(&Revocation::Token { jti: id, until }, at(100));
+            view.apply(&Revocation::Session { sid: SessionId::from_uuid(id), until }, at(100));
+            view.apply(&Revocation::UserCutoff { user: UserId::from_uuid(id), epoch: epoch(2), until }, at(100));
+        }
+        let revoked = |id: Uuid| {
+            let other = Uuid::from_u128(u128::MAX - id.as_u128());
+            (
+                view.is_revoked(id, session(1), user(), epoch(0)),
+                view.is_revoked(other, SessionId::from_uuid(id), user(), epoch(0)),
+                view.is_revoked(other, session(1), UserId::from_uuid(id), epoch(1)),
+            )
+        };
+        assert!(ids(0..20_000).all(|id| revoked(id) == (true, true, true)));
+        assert!(!view.is_revoked(Uuid::from_u128(1), session(1), user(), epoch(0)));
+        view.prune(at(300));
+        assert_eq!(view.len(), 30_000);
+        for (n, id) in ids(0..20_000).enumerate() {
+            let expected = n % 2 == 1;
+            assert_eq!(revoked(id), (expected, expected, expected), "{n}");
+        }
     }
 
     #[test]

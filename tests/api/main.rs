@@ -44,6 +44,7 @@ mod register;
 mod replicas;
 mod session_list;
 mod sessions;
+mod user_cache;
 mod users;
 #[cfg(feature = "vault")]
 mod vault_replicas;
