@@ -156,7 +156,7 @@ impl AuthService {
             LoginError::InvalidEmail(_)
             | LoginError::InvalidCredentials
             | LoginError::CutOff
-            | LoginError::MfaRequired { .. } => PasswordChangeError::InvalidCredentials,
+            | LoginError::MfaRequired { .. }
             | LoginError::EmailNotVerified => PasswordChangeError::InvalidCredentials,
         })?;
         let current = Password::unchecked(current);
