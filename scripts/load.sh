@@ -181,6 +181,17 @@ for round in $(seq 1 "$ROUNDS"); do
 done
 loaded_rss=$(rss_kib "$server")
 
+# Liveness while every hashing worker is busy: /healthz latency idle, then
+# during a login storm.
+p() { awk -v q="$1" '$1 == q {print $2}'; }
+healthz_idle=$(wrk -t1 -c4 -d"$DURATION" --latency "$base/healthz")
+wrk -t1 -c64 -d"$DURATION" -s "$work/login.lua" "$base/v1/auth/login" >"$work/storm.txt" &
+storm=$!
+sleep 1
+healthz_storm=$(wrk -t1 -c4 -d"$DURATION" --latency "$base/healthz")
+wait "$storm"
+storm_rss=$(rss_kib "$server")
+
 # Per round: each target's ratio to its baseline in that round.
 awk -v cores="$(nproc)" '
   { rps[$1, $2] = $3; p99[$1, $2] = $4; bad[$1, $2] += $5; rounds[$1] = 1; seen[$2] = 1 }
@@ -201,16 +212,24 @@ awk -v cores="$(nproc)" '
     print "|---|---|---|---|---|---|"
     for (k = 1; k in order; k++) {
       t = order[k]; if (!(t in seen)) continue
+      has = (t in base); limit = has && base[t] == "limit"
       n = 0; for (r in rounds) { n++; a[n] = rps[r, t]; b[n] = p99[r, t]; errors += bad[r, t]
-        if (base[t] == "limit") c[n] = rps[r, t] / (cores * rps[r, "single_login"])
-        else if (t in base) c[n] = rps[r, t] / rps[r, base[t]] }
-      ratio = (t in base) ? sprintf("%.2f", median(c, n)) : "1"
-      what = (base[t] == "limit") ? cores " cores / bcrypt time" : (t in base) ? name[base[t]] : "itself"
+        if (limit) c[n] = rps[r, t] / (cores * rps[r, "single_login"])
+        else if (has) c[n] = rps[r, t] / rps[r, base[t]] }
+      ratio = has ? sprintf("%.2f", median(c, n)) : "1"
+      what = limit ? cores " cores / bcrypt time" : has ? name[base[t]] : "itself"
       if (t == "single_login") { ratio = "-"; what = "-" }
       printf "| %s | %.0f | %.2f | %s | %s | %d |\n", name[t], median(a, n), median(b, n), ratio, what, errors
       errors = 0
     }
   }' "$work/results"
-echo
-echo "Resident memory of the SQLite server: $idle_rss KiB idle after start, $loaded_rss KiB after the rounds."
+cat <<REPORT
+
+| \`/healthz\` latency (wrk -c4) | p50 | p90 | p99 |
+|---|---|---|---|
+| idle | $(p 50% <<<"$healthz_idle") | $(p 90% <<<"$healthz_idle") | $(p 99% <<<"$healthz_idle") |
+| during a login storm (64 connections, $(awk '/Requests\/sec/ {print $2}' "$work/storm.txt") logins/s) | $(p 50% <<<"$healthz_storm") | $(p 90% <<<"$healthz_storm") | $(p 99% <<<"$healthz_storm") |
+
+Resident memory of the SQLite server: $idle_rss KiB idle after start, $loaded_rss KiB after the rounds, $storm_rss KiB after the storm.
+REPORT
 echo "($(date -u +%Y-%m-%d), $(nproc) cores, wrk -t1 -c$CONNECTIONS -d$DURATION, $ROUNDS interleaved rounds, bcrypt cost $BCRYPT_COST, release build; server, wrk and pgbench share the machine)"
