@@ -251,20 +251,19 @@ impl KeyRing {
         if header.alg != key.alg.as_str() {
             return Err(TokenError::Invalid);
         }
-        let claims = match &key.hmac {
-            Some(hmac) => compact.hmac_claims(hmac, settings)?,
-            None => {
-                let mut validation = Validation::new(key.alg.jwt());
-                // Time is checked against the injected clock.
-                validation.validate_exp = false;
-                validation.validate_nbf = false;
-                validation.required_spec_claims.clear();
-                validation.set_issuer(&[&settings.issuer]);
-                validation.set_audience(&[&settings.audience]);
-                jsonwebtoken::decode::<AccessClaims>(token, &key.decoding, &validation)
-                    .map_err(|_| TokenError::Invalid)?
-                    .claims
-            }
+        let claims = if let Some(hmac) = &key.hmac {
+            compact.hmac_claims(hmac, settings)?
+        } else {
+            let mut validation = Validation::new(key.alg.jwt());
+            // Time is checked against the injected clock.
+            validation.validate_exp = false;
+            validation.validate_nbf = false;
+            validation.required_spec_claims.clear();
+            validation.set_issuer(&[&settings.issuer]);
+            validation.set_audience(&[&settings.audience]);
+            jsonwebtoken::decode::<AccessClaims>(token, &key.decoding, &validation)
+                .map_err(|_| TokenError::Invalid)?
+                .claims
         };
         claims_to_principal(&claims, settings, now)
     }
