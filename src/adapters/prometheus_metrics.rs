@@ -261,7 +261,8 @@ impl MetricsSink for PrometheusMetrics {
 
     fn http_request(&self, method: &str, route: &str, status: u16, seconds: f64) {
         let method = method_label(method);
-        self.http_requests.with_label_values(&[method, route, &status.to_string()]).inc();
+        let mut digits = [0_u8; 3];
+        self.http_requests.with_label_values(&[method, route, status_label(status, &mut digits)]).inc();
         self.http_duration.with_label_values(&[method, route]).observe(seconds);
     }
 
@@ -304,6 +305,14 @@ impl MetricsSink for PrometheusMetrics {
 
 /// The `method` label: a standard method by its name, anything else
 /// `other`, because the method token is chosen by the caller.
+/// The status code as its three digits, written into `digits` rather than
+/// a fresh string: this runs for every request.
+fn status_label(status: u16, digits: &mut [u8; 3]) -> &str {
+    let status = status.min(999);
+    *digits = [status / 100, status / 10 % 10, status % 10].map(|digit| b'0' + u8::try_from(digit).unwrap_or(0));
+    std::str::from_utf8(digits).unwrap_or("000")
+}
+
 fn method_label(method: &str) -> &'static str {
     const KNOWN: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"];
     KNOWN.iter().find(|known| **known == method).copied().unwrap_or("other")
@@ -312,6 +321,13 @@ fn method_label(method: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn status_labels_are_the_three_digits() {
+        for status in [100_u16, 200, 204, 404, 429, 503, 999] {
+            assert_eq!(status_label(status, &mut [0; 3]), status.to_string());
+        }
+    }
 
     #[test]
     fn unknown_methods_share_one_label() {

@@ -8,8 +8,9 @@
 //! bytes, or any other algorithm swap, is refused. Errors name a key by its
 //! `kid` or position, never by its bytes.
 
-use super::token::{check_header_parameters, claims_to_principal, AccessClaims, Principal, TokenError, TokenSettings};
+use super::jws::Compact;
 use super::token::{check_key_length, MAX_TOKEN_BYTES, MIN_KEY_BYTES};
+use super::token::{claims_to_principal, AccessClaims, Principal, TokenError, TokenSettings};
 use super::user::UnixSeconds;
 use crate::ports::{KeyEntry, RingDocument};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -136,6 +137,9 @@ struct RingKey {
     alg: Algorithm,
     state: KeyState,
     decoding: DecodingKey,
+    /// The HMAC key of an HS256 key, prepared once: the bearer check runs
+    /// on every gateway request, and preparing it costs two hash blocks.
+    hmac: Option<ring::hmac::Key>,
     /// The HS256 secret or the PKCS#8 DER: the signing material, and the
     /// key of [`KeyRing::derive`].
     material: SecretSlice<u8>,
@@ -240,23 +244,27 @@ impl KeyRing {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(TokenError::Invalid);
         }
-        check_header_parameters(token)?;
-        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
-        let kid = header.kid.ok_or(TokenError::Invalid)?;
+        let compact = Compact::split(token)?;
+        let header = compact.header()?;
+        let kid = header.kid.as_deref().ok_or(TokenError::Invalid)?;
         let key = self.keys.iter().find(|k| k.kid == kid).ok_or(TokenError::Invalid)?;
-        if header.alg != key.alg.jwt() {
+        if header.alg != key.alg.as_str() {
             return Err(TokenError::Invalid);
         }
-        let mut validation = Validation::new(key.alg.jwt());
-        // Time is checked against the injected clock.
-        validation.validate_exp = false;
-        validation.validate_nbf = false;
-        validation.required_spec_claims.clear();
-        validation.set_issuer(&[&settings.issuer]);
-        validation.set_audience(&[&settings.audience]);
-        let claims = jsonwebtoken::decode::<AccessClaims>(token, &key.decoding, &validation)
-            .map_err(|_| TokenError::Invalid)?
-            .claims;
+        let claims = if let Some(hmac) = &key.hmac {
+            compact.hmac_claims(hmac, settings)?
+        } else {
+            let mut validation = Validation::new(key.alg.jwt());
+            // Time is checked against the injected clock.
+            validation.validate_exp = false;
+            validation.validate_nbf = false;
+            validation.required_spec_claims.clear();
+            validation.set_issuer(&[&settings.issuer]);
+            validation.set_audience(&[&settings.audience]);
+            jsonwebtoken::decode::<AccessClaims>(token, &key.decoding, &validation)
+                .map_err(|_| TokenError::Invalid)?
+                .claims
+        };
         claims_to_principal(&claims, settings, now)
     }
 
@@ -340,6 +348,7 @@ fn build_key(position: usize, entry: &KeyEntry) -> Result<RingKey, RingError> {
     let alg = Algorithm::parse(&entry.alg).ok_or_else(|| RingError::UnknownAlgorithm(name.clone()))?;
     let state = KeyState::parse(&entry.state).ok_or_else(|| RingError::UnknownState(name.clone()))?;
     let text = entry.key.expose_secret();
+    let hmac = (alg == Algorithm::Hs256).then(|| ring::hmac::Key::new(ring::hmac::HMAC_SHA256, text.as_bytes()));
     let (material, decoding, public_bytes) = match alg {
         Algorithm::Hs256 => {
             check_key_length(position, text.as_bytes())
@@ -361,7 +370,7 @@ fn build_key(position: usize, entry: &KeyEntry) -> Result<RingKey, RingError> {
     // the legacy list always did), of the public key otherwise.
     let kid = explicit.unwrap_or_else(|| key_id(public_bytes.as_deref().unwrap_or(&material)));
     let public = public_bytes.map(|bytes| public_jwk(&kid, alg, &bytes));
-    Ok(RingKey { kid, alg, state, decoding, material: SecretSlice::from(material), public })
+    Ok(RingKey { kid, alg, state, decoding, hmac, material: SecretSlice::from(material), public })
 }
 
 fn not_pkcs8(name: &KeyName, alg: Algorithm) -> RingError {

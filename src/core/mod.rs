@@ -11,6 +11,7 @@ pub mod email;
 pub mod failure;
 pub mod hex;
 pub mod in_flight;
+pub mod jws;
 pub mod keyring;
 pub mod limits;
 pub mod login;

@@ -124,31 +124,6 @@ pub(crate) fn claims_to_principal(
     })
 }
 
-/// The header parameters `jsonwebtoken` does not judge: `crit` names
-/// extensions that must be understood, and none is, so its presence alone
-/// refuses the token; `typ`, compared without case as RFC 7515 advises,
-/// must say this is a JWT access token when it is there at all.
-pub(crate) fn check_header_parameters(token: &str) -> Result<(), TokenError> {
-    use base64::Engine;
-    #[derive(Deserialize)]
-    struct Parameters {
-        crit: Option<serde::de::IgnoredAny>,
-        typ: Option<String>,
-    }
-    let encoded = token.split('.').next().ok_or(TokenError::Invalid)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(encoded).map_err(|_| TokenError::Invalid)?;
-    let parameters: Parameters = serde_json::from_slice(&bytes).map_err(|_| TokenError::Invalid)?;
-    if parameters.crit.is_some() {
-        return Err(TokenError::Invalid);
-    }
-    match parameters.typ {
-        Some(typ) if !typ.eq_ignore_ascii_case("JWT") && !typ.eq_ignore_ascii_case("at+jwt") => {
-            Err(TokenError::Invalid)
-        }
-        _ => Ok(()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

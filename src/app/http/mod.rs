@@ -33,7 +33,7 @@ pub mod users;
 pub mod wire;
 
 use poem::endpoint::make_sync;
-use poem::{get, Endpoint, EndpointExt, Response, Route};
+use poem::{get, Endpoint, EndpointExt, IntoEndpoint, Response, Route};
 use poem_openapi::{OpenApiService, Tags};
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -145,16 +145,42 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint<Output = Response> {
     let mut allowed = middleware::AllowedMethods::from_spec(&spec).route("/openapi.json", "GET").route("/docs", "GET");
     let docs = docs::SwaggerPage::new(&swagger_ui_html());
     let render_metrics = state.render_metrics.clone();
-    let mut route = Route::new()
-        .nest("/", openapi_service())
+    let mut documents = Route::new()
         .at("/openapi.json", get(make_sync(move |_| spec_response(&spec))))
         .at("/docs", get(docs.endpoint()));
     if state.metrics_on_main {
-        route = route.at("/metrics", get(make_sync(move |_| render_metrics())));
+        documents = documents.at("/metrics", get(make_sync(move |_| render_metrics())));
         allowed = allowed.route("/metrics", "GET");
     }
-    let route = route.map_to_response();
+    let route = SplitByPath { documents: documents.map_to_response(), operations: openapi_service().into_endpoint() };
     middleware::Portcullis::new(state, templates).allowed_methods(allowed).wrap(route)
+}
+
+/// The paths served beside the OpenAPI operations (none of which starts so).
+const DOCUMENT_PATHS: [&str; 3] = ["/openapi.json", "/docs", "/metrics"];
+
+/// Sends the document paths to their routes and everything else straight
+/// to the operations: nesting the operations under `/` would rebuild the
+/// URI of every request.
+struct SplitByPath<D, O> {
+    documents: D,
+    operations: O,
+}
+
+impl<D, O> Endpoint for SplitByPath<D, O>
+where
+    D: Endpoint<Output = Response>,
+    O: Endpoint<Output = Response>,
+{
+    type Output = Response;
+
+    async fn call(&self, req: poem::Request) -> poem::Result<Response> {
+        if DOCUMENT_PATHS.iter().any(|path| req.uri().path().starts_with(path)) {
+            self.documents.call(req).await
+        } else {
+            self.operations.call(req).await
+        }
+    }
 }
 
 /// The path template of each operation, by operation id, for metric labels.

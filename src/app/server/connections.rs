@@ -123,7 +123,9 @@ impl<E: Endpoint<Output = Response> + 'static> Connection<E> {
             let (endpoint, local, remote) = (endpoint.clone(), local.clone(), remote.clone());
             async move {
                 let request = Request::from((request, local, remote, Scheme::HTTP));
-                let response = endpoint.get_response(request).await;
+                // Boxed: the middleware stack's future is kilobytes, and
+                // hyper moves the service's future several times per request.
+                let response = Box::pin(endpoint.get_response(request)).await;
                 Ok::<_, Infallible>(hyper::Response::from(response))
             }
         });

@@ -37,14 +37,15 @@ impl<E: Endpoint<Output = Response>> Endpoint for BodyLimitEndpoint<E> {
     }
 }
 
+fn too_large() -> Problem {
+    Problem::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        ProblemCode::PayloadTooLarge,
+        format!("request bodies are limited to {MAX_BODY_BYTES} bytes"),
+    )
+}
+
 async fn limit_body(req: &mut Request) -> Result<(), Problem> {
-    let too_large = || {
-        Problem::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            ProblemCode::PayloadTooLarge,
-            format!("request bodies are limited to {MAX_BODY_BYTES} bytes"),
-        )
-    };
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -55,20 +56,13 @@ async fn limit_body(req: &mut Request) -> Result<(), Problem> {
         Some(length) => length == 0,
         None => {
             let body = req.take_body();
-            match body.into_bytes_limit(MAX_BODY_BYTES).await {
-                Ok(bytes) => {
-                    let empty = bytes.is_empty();
-                    req.set_body(Body::from(bytes));
-                    empty
-                }
-                Err(poem::error::ReadBodyError::PayloadTooLarge) => return Err(too_large()),
-                Err(_) => {
-                    return Err(Problem::new(
-                        StatusCode::BAD_REQUEST,
-                        ProblemCode::ValidationFailed,
-                        "the request body could not be read",
-                    ))
-                }
+            // A request that declares no length and carries no body at all
+            // (most GETs) has nothing to read: hyper says so exactly.
+            if body.is_empty() {
+                req.set_body(body);
+                true
+            } else {
+                read_within_limit(req, body).await?
             }
         }
     };
@@ -78,6 +72,24 @@ async fn limit_body(req: &mut Request) -> Result<(), Problem> {
         req.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     }
     Ok(())
+}
+
+/// Reads a body of undeclared length, refusing it past the limit, and puts
+/// it back; whether it was empty.
+async fn read_within_limit(req: &mut Request, body: Body) -> Result<bool, Problem> {
+    match body.into_bytes_limit(MAX_BODY_BYTES).await {
+        Ok(bytes) => {
+            let empty = bytes.is_empty();
+            req.set_body(Body::from(bytes));
+            Ok(empty)
+        }
+        Err(poem::error::ReadBodyError::PayloadTooLarge) => Err(too_large()),
+        Err(_) => Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            ProblemCode::ValidationFailed,
+            "the request body could not be read",
+        )),
+    }
 }
 
 #[cfg(test)]

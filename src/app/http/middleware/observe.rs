@@ -7,6 +7,7 @@ use crate::ports::MetricsSink;
 use poem::http::StatusCode;
 use poem::{Endpoint, Middleware, PathPattern, Request, Response};
 use poem_openapi::OperationId;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
@@ -61,15 +62,14 @@ impl<E: Endpoint<Output = Response>> Endpoint for ObserveEndpoint<E> {
 
 /// The route template for metrics and logs, `{id}` style; `unmatched`
 /// for requests no route took, so raw paths never become labels.
-fn route_template(response: &Response, templates: &HashMap<String, String>) -> String {
+fn route_template<'a>(response: &Response, templates: &'a HashMap<String, String>) -> Cow<'a, str> {
     if let Some(template) = response.data::<OperationId>().and_then(|id| templates.get(id.0)) {
-        return template.clone();
+        return Cow::Borrowed(template);
     }
     let pattern =
         response.data::<PathPattern>().filter(|p| !p.0.is_empty() && response.status() != StatusCode::NOT_FOUND);
-    pattern.map_or_else(
-        || "unmatched".to_owned(),
-        |pattern| {
+    pattern.map_or(Cow::Borrowed("unmatched"), |pattern| {
+        Cow::Owned(
             pattern
                 .0
                 .split('/')
@@ -77,9 +77,9 @@ fn route_template(response: &Response, templates: &HashMap<String, String>) -> S
                     segment.strip_prefix(':').map_or_else(|| segment.to_owned(), |name| format!("{{{name}}}"))
                 })
                 .collect::<Vec<_>>()
-                .join("/")
-        },
-    )
+                .join("/"),
+        )
+    })
 }
 
 #[cfg(test)]

@@ -30,16 +30,16 @@ use crate::app::http::state::AppState;
 use crate::app::http::ClientIp;
 use crate::core::limits::{limited_network, limited_site, Decision, NETWORKS_PER_SITE};
 use crate::core::token::{Principal, TokenError};
+use crate::core::user::UserId;
 use crate::ports::Bucket;
-use poem::http::header::{HeaderName, HeaderValue};
+use poem::http::header::{HeaderName, HeaderValue, AUTHORIZATION};
 use poem::http::Method;
 use poem::web::headers::authorization::Bearer;
-use poem::web::headers::{Authorization, HeaderMapExt};
+use poem::web::headers::{Authorization, Header as _, HeaderMapExt};
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response};
 use poem_openapi::OperationId;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
 
 /// The one path no limit applies to: liveness, answered from memory.
 const UNLIMITED_PATH: &str = "/healthz";
@@ -83,24 +83,41 @@ impl Limits {
     /// Decides `bucket` for a request bearing `bearer`, if any, and keeps
     /// the decision for the layer. For the `api` bucket, also returns the
     /// verdict on the token, for the bearer checker.
-    async fn decide(&self, bucket: RouteBucket, bearer: Option<&str>) -> (Decision, Option<VerifiedBearer>) {
+    async fn decide(&self, bucket: RouteBucket, bearer: Option<String>) -> (Decision, Option<VerifiedBearer>) {
         let auth = &self.state.auth;
-        let network = format!("ip:{}", limited_network(self.client));
         let (decision, verified) = match bucket {
-            RouteBucket::Auth => (self.decide_auth(&network).await, None),
+            RouteBucket::Auth => (self.decide_auth(&network_key(self.client)).await, None),
             RouteBucket::Api => {
-                let verified =
-                    bearer.map(|token| VerifiedBearer { token: token.to_owned(), verdict: auth.authenticate(token) });
+                let verified = bearer.map(|token| {
+                    let verdict = auth.authenticate(&token);
+                    VerifiedBearer { token, verdict }
+                });
                 let user = verified
                     .as_ref()
                     .and_then(|verified| verified.verdict.as_ref().ok())
                     .map(|principal| principal.user_id);
-                let key = user.map_or(network, |user| format!("user:{user}"));
+                let key = user.map_or_else(|| network_key(self.client), user_key);
                 (auth.limit(Bucket::Api, &key).await, verified)
             }
         };
         (*self.decision.get_or_init(|| decision), verified)
     }
+}
+
+/// The limiter key of a client network: `ip:` and the network's address.
+fn network_key(client: IpAddr) -> String {
+    format!("ip:{}", limited_network(client))
+}
+
+/// The limiter key of a user: `user:` and the hyphenated id, written
+/// without the formatting machinery (it is built for every bearer request).
+fn user_key(user: UserId) -> String {
+    let mut buffer = uuid::Uuid::encode_buffer();
+    let id = user.as_uuid().hyphenated().encode_lower(&mut buffer);
+    let mut key = String::with_capacity(5 + id.len());
+    key.push_str("user:");
+    key.push_str(id);
+    key
 }
 
 impl Limits {
@@ -139,6 +156,11 @@ fn bearer_token(req: &Request) -> Option<String> {
     req.headers().typed_get::<Authorization<Bearer>>().map(|bearer| bearer.token().to_owned())
 }
 
+/// The token of an `Authorization: Bearer` value.
+fn bearer_of(value: &HeaderValue) -> Option<String> {
+    Authorization::<Bearer>::decode(&mut std::iter::once(value)).ok().map(|bearer| bearer.token().to_owned())
+}
+
 /// A route with its declared bucket.
 pub struct Declared<E> {
     bucket: RouteBucket,
@@ -152,7 +174,7 @@ impl<E: Endpoint> Endpoint for Declared<E> {
         // Outside the `RateLimit` layer (OPTIONS, or a router without it)
         // there is nothing to limit against.
         if let Some(limits) = req.extensions().get::<Limits>().cloned() {
-            let (decision, verified) = limits.decide(self.bucket, bearer_token(&req).as_deref()).await;
+            let (decision, verified) = limits.decide(self.bucket, bearer_token(&req)).await;
             if let Some(verified) = verified {
                 req.extensions_mut().insert(verified);
             }
@@ -193,14 +215,15 @@ impl<E: Endpoint<Output = Response>> Endpoint for RateLimitEndpoint<E> {
     type Output = Response;
 
     async fn call(&self, mut req: Request) -> poem::Result<Response> {
-        if req.method() == Method::OPTIONS {
+        // Liveness is never limited, and is answered without the set-up.
+        if req.method() == Method::OPTIONS || req.uri().path() == UNLIMITED_PATH {
             return self.inner.call(req).await;
         }
         let client = req.extensions().get::<ClientIp>().map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |client| client.0);
         let limits = Limits { state: self.state.clone(), client, decision: Arc::default() };
         req.extensions_mut().insert(limits.clone());
         let api_path = req.uri().path().starts_with("/v1/");
-        if !api_path && req.uri().path() != UNLIMITED_PATH {
+        if !api_path {
             let decision = limits.decide(RouteBucket::Api, None).await.0;
             let mut response = if decision.allowed {
                 self.inner.call(req).await?
@@ -210,7 +233,9 @@ impl<E: Endpoint<Output = Response>> Endpoint for RateLimitEndpoint<E> {
             add_headers(&mut response, &decision);
             return Ok(response);
         }
-        let bearer = if api_path { bearer_token(&req) } else { None };
+        // Kept (a reference count, not a copy) for the rare request no
+        // operation takes, which is limited afterwards.
+        let authorization = req.headers().get(AUTHORIZATION).cloned();
         let response = self.inner.call(req).await?;
         let decision = match limits.decision.get() {
             Some(decision) => Some(*decision),
@@ -222,7 +247,8 @@ impl<E: Endpoint<Output = Response>> Endpoint for RateLimitEndpoint<E> {
                     return Ok(Problem::internal().into_response());
                 }
                 // No operation took the request: limiting now is as if before.
-                Some(limits.decide(RouteBucket::Api, bearer.as_deref()).await.0)
+                let bearer = authorization.as_ref().and_then(bearer_of);
+                Some(limits.decide(RouteBucket::Api, bearer).await.0)
             }
             None => None,
         };
@@ -239,22 +265,21 @@ impl<E: Endpoint<Output = Response>> Endpoint for RateLimitEndpoint<E> {
 /// `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` (seconds,
 /// rounded up).
 fn add_headers(response: &mut Response, decision: &Decision) {
-    let seconds = |d: Duration| (d.as_secs() + u64::from(d.subsec_nanos() > 0)).to_string();
-    for (name, value) in [
-        ("ratelimit-limit", decision.limit.to_string()),
-        ("ratelimit-remaining", decision.remaining.to_string()),
-        ("ratelimit-reset", seconds(decision.reset_after)),
-    ] {
-        if let Ok(value) = HeaderValue::from_str(&value) {
-            response.headers_mut().insert(HeaderName::from_static(name), value);
-        }
-    }
+    static LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
+    static REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
+    static RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
+    let reset = decision.reset_after.as_secs() + u64::from(decision.reset_after.subsec_nanos() > 0);
+    let headers = response.headers_mut();
+    headers.insert(LIMIT.clone(), HeaderValue::from(decision.limit));
+    headers.insert(REMAINING.clone(), HeaderValue::from(decision.remaining));
+    headers.insert(RESET.clone(), HeaderValue::from(reset));
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use poem::endpoint::make_sync;
+    use std::time::Duration;
 
     #[tokio::test]
     async fn a_declared_route_outside_the_layer_is_served_unlimited() {

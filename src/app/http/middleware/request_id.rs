@@ -11,6 +11,8 @@ use poem::{Endpoint, Middleware, Request, Response};
 use std::net::{IpAddr, Ipv4Addr};
 use tracing::Instrument;
 
+static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
 /// Whether a caller-supplied id may be echoed: `^[A-Za-z0-9._-]{1,128}$`.
 pub fn is_valid_request_id(id: &str) -> bool {
     (1..=128).contains(&id.len())
@@ -43,22 +45,28 @@ impl<E: Endpoint<Output = Response>> Endpoint for RequestIdEndpoint<E> {
     type Output = Response;
 
     async fn call(&self, req: Request) -> poem::Result<Response> {
-        let request_id = req
-            .headers()
-            .get("x-request-id")
-            .and_then(|value| value.to_str().ok())
-            .filter(|id| is_valid_request_id(id))
-            .map_or_else(|| uuid::Uuid::new_v4().to_string(), ToOwned::to_owned);
+        let supplied = req.headers().get(&X_REQUEST_ID).filter(|value| value.to_str().is_ok_and(is_valid_request_id));
+        let (request_id, header) = match supplied {
+            // A valid id is plain ASCII: its header value goes back as it came.
+            Some(value) => (value.to_str().unwrap_or_default().to_owned(), value.clone()),
+            None => fresh_request_id(),
+        };
         let client = req.extensions().get::<ClientIp>().map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |client| client.0);
         let method = logged_method(req.method().as_str());
         let span = tracing::info_span!("request", request_id = %request_id, method = %method, client_ip = %client);
-        let handled = REQUEST_ID.scope(request_id.clone(), self.inner.call(req)).instrument(span).await;
-        let mut response = handled?;
-        if let Ok(value) = HeaderValue::from_str(&request_id) {
-            response.headers_mut().insert(HeaderName::from_static("x-request-id"), value);
-        }
+        let mut response = REQUEST_ID.scope(request_id, self.inner.call(req)).instrument(span).await?;
+        response.headers_mut().insert(X_REQUEST_ID.clone(), header);
         Ok(response)
     }
+}
+
+/// A fresh UUID v4 id and its header value, written without the
+/// formatting machinery: this runs for every request that brings no id.
+fn fresh_request_id() -> (String, HeaderValue) {
+    let mut buffer = uuid::Uuid::encode_buffer();
+    let id = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buffer);
+    let header = HeaderValue::from_str(id).expect("a hyphenated UUID is a valid header value");
+    (id.to_owned(), header)
 }
 
 #[cfg(test)]

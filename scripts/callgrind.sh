@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Instructions per request, route by route, counted by callgrind: the
+# figure that does not move with machine noise. For each route the server
+# (a release build) runs twice under `valgrind --tool=callgrind`, once
+# answering SMALL keep-alive requests and once LARGE, on one connection
+# from scripts/bench_client.py; start-up, set-up and shutdown are the same
+# in both runs, so (large - small) / (LARGE - SMALL) is the cost of one
+# request. Readiness is awaited on the listening socket, not with requests,
+# so no probe enters the count.
+#
+#   bash scripts/callgrind.sh                  # every route
+#   bash scripts/callgrind.sh bare healthz verify
+#   SMALL=500 LARGE=2500 bash scripts/callgrind.sh verify
+#
+# Routes: bare (the bare poem handler, examples/bare_poem.rs), healthz,
+# verify, me (SQLite), me-postgres (needs TEST_DATABASE_URL), refresh,
+# register, login. Register and login hash with bcrypt, so they run at cost
+# 4 with BCRYPT_SMALL/BCRYPT_LARGE (50/250) requests: their figure is the
+# service's own work around the hash plus a cost-4 hash.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SMALL=${SMALL:-500}
+LARGE=${LARGE:-2500}
+BCRYPT_SMALL=${BCRYPT_SMALL:-50}
+BCRYPT_LARGE=${BCRYPT_LARGE:-250}
+PORT=${PORT:-18090}
+PG_URL=${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}
+routes=("$@")
+[ ${#routes[@]} -gt 0 ] || routes=(bare healthz verify me me-postgres refresh register login)
+
+if [ "${SKIP_BUILD:-}" != 1 ]; then
+  cargo build --release --quiet --features postgres --bin portcullis --example bare_poem
+fi
+work=$(mktemp -d)
+server=
+cleanup() { [ -z "$server" ] || kill "$server" 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+listening() { ss -Hltn "sport = :$PORT" | grep -q .; }
+
+# Runs the server for `route` under callgrind, sends `count` requests, and
+# prints the program's total instruction count.
+count_run() {
+  local route=$1 count=$2 out="$work/callgrind.out"
+  rm -f "$out"
+  local database="sqlite://$work/cg-$count.db"
+  if [ "$route" = me-postgres ]; then
+    local base=${PG_URL%/*}
+    psql -q "$PG_URL" -c "DROP DATABASE IF EXISTS portcullis_callgrind" -c "CREATE DATABASE portcullis_callgrind" >/dev/null
+    database="$base/portcullis_callgrind"
+  fi
+  local program=(./target/release/portcullis)
+  [ "$route" = bare ] && program=(./target/release/examples/bare_poem "127.0.0.1:$PORT")
+  PORTCULLIS_BIND="127.0.0.1:$PORT" \
+  DATABASE_URL="$database" \
+  PORTCULLIS_JWT_KEYS="callgrind-signing-key-0123456789-abcdefghijkl" \
+  PORTCULLIS_BCRYPT_COST=4 \
+  PORTCULLIS_LIMITS__API__PER_MINUTE=1000000 \
+  PORTCULLIS_LIMITS__AUTH__PER_MINUTE=1000000 \
+  PORTCULLIS_LIMITS__AUTH__BURST=1000000 \
+  PORTCULLIS_SHUTDOWN_DRAIN_SECONDS=0 \
+  RUST_LOG=warn \
+    valgrind --tool=callgrind --callgrind-out-file="$out" "${program[@]}" >"$work/server.log" 2>&1 &
+  server=$!
+  for _ in $(seq 1 600); do listening && break; sleep 0.2; done
+  listening || { echo "$route: the server did not start" >&2; cat "$work/server.log" >&2; exit 1; }
+  local client_route=$route
+  [ "$route" = me-postgres ] && client_route=me
+  python3 scripts/bench_client.py "127.0.0.1:$PORT" "$client_route" "$count"
+  kill -TERM "$server"
+  wait "$server" || true
+  server=
+  awk '/^(summary|totals):/ {print $2; exit}' "$out"
+}
+
+printf '| route | instructions per request |\n|---|---|\n'
+for route in "${routes[@]}"; do
+  small=$SMALL large=$LARGE
+  case $route in register | login) small=$BCRYPT_SMALL large=$BCRYPT_LARGE ;; esac
+  a=$(count_run "$route" "$small")
+  b=$(count_run "$route" "$large")
+  awk -v r="$route" -v a="$a" -v b="$b" -v n=$((large - small)) \
+    'BEGIN { printf "| %s | %.1fk |\n", r, (b - a) / n / 1000 }'
+done
