@@ -14,7 +14,7 @@ use portcullis::adapters::system::OsEntropy;
 use portcullis::core::audit::{AuditEvent, AuditType, Origin};
 use portcullis::core::email::Email;
 use portcullis::core::refresh::RefreshToken;
-use portcullis::core::session::SessionId;
+use portcullis::core::session::{SessionId, SessionUse};
 use portcullis::core::user::{UnixSeconds, UserId};
 use portcullis::ports::{Entropy, RefreshRecord, SessionRecord, SessionRepo, UserRepo};
 use portcullis::testing::DropGuard;
@@ -55,6 +55,7 @@ async fn login_store_calls(store: &PostgresStore, n: u64) {
         created_at: now,
         revoked_at: None,
         credential_epoch: user.credential_epoch,
+        last_use: SessionUse { at: now, ip: Some(std::net::Ipv4Addr::LOCALHOST.into()), user_agent: None },
     };
     let record = RefreshRecord {
         token_hash: RefreshToken::generate(&entropy).hash(),
@@ -108,7 +109,7 @@ fn users_at_scale(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("admin_list_page", users), users, |b, &users| {
             b.iter(|| {
                 let after = id_of(pick(&counter, users));
-                let page = runtime.block_on(store.list(Some(after), PAGE)).expect("the store answers");
+                let page = runtime.block_on(UserRepo::list(store, Some(after), PAGE)).expect("the store answers");
                 assert!(!page.is_empty() || after == id_of(users));
             });
         });

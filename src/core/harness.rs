@@ -90,7 +90,8 @@ async fn harness_of(
         entropy: Arc::new(SeededEntropy::new(7)),
     };
     let mfa_key = crate::core::mfa_key::MfaKey::new(&[7; 32]).unwrap();
-    let auth = AuthService::start(ports, policy, ring()).await.unwrap().with_mfa(store.clone(), Some(mfa_key), "Portcullis");
+    let auth =
+        AuthService::start(ports, policy, ring()).await.unwrap().with_mfa(store.clone(), Some(mfa_key), "Portcullis");
     Harness { auth, clock, store }
 }
 

@@ -16,10 +16,10 @@ pub mod keyring;
 pub mod limits;
 pub mod login;
 pub mod logout;
+pub mod mail;
 pub mod mfa;
 pub mod mfa_key;
 pub mod mfa_login;
-pub mod mail;
 pub mod password;
 pub mod refresh;
 pub mod registration;
@@ -48,9 +48,9 @@ mod key_rotation_tests;
 #[cfg(test)]
 mod metrics_tests;
 #[cfg(test)]
-mod session_list_tests;
-#[cfg(test)]
 mod mfa_tests;
+#[cfg(test)]
+mod session_list_tests;
 #[cfg(test)]
 pub(crate) mod testkit;
 #[cfg(test)]

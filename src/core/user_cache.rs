@@ -120,6 +120,7 @@ mod tests {
             created_at: UnixSeconds::new(0),
             updated_at: UnixSeconds::new(0),
             credential_epoch: CredentialEpoch::new(epoch),
+            email_verified: false,
         }
     }
 

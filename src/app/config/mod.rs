@@ -13,8 +13,8 @@
 mod accounts;
 mod connections;
 mod limits;
-mod mfa;
 mod mail;
+mod mfa;
 pub mod names;
 mod raw;
 mod redis;
@@ -32,8 +32,8 @@ mod vault;
 
 pub use self::accounts::{AdminSeed, HashingSettings};
 pub use self::connections::ConnectionSettings;
-pub use self::mfa::MfaKeySetting;
 pub use self::mail::{MailCommon, MailSettings, MailerChoice};
+pub use self::mfa::MfaKeySetting;
 #[cfg(feature = "redis")]
 pub use self::redis::{KeyPrefix, RedisSettings, RedisTarget};
 pub use self::secrets::{RefreshSettings, SigningKeys};

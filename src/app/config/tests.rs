@@ -391,6 +391,9 @@ fn registration_is_open_unless_closed_and_anything_else_is_refused() {
     }
     let typo = problem(&[("PORTCULLIS_REGISTRATON", "closed")]);
     assert!(typo.contains("PORTCULLIS_REGISTRATION"), "{typo}");
+}
+
+#[test]
 fn the_mfa_key_comes_from_its_variable_or_its_file_never_both() {
     use base64::Engine as _;
     let key = base64::engine::general_purpose::STANDARD.encode([0x42; 32]);

@@ -18,8 +18,8 @@ pub mod client_ip;
 pub mod docs;
 pub mod errors;
 pub mod jwks;
-pub mod mfa;
 pub mod mail;
+pub mod mfa;
 pub mod middleware;
 pub mod ops;
 pub mod params;
@@ -93,7 +93,7 @@ type Apis = (
 pub fn openapi_service() -> OpenApiService<Apis, ()> {
     let apis = (
         auth::AuthApi,
-    mail::MailApi,
+        mail::MailApi,
         users::UsersApi,
         sessions::SessionsApi,
         admin::AdminApi,
