@@ -2,26 +2,24 @@
 //! `#[cfg(feature = …)]` wiring. It turns [`Settings`] into an
 //! [`AppState`]; it never serves a request and never reads a variable.
 
-use super::config::{Deployment, MailCommon, MailSettings, MailerChoice, Settings, SigningKeys, StorageBackend};
+mod accounts;
+
+use self::accounts::{mfa_key, open_mailer};
+use super::config::{Deployment, Settings, SigningKeys, StorageBackend};
 use super::http::{AppState, RenderMetrics};
 use super::key_refresh::KeyRefresher;
 use super::readiness::ReadinessProbe;
 use crate::adapters::bcrypt_hasher::BcryptHasher;
 use crate::adapters::env_secrets::EnvSecrets;
 use crate::adapters::file_secrets::FileSecrets;
-use crate::adapters::log_mailer::LogMailer;
-use crate::adapters::mail_queue::{MailQueue, RetryPolicy};
-use crate::adapters::mail_templates::MailTemplates;
 use crate::adapters::memory_limiter::MemoryLimiter;
 use crate::adapters::prometheus_metrics::PrometheusMetrics;
-use crate::adapters::smtp_mailer::SmtpMailer;
 use crate::adapters::system::{OsEntropy, SystemClock};
 use crate::core::auth::{AuthPolicy, AuthPorts, AuthService, MailPorts, SeedOutcome};
 use crate::core::keyring::KeyRing;
-use crate::core::mfa_key::MfaKey;
 use crate::ports::{
-    AccountTokenRepo, AuditLog, Clock, Entropy, MailTransport, Mailer, MetricsSink, MfaRepo, PoolStatus, RateLimiter,
-    RevocationStore, RingDocument, SchemaStatus, SecretError, SecretSource, SessionRepo, UserRepo,
+    AccountTokenRepo, AuditLog, Clock, Entropy, MetricsSink, MfaRepo, PoolStatus, RateLimiter, RevocationStore,
+    RingDocument, SchemaStatus, SecretError, SecretSource, SessionRepo, UserRepo,
 };
 use crate::redact::ConnectionUrl;
 use anyhow::Context;
@@ -187,25 +185,6 @@ fn configured_source(settings: &Settings, entropy: &dyn Entropy) -> anyhow::Resu
     }
 }
 
-/// The mail queue over the configured transport; `None` without a mailer.
-fn open_mailer(settings: &MailSettings) -> anyhow::Result<Option<Arc<dyn Mailer>>> {
-    let (common, transport): (&MailCommon, Arc<dyn MailTransport>) = match &settings.mailer {
-        MailerChoice::None => {
-            tracing::info!("PORTCULLIS_MAILER is unset: no verification or password-reset mail is sent");
-            return Ok(None);
-        }
-        MailerChoice::Log(common) => (common, Arc::new(LogMailer)),
-        MailerChoice::Smtp(common, smtp) => {
-            tracing::info!(host = %smtp.host, port = smtp.port, security = ?smtp.security, "mail goes out over SMTP");
-            (common, Arc::new(SmtpMailer::new(smtp).context("PORTCULLIS_SMTP")?))
-        }
-    };
-    let templates = MailTemplates::load(&common.public_url, common.templates_dir.as_deref())
-        .context("PORTCULLIS_MAIL_TEMPLATES_DIR")?;
-    let retry = RetryPolicy { max_backoff: common.retry_max, ..RetryPolicy::default() };
-    Ok(Some(Arc::new(MailQueue::start(transport, templates, common.queue, retry))))
-}
-
 /// The signing keys: `injected`'s, else the configured source's, fetched
 /// once at start.
 async fn signing_keys(
@@ -316,36 +295,6 @@ async fn assemble(
         secrets,
         metrics,
     })
-}
-
-/// The key that seals second-factor secrets: the configured one; without
-/// one, in development a random key for this process (with a warning), and
-/// in production none, so enrolment is refused, unless users have TOTP on
-/// already: then the start is refused, since their secrets could not be
-/// read.
-async fn mfa_key(
-    settings: &Settings,
-    store: &dyn MfaRepo,
-    entropy: &dyn Entropy,
-    serving: bool,
-) -> anyhow::Result<Option<MfaKey>> {
-    if let Some(key) = &settings.mfa_key {
-        return Ok(Some(MfaKey::new(key.bytes()).context("PORTCULLIS_MFA_KEY")?));
-    }
-    if settings.deployment == Deployment::Production {
-        if serving && store.any_confirmed().await.context("checking for TOTP enrolments")? {
-            anyhow::bail!(
-                "users have TOTP enabled but PORTCULLIS_MFA_KEY (or PORTCULLIS_MFA_KEY_FILE) is unset: \
-                 their secrets cannot be read; set the key they were sealed with"
-            );
-        }
-        tracing::warn!("PORTCULLIS_MFA_KEY is unset: TOTP enrolment is refused (503 mfa_unavailable)");
-        return Ok(None);
-    }
-    tracing::warn!(
-        "PORTCULLIS_MFA_KEY is unset: sealing TOTP secrets with a random key that lives as long as this process"
-    );
-    Ok(Some(MfaKey::random(entropy)))
 }
 
 /// The core service for the `portcullis admin` commands: the configured
