@@ -113,13 +113,14 @@ export PORTCULLIS_ADMIN_PASSWORD=Portcullis-external-Checks-2024
 
 # A throwaway SQLite database; cost-4 bcrypt; limits raised far above what the
 # fuzzer sends, so it meets the handlers rather than 429s (the limits have
-# their own tests in tests/api). Run from the temp directory, so a developer's
-# .env cannot change the setup.
+# their own tests in tests/api). The development mailer (log) is on, so the
+# mailed-link routes meet their handlers too. Run from the temp directory, so
+# a developer's .env cannot change the setup.
 (
   cd "$work"
   exec env PORTCULLIS_BIND="127.0.0.1:$port" DATABASE_URL="sqlite://$work/external.db" \
     PORTCULLIS_ENV=development PORTCULLIS_JWT_KEYS=external-checks-fixed-signing-key-0123456789abcdef \
-    PORTCULLIS_BCRYPT_COST=4 \
+    PORTCULLIS_BCRYPT_COST=4 PORTCULLIS_MAILER=log PORTCULLIS_PUBLIC_URL="http://127.0.0.1:$port" \
     PORTCULLIS_LIMITS__AUTH__PER_MINUTE=1000000 PORTCULLIS_LIMITS__AUTH__BURST=1000000 \
     PORTCULLIS_LIMITS__LOGIN_FAILURES__MAX=10000 PORTCULLIS_LIMITS__ACCOUNT_FAILURES__MAX=1000000 \
     PORTCULLIS_LIMITS__API__PER_MINUTE=10000000 RUST_LOG=warn \

@@ -55,7 +55,7 @@ endpoint_errors!(LinkRequestErrors from [MailLinkError] {
     400 => BadRequest,
     /// Body over 16 KiB.
     413 => PayloadTooLarge,
-    /// Unknown field (`validation_failed`).
+    /// Not an e-mail address, or an unknown field (`validation_failed`).
     422 => Unprocessable,
     /// No mailer is configured (`mail_disabled`).
     501 => NotImplemented,
@@ -155,9 +155,12 @@ enum LinkKind {
 
 /// Runs a link request off the request path, if a slot is free; a dropped
 /// request is answered like any other.
-fn request_link(auth: &Arc<AuthService>, kind: LinkKind, email: String, origin: Origin) -> Result<(), MailLinkError> {
+fn request_link(auth: &Arc<AuthService>, kind: LinkKind, email: String, origin: Origin) -> Result<(), Problem> {
+    // A malformed address is refused for what it is, the same for everyone:
+    // it says nothing about which addresses have accounts.
+    crate::core::email::Email::parse(&email).map_err(|error| Problem::validation("email", error.to_string()))?;
     if !auth.mail_enabled() {
-        return Err(MailLinkError::MailDisabled);
+        return Err(MailLinkError::MailDisabled.into());
     }
     let Some(slot) = auth.begin_mail_request() else {
         tracing::warn!("too many link requests in flight; one dropped");
