@@ -79,7 +79,7 @@ cargo build --release --locked --no-default-features --features "$features"
 target_dir="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
 install -D -m 755 "${target_dir}/release/portcullis" target/image/portcullis
 needs="$(objdump -T target/image/portcullis | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -n 1)"
-has="$(docker run --rm --entrypoint ldd portcullis-local/runtime --version | head -n 1)"
+has="$(docker run --rm --entrypoint ldd portcullis-local/runtime --version | sed -n 1p)"
 echo "the binary needs ${needs}; the runtime has: ${has}"
 docker build -q --build-arg BUILD_IMAGE=portcullis-local/runtime --build-arg RUNTIME_IMAGE=portcullis-local/runtime \
   --build-arg PREBUILT=target/image/portcullis -t "$image" . >/dev/null
@@ -89,7 +89,7 @@ step "(c) the image: healthy, not root, ready"
 checked="portcullis-ci-$$"
 docker run -d --name "$checked" -p 127.0.0.1::8080 \
   -e PORTCULLIS_JWT_KEYS=container-check-signing-key-0123456789abcdef "$image" >/dev/null
-port="$(docker port "$checked" 8080/tcp | head -n 1 | sed 's/.*://')"
+port="$(docker port "$checked" 8080/tcp | sed -n '1s/.*://p')"
 health() { [ "$(docker inspect --format '{{ .State.Health.Status }}' "$checked")" = healthy ]; }
 wait_for 90 health || { docker logs "$checked" | tail -20; exit 1; }
 uid="$(docker exec "$checked" id -u)"

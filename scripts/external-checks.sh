@@ -223,7 +223,7 @@ wants totp && run totp 90
 stop_server
 if grep -q '"level":"ERROR"' "$work/server.log"; then
   echo "external: the server logged errors:" >&2
-  grep '"level":"ERROR"' "$work/server.log" | head -20 >&2
+  grep '"level":"ERROR"' "$work/server.log" | sed -n '1,20p' >&2
   failed+=("server-log")
 elif [ ${#failed[@]} -gt 0 ]; then
   echo "external: the last lines of the server's log:" >&2
