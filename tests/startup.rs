@@ -268,7 +268,10 @@ fn the_vault_source_signs_in_with_approle_at_start_and_is_named() {
     ];
     let (output, lines) = start_on_a_taken_port(dir.path(), &vault);
     let printed = text(&output);
-    let starting = lines.iter().find(|line| line["message"] == "starting portcullis").expect("a start-up line");
+    let starting = lines
+        .iter()
+        .find(|line| line["message"] == "starting portcullis")
+        .unwrap_or_else(|| panic!("a start-up line, in: {printed}"));
     assert_eq!(starting["secrets"], "vault", "{printed}");
     assert!(has_message(&lines, "signed in to Vault"), "{printed}");
     assert_eq!(fake.counts().0, 1, "one AppRole login");
