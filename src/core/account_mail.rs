@@ -142,6 +142,9 @@ impl AuthService {
         if !mail.tokens.mark_email_verified(record.user_id, now, std::slice::from_ref(&event)).await? {
             return Err(MailLinkError::InvalidToken);
         }
+        // This replica shows the change at once; others within the
+        // cache's maximum age.
+        self.user_cache.evict(record.user_id);
         event.log();
         Ok(())
     }
@@ -190,6 +193,7 @@ impl AuthService {
         self.ports.metrics.revocation(RevocationReason::PasswordChange);
         if !user.email_verified {
             mail.tokens.mark_email_verified(user.id, now, &[]).await?;
+            self.user_cache.evict(user.id);
         }
         Ok(())
     }

@@ -120,3 +120,15 @@ async fn an_invitation_link_sets_the_first_password_and_needs_a_mailer() {
     let refused = quiet.auth.send_password_reset_link(&user, &ip(9)).await;
     assert!(matches!(refused, Err(MailLinkError::MailDisabled)), "{refused:?}");
 }
+
+#[tokio::test]
+async fn a_verified_address_shows_at_once_on_the_replica_that_verified_it() {
+    let (h, outbox) = mailing(false).await;
+    let pair = h.signed_up("gus@example.com").await;
+    let principal = h.auth.authenticate(&pair.access_token).unwrap();
+    assert!(!h.auth.current_user(&principal).await.unwrap().unwrap().email_verified, "cached unverified");
+    let token = outbox.tokens("gus@example.com", TokenPurpose::VerifyEmail).remove(0);
+    h.auth.verify_email(&token, &ip(1)).await.unwrap();
+    let user = h.auth.current_user(&principal).await.unwrap().unwrap();
+    assert!(user.email_verified, "the cached row was evicted, not served for another second");
+}
