@@ -32,6 +32,8 @@
 #               confirm and sign in, a replayed code and a reused recovery
 #               code are refused, wrong codes lock the account
 #               (scripts/external/totp_check.py)
+#   (jwks and totp start their servers, call them and report through
+#   scripts/external/checklib.py)
 #
 #   bash scripts/external-checks.sh                 # everything
 #   bash scripts/external-checks.sh spec fuzz       # some checks only
