@@ -151,10 +151,11 @@ say "SMTP server (aiosmtpd) at 127.0.0.1:$smtp_port, maildir target/external-mai
 # than 429s (the limits have their own tests in tests/api). Mail goes to the
 # SMTP server above, in plain SMTP (no TLS on 127.0.0.1), retried after at
 # most a second; the links point at PORTCULLIS_PUBLIC_URL, an application
-# that does not exist: the flows take the token out of the link (they know
-# it as CHECKS_PUBLIC_URL: the service refuses unknown PORTCULLIS_* names,
-# and the jwks and totp checks start servers with this environment). Run from
-# the temp directory, so a developer's .env cannot change the setup.
+# that does not exist: the flows take the token out of the link (they read
+# it from CHECKS_PUBLIC_URL; the checks' own variables are CHECKS_*, since
+# the service, which inherits this environment, refuses to start on a
+# PORTCULLIS_* name it does not know). Run from the temp directory, so a
+# developer's .env cannot change the setup.
 export CHECKS_PUBLIC_URL=https://app.example.com
 (
   cd "$work"
@@ -256,12 +257,12 @@ check_totp() {
 
 export root python binary
 export -f check_spec check_typescript check_python check_reset_timing check_browser check_fuzz check_jwks check_totp
-# Each check has a time bound; all of them together stay under 10 minutes
+# Each check has a time bound; all of them together stay under 14 minutes
 # even if every one runs out (they take about 2 minutes on 2 cores).
 wants spec && run spec 60
 wants typescript && run typescript 90
 wants python && run python 90
-wants reset-timing && run reset-timing 120
+wants reset-timing && run reset-timing 60
 wants browser && run browser 90
 wants fuzz && run fuzz 240
 wants jwks && run jwks 90
@@ -275,6 +276,8 @@ if grep -q '"level":"ERROR"' "$work/server.log"; then
 elif [ ${#failed[@]} -gt 0 ]; then
   echo "external: the last lines of the server's log:" >&2
   tail -n 30 "$work/server.log" >&2
+  echo "external: the last lines of aiosmtpd's output:" >&2
+  tail -n 10 "$work/smtp.log" >&2
 fi
 
 say "done"
