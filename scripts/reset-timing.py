@@ -9,6 +9,10 @@ body. Raise PORTCULLIS_LIMITS__AUTH__* on the service first: 400 requests
 from one address exceed the default auth limit. The per-address budget
 (3 links an hour) drops most of the known address's requests silently,
 which is the point: dropped or sent, the answer is the same.
+
+`bash scripts/external-checks.sh reset-timing` runs it (by default, with
+every other check) against the server the external checks start, whose auth
+limits are raised and whose mail goes to a real SMTP server.
 """
 import json
 import os

@@ -1,13 +1,21 @@
 """Drives Portcullis through the client openapi-python-client generates from
-the committed OpenAPI document: register -> login -> me -> a second login ->
-list sessions -> end the second one (its refresh answers 401) -> refresh ->
-logout -> me answers 401. Exits non-zero on the first mismatch.
+the committed OpenAPI document: register -> verify the address with the token
+of the mailed link (the user shows `email_verified`) -> login -> me -> a
+second login -> list sessions -> end the second one (its refresh answers 401)
+-> refresh -> logout -> me answers 401; then a password reset: an unknown
+address gets the same 202, the mailed link's token with a new password ends
+the old session, the old password is refused and the new one works, and the
+link works once. Exits non-zero on the first mismatch.
 
-Generate the client first (it is never committed), then run:
+The service must mail through SMTP into a maildir (CHECKS_MAILDIR, read
+by mailbox_links.py) with CHECKS_PUBLIC_URL the base of the links (its PORTCULLIS_PUBLIC_URL), as
+scripts/external-checks.sh sets it up. Generate the client first (it is
+never committed), then run:
 
     openapi-python-client generate --path openapi/openapi.json \
         --output-path target/python-client/portcullis_client --meta none
     PYTHONPATH=target/python-client PORTCULLIS_URL=http://127.0.0.1:8080 \
+        CHECKS_MAILDIR=target/external-mail CHECKS_PUBLIC_URL=https://app.example.com \
         python clients/python/flow.py
 """
 
@@ -18,17 +26,30 @@ import secrets
 import sys
 import time
 
+from mailbox_links import wait_for_token
 from portcullis_client import AuthenticatedClient, Client
-from portcullis_client.api.auth import login, logout, refresh, register
+from portcullis_client.api.auth import (
+    confirm_password_reset,
+    login,
+    logout,
+    refresh,
+    register,
+    request_password_reset,
+    verify_email,
+)
 from portcullis_client.api.users import end_my_session, get_me, list_my_sessions
 from portcullis_client.models import (
     Credentials,
+    LinkRequest,
+    LinkRequested,
     LogoutRequest,
+    PasswordResetConfirm,
     Problem,
     RefreshRequest,
     SessionPage,
     TokenPair,
     User,
+    VerifyEmailRequest,
 )
 
 
@@ -43,6 +64,8 @@ def check(condition: object, what: str) -> None:
 
 def main() -> None:
     base_url = os.environ.get("PORTCULLIS_URL", "http://127.0.0.1:8080")
+    maildir = os.environ["CHECKS_MAILDIR"]
+    public_url = os.environ["CHECKS_PUBLIC_URL"].rstrip("/")
     email = f"py-client-{int(time.time())}-{secrets.token_hex(4)}@example.com"
     password = "Harbor-thistle-copper-5820"
     # Any status the document does not list raises UnexpectedStatus.
@@ -55,7 +78,13 @@ def main() -> None:
     assert isinstance(user, User)
     check(user.email == email, f"register: email {user.email}")
     check(user.role.value == "user" and user.status.value == "active", "register: role/status")
+    check(user.email_verified is False, "register: the address is not verified yet")
     print(f"register: 201 {user.id}")
+
+    token = wait_for_token(maildir, email, "Confirm your e-mail address", f"{public_url}/verify-email")
+    verified = verify_email.sync_detailed(client=anonymous, body=VerifyEmailRequest(token=token))
+    check(verified.status_code == 204, f"verify-email: status {verified.status_code}, want 204")
+    print("verify-email: 204 with the token of the mailed link")
 
     signed_in = login.sync_detailed(client=anonymous, body=Credentials(email=email, password=password))
     check(signed_in.status_code == 200, f"login: status {signed_in.status_code}, want 200")
@@ -71,7 +100,9 @@ def main() -> None:
     me = get_me.sync_detailed(client=as_user(pair.access_token))
     check(me.status_code == 200, f"me: status {me.status_code}, want 200")
     check(isinstance(me.parsed, User) and me.parsed.id == user.id, f"me: body {me.parsed!r}")
-    print("me: 200")
+    assert isinstance(me.parsed, User)
+    check(me.parsed.email_verified is True, "me: email_verified is not true after verify-email")
+    print("me: 200, email_verified")
 
     other = login.sync_detailed(client=anonymous, body=Credentials(email=email, password=password)).parsed
     check(isinstance(other, TokenPair), f"second login: body {other!r} is not a TokenPair")
@@ -120,7 +151,54 @@ def main() -> None:
     assert isinstance(problem, Problem)
     check(problem.status == 401 and problem.request_id, f"me after logout: problem {problem!r}")
     print(f"me after logout: 401 {problem.code}")
+
+    reset_password(base_url, anonymous, email, password, maildir, public_url)
     print("python client: every step answered as documented")
+
+
+def reset_password(base_url: str, anonymous: Client, email: str, password: str, maildir: str, public_url: str) -> None:
+    """A reset through the mailed link ends the session that was open, changes
+    the password, and works once; an unknown address is answered alike."""
+    before = login.sync_detailed(client=anonymous, body=Credentials(email=email, password=password)).parsed
+    check(isinstance(before, TokenPair), f"login before the reset: body {before!r} is not a TokenPair")
+    assert isinstance(before, TokenPair)
+
+    asked = request_password_reset.sync_detailed(client=anonymous, body=LinkRequest(email=email))
+    check(asked.status_code == 202, f"password-reset: status {asked.status_code}, want 202")
+    check(isinstance(asked.parsed, LinkRequested), f"password-reset: body {asked.parsed!r}")
+    unknown = f"nobody-{secrets.token_hex(6)}@example.com"
+    stranger = request_password_reset.sync_detailed(client=anonymous, body=LinkRequest(email=unknown))
+    check(
+        (stranger.status_code, stranger.content) == (asked.status_code, asked.content),
+        f"password-reset of an unknown address: {stranger.status_code} {stranger.content!r}, "
+        f"the known one got {asked.status_code} {asked.content!r}",
+    )
+    print("password-reset: 202, the same answer for an unknown address")
+
+    token = wait_for_token(maildir, email, "Reset your password", f"{public_url}/reset-password")
+    new_password = "Quarry-lantern-osprey-4417"
+    body = PasswordResetConfirm(token=token, new_password=new_password)
+    confirmed = confirm_password_reset.sync_detailed(client=anonymous, body=body)
+    check(confirmed.status_code == 204, f"password-reset/confirm: status {confirmed.status_code}, want 204")
+    print("password-reset/confirm: 204 with the token of the mailed link")
+
+    old_refresh = refresh.sync_detailed(client=anonymous, body=RefreshRequest(refresh_token=before.refresh_token))
+    check(old_refresh.status_code == 401, f"refresh after the reset: status {old_refresh.status_code}, want 401")
+    old_me = get_me.sync_detailed(client=AuthenticatedClient(base_url=base_url, token=before.access_token))
+    check(old_me.status_code == 401, f"me with the old access token: status {old_me.status_code}, want 401")
+    old = login.sync_detailed(client=anonymous, body=Credentials(email=email, password=password))
+    check(old.status_code == 401, f"login with the old password: status {old.status_code}, want 401")
+    check(isinstance(old.parsed, Problem) and old.parsed.code == "invalid_credentials", f"old: {old.parsed!r}")
+    print("after the reset: the old refresh token, access token and password are refused (401)")
+    new = login.sync_detailed(client=anonymous, body=Credentials(email=email, password=new_password))
+    check(new.status_code == 200 and isinstance(new.parsed, TokenPair), f"login, new password: {new.status_code}")
+    print("login with the new password: 200")
+
+    body = PasswordResetConfirm(token=token, new_password="Another-thistle-harbor-9051")
+    again = confirm_password_reset.sync_detailed(client=anonymous, body=body)
+    check(again.status_code == 400, f"the same reset token again: status {again.status_code}, want 400")
+    check(isinstance(again.parsed, Problem) and again.parsed.code == "invalid_token", f"again: {again.parsed!r}")
+    print("the same reset token again: 400 invalid_token")
 
 
 if __name__ == "__main__":

@@ -14,37 +14,16 @@ signed no longer verifies with PyJWT nor at /v1/auth/verify.
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 
 import jwt
+from checklib import call, checker, serve
 
 PASSWORD = "Jwks-external-Check-2024-long"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def call(base, method, path, body=None, token=None):
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(base + path, data=data, method=method)
-    if data is not None:
-        request.add_header("content-type", "application/json")
-    if token:
-        request.add_header("authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, dict(response.headers), response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), error.read()
+expect = checker("jwks")
 
 
 def generate(binary, alg, kid, state):
@@ -62,12 +41,6 @@ def write_ring(path, keys):
     with open(tmp, "w") as f:
         json.dump({"keys": keys}, f)
     os.replace(tmp, path)
-
-
-def expect(condition, what):
-    if not condition:
-        sys.exit(f"jwks: FAILED: {what}")
-    print(f"jwks: ok: {what}")
 
 
 def login(base, email):
@@ -100,30 +73,8 @@ def main():
     ed = generate(binary, "eddsa", "ed-1", "active")
     es = generate(binary, "es256", "es-1", "verify-only")
     write_ring(ring, [ed, es])
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "PORTCULLIS_BIND": f"127.0.0.1:{port}",
-        "DATABASE_URL": f"sqlite://{work}/jwks.db",
-        "PORTCULLIS_SECRETS": "file",
-        "PORTCULLIS_JWT_KEYS_FILE": ring,
-        "PORTCULLIS_BCRYPT_COST": "4",
-        "RUST_LOG": "warn",
-    }
-    log = open(os.path.join(work, "server.log"), "w")
-    server = subprocess.Popen([binary], cwd=work, env=env, stdout=log, stderr=log)
-    try:
-        for _ in range(100):
-            try:
-                if call(base, "GET", "/readyz")[0] == 200:
-                    break
-            except OSError:
-                pass
-            time.sleep(0.1)
-        else:
-            sys.exit("jwks: FAILED: the server did not become ready:\n" + open(log.name).read())
-
+    settings = {"PORTCULLIS_SECRETS": "file", "PORTCULLIS_JWT_KEYS_FILE": ring}
+    with serve(binary, "jwks", settings, work) as (base, server, _):
         status, headers, body = call(base, "GET", "/.well-known/jwks.json")
         published = json.loads(body)["keys"]
         expect(status == 200, "GET /.well-known/jwks.json answers 200")
@@ -168,9 +119,6 @@ def main():
             print("jwks: ok: PyJWT finds no key for the retired kid")
         status, _, _ = call(base, "GET", "/v1/auth/verify", token=ed_token)
         expect(status == 401, "the service refuses the retired key's token")
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 if __name__ == "__main__":

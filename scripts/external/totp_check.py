@@ -14,43 +14,16 @@ account: after them even the right password answers 429.
 import base64
 import json
 import os
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 
 import pyotp
+from checklib import call_json as call
+from checklib import checker, serve
 
 PASSWORD = "Totp-external-Check-2024-long"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def call(base, method, path, body=None, token=None):
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(base + path, data=data, method=method)
-    if data is not None:
-        request.add_header("content-type", "application/json")
-    if token:
-        request.add_header("authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"null")
-
-
-def expect(condition, what):
-    if not condition:
-        sys.exit(f"totp: FAILED: {what}")
-    print(f"totp: ok: {what}")
+expect = checker("totp")
 
 
 def claims(token):
@@ -75,32 +48,13 @@ def main():
     key_file = os.path.join(work, "mfa.key")
     with open(key_file, "w") as f:
         f.write(base64.b64encode(os.urandom(32)).decode() + "\n")
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "PORTCULLIS_BIND": f"127.0.0.1:{port}",
-        "DATABASE_URL": f"sqlite://{work}/totp.db",
+    settings = {
         "PORTCULLIS_JWT_KEYS": "totp-external-check-signing-key-0123456789abcdef",
         "PORTCULLIS_MFA_KEY_FILE": key_file,
-        "PORTCULLIS_BCRYPT_COST": "4",
         "PORTCULLIS_LIMITS__AUTH__PER_MINUTE": "100000",
         "PORTCULLIS_LIMITS__AUTH__BURST": "100000",
-        "RUST_LOG": "warn",
     }
-    log = open(os.path.join(work, "server.log"), "w")
-    server = subprocess.Popen([binary], cwd=work, env=env, stdout=log, stderr=log)
-    try:
-        for _ in range(100):
-            try:
-                if call(base, "GET", "/readyz")[0] == 200:
-                    break
-            except OSError:
-                pass
-            time.sleep(0.1)
-        else:
-            sys.exit("totp: FAILED: the server did not become ready:\n" + open(log.name).read())
-
+    with serve(binary, "totp", settings, work) as (base, _, _):
         email = "totp-check@example.com"
         status, _ = call(base, "POST", "/v1/auth/register", {"email": email, "password": PASSWORD})
         expect(status == 201, f"register answers 201 (got {status})")
@@ -146,9 +100,6 @@ def main():
         expect(status == 429, f"after five failures even a right code is locked out (got {status})")
         status, body = call(base, "POST", "/v1/auth/login", {"email": email, "password": PASSWORD})
         expect(status == 429 and body["code"] == "rate_limited", "and so is the right password")
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 if __name__ == "__main__":

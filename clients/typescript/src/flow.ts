@@ -1,16 +1,36 @@
 // Drives Portcullis through a client generated from the committed OpenAPI
-// document: register -> login -> me -> a second login -> list sessions -> end
-// the second one (its refresh answers 401) -> refresh -> logout -> me answers 401.
+// document: register -> verify the address with the token of the mailed link
+// (the user shows `email_verified`) -> login -> me -> a second login -> list
+// sessions -> end the second one (its refresh answers 401) -> refresh ->
+// logout -> me answers 401; then a password reset: an unknown address gets the
+// same 202, the mailed link's token with a new password ends the old session,
+// the old password is refused and the new one works, and the link works once.
 // Exits non-zero on the first mismatch.
 //
-//   npm run generate && PORTCULLIS_URL=http://127.0.0.1:8080 npm run flow
+// The service must mail through SMTP into a maildir (CHECKS_MAILDIR, read
+// by src/mail.ts) with CHECKS_PUBLIC_URL the base of the links (its PORTCULLIS_PUBLIC_URL), as
+// scripts/external-checks.sh sets it up:
+//
+//   npm run generate && PORTCULLIS_URL=http://127.0.0.1:8080 \
+//     CHECKS_MAILDIR=../../target/external-mail CHECKS_PUBLIC_URL=https://app.example.com npm run flow
 import createClient from "openapi-fetch";
+import { waitForToken } from "./mail";
 import type { components, paths } from "./schema";
 
 type Problem = components["schemas"]["Problem"];
 
 const baseUrl = process.env.PORTCULLIS_URL ?? "http://127.0.0.1:8080";
 const client = createClient<paths>({ baseUrl });
+const maildir = required("CHECKS_MAILDIR");
+const publicUrl = required("CHECKS_PUBLIC_URL").replace(/\/+$/, "");
+
+function required(name: string): string {
+  const value = process.env[name];
+  if (!value) {
+    throw new Error(`${name} is not set`);
+  }
+  return value;
+}
 
 function check(condition: unknown, what: string): asserts condition {
   if (!condition) {
@@ -33,7 +53,13 @@ async function main(): Promise<void> {
   check(registered.response.status === 201, `register: status ${registered.response.status}, want 201`);
   check(registered.data?.email === email, `register: email ${registered.data?.email}`);
   check(registered.data.role === "user" && registered.data.status === "active", "register: role/status");
+  check(registered.data.email_verified === false, "register: the address is not verified yet");
   console.log(`register: 201 ${registered.data.id}`);
+
+  const token = await waitForToken(maildir, email, "Confirm your e-mail address", `${publicUrl}/verify-email`);
+  const verified = await client.POST("/v1/auth/verify-email", { body: { token } });
+  check(verified.response.status === 204, `verify-email: status ${verified.response.status}, want 204`);
+  console.log("verify-email: 204 with the token of the mailed link");
 
   const login = await client.POST("/v1/auth/login", { body: { email, password } });
   check(login.response.status === 200 && login.data, `login: status ${login.response.status}, want 200`);
@@ -44,7 +70,8 @@ async function main(): Promise<void> {
   const me = await client.GET("/v1/users/me", bearer(login.data.access_token));
   check(me.response.status === 200 && me.data, `me: status ${me.response.status}, want 200`);
   check(me.data.id === registered.data.id, `me: id ${me.data.id}, want ${registered.data.id}`);
-  console.log("me: 200");
+  check(me.data.email_verified === true, "me: email_verified is not true after verify-email");
+  console.log("me: 200, email_verified");
 
   const other = await client.POST("/v1/auth/login", { body: { email, password } });
   check(other.response.status === 200 && other.data, `second login: status ${other.response.status}, want 200`);
@@ -89,7 +116,53 @@ async function main(): Promise<void> {
   check(after.error.status === 401, `me after logout: problem status ${after.error.status}`);
   console.log(`me after logout: 401 ${after.error.code}`);
 
+  await resetPassword(email, password);
   console.log("typescript client: every step answered as documented");
+}
+
+// A reset through the mailed link ends the session that was open, changes the
+// password, and works once; an unknown address is answered alike.
+async function resetPassword(email: string, password: string): Promise<void> {
+  const before = await client.POST("/v1/auth/login", { body: { email, password } });
+  check(before.data, `login before the reset: status ${before.response.status}, want 200`);
+
+  const asked = await client.POST("/v1/auth/password-reset", { body: { email } });
+  check(asked.response.status === 202 && asked.data, `password-reset: status ${asked.response.status}, want 202`);
+  const unknown = `nobody-${Date.now()}-${Math.floor(Math.random() * 1e6)}@example.com`;
+  const stranger = await client.POST("/v1/auth/password-reset", { body: { email: unknown } });
+  check(
+    stranger.response.status === asked.response.status && JSON.stringify(stranger.data) === JSON.stringify(asked.data),
+    `password-reset of an unknown address: ${stranger.response.status} ${JSON.stringify(stranger.data)}, ` +
+      `the known one got ${asked.response.status} ${JSON.stringify(asked.data)}`,
+  );
+  console.log("password-reset: 202, the same answer for an unknown address");
+
+  const token = await waitForToken(maildir, email, "Reset your password", `${publicUrl}/reset-password`);
+  const newPassword = "Osprey-granite-meadow-2648";
+  const confirmed = await client.POST("/v1/auth/password-reset/confirm", {
+    body: { token, new_password: newPassword },
+  });
+  check(confirmed.response.status === 204, `password-reset/confirm: status ${confirmed.response.status}, want 204`);
+  console.log("password-reset/confirm: 204 with the token of the mailed link");
+
+  const oldRefresh = await client.POST("/v1/auth/refresh", { body: { refresh_token: before.data.refresh_token } });
+  check(oldRefresh.response.status === 401, `refresh after the reset: status ${oldRefresh.response.status}, want 401`);
+  const oldMe = await client.GET("/v1/users/me", bearer(before.data.access_token));
+  check(oldMe.response.status === 401, `me with the old access token: status ${oldMe.response.status}, want 401`);
+  const old = await client.POST("/v1/auth/login", { body: { email, password } });
+  check(old.response.status === 401, `login with the old password: status ${old.response.status}, want 401`);
+  check(isProblem(old.error) && old.error.code === "invalid_credentials", "login with the old password: code");
+  console.log("after the reset: the old refresh token, access token and password are refused (401)");
+  const renewed = await client.POST("/v1/auth/login", { body: { email, password: newPassword } });
+  check(renewed.response.status === 200 && renewed.data, `login, new password: status ${renewed.response.status}`);
+  console.log("login with the new password: 200");
+
+  const again = await client.POST("/v1/auth/password-reset/confirm", {
+    body: { token, new_password: "Another-copper-lantern-7306" },
+  });
+  check(again.response.status === 400, `the same reset token again: status ${again.response.status}, want 400`);
+  check(isProblem(again.error) && again.error.code === "invalid_token", "the same reset token again: code");
+  console.log("the same reset token again: 400 invalid_token");
 }
 
 main().catch((error: unknown) => {
