@@ -116,7 +116,7 @@ async fn deliver_one(mail: &RenderedMail, queued_at: Instant, transport: &dyn Ma
 mod tests {
     use super::*;
     use crate::core::email::Email;
-    use crate::core::mail::TokenPurpose;
+    use crate::core::mail::MailKind;
     use crate::core::refresh::RefreshToken;
     use crate::core::testkit::SeededEntropy;
     use async_trait::async_trait;
@@ -149,7 +149,7 @@ mod tests {
     fn mail() -> Mail {
         Mail {
             to: Email::parse("ada@example.com").unwrap(),
-            purpose: TokenPurpose::VerifyEmail,
+            kind: MailKind::VerifyEmail,
             token: RefreshToken::generate(&SeededEntropy::new(3)),
             expires_in_seconds: 60,
         }
