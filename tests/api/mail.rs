@@ -255,6 +255,20 @@ async fn with_the_smtp_server_down_registration_succeeds_and_the_mail_arrives_on
     server.wait_for(&email, RESET_SUBJECT, 1).await;
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn mail_still_queued_at_shutdown_goes_out_before_the_service_stops() {
+    let Some(mut server) = SmtpServer::reserve() else { return };
+    // The first attempt finds no server and the retry waits; the stop's
+    // drain retries at once and waits for the delivery.
+    let app = app_for(&server, &[("PORTCULLIS_SMTP__RETRY_MAX_SECONDS", "3600")]).await;
+    let email = unique_email("queued");
+    assert_eq!(app.register(&email, STRONG_PASSWORD).await.status(), 201);
+    server.listen().await;
+    app.stop().await;
+    let arrived = server.messages().into_iter().filter(|m| m.contains(&format!("To: {email}"))).count();
+    assert_eq!(arrived, 1, "the verification mail was delivered during the stop, not lost");
+}
+
 #[tokio::test]
 async fn without_a_mailer_links_are_not_offered_and_say_so() {
     let app = spawn_app_with(&[]).await;

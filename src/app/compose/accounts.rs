@@ -2,17 +2,20 @@
 //! and reset links, and the key that seals second-factor secrets.
 
 use crate::adapters::log_mailer::LogMailer;
-use crate::adapters::mail_queue::{MailQueue, RetryPolicy};
+use crate::adapters::mail_queue::{MailQueue, RetryPolicy, MAX_SHUTDOWN_DRAIN};
 use crate::adapters::mail_templates::MailTemplates;
 use crate::adapters::smtp_mailer::SmtpMailer;
 use crate::app::config::{Deployment, MailCommon, MailSettings, MailerChoice, Settings};
 use crate::core::mfa_key::MfaKey;
-use crate::ports::{Entropy, MailTransport, Mailer, MfaRepo};
+use crate::ports::{Entropy, MailTransport, MfaRepo};
 use anyhow::Context;
 use std::sync::Arc;
 
 /// The mail queue over the configured transport; `None` without a mailer.
-pub(super) fn open_mailer(settings: &MailSettings) -> anyhow::Result<Option<Arc<dyn Mailer>>> {
+/// A shutdown waits for queued mail as long as one SMTP exchange may take
+/// (at most 10 s).
+pub(super) fn open_mailer(settings: &MailSettings) -> anyhow::Result<Option<Arc<MailQueue>>> {
+    let mut drain = MAX_SHUTDOWN_DRAIN;
     let (common, transport): (&MailCommon, Arc<dyn MailTransport>) = match &settings.mailer {
         MailerChoice::None => {
             tracing::info!("PORTCULLIS_MAILER is unset: no verification or password-reset mail is sent");
@@ -21,13 +24,15 @@ pub(super) fn open_mailer(settings: &MailSettings) -> anyhow::Result<Option<Arc<
         MailerChoice::Log(common) => (common, Arc::new(LogMailer)),
         MailerChoice::Smtp(common, smtp) => {
             tracing::info!(host = %smtp.host, port = smtp.port, security = ?smtp.security, "mail goes out over SMTP");
+            drain = smtp.timeout;
             (common, Arc::new(SmtpMailer::new(smtp).context("PORTCULLIS_SMTP")?))
         }
     };
     let templates = MailTemplates::load(&common.public_url, common.templates_dir.as_deref())
         .context("PORTCULLIS_MAIL_TEMPLATES_DIR")?;
     let retry = RetryPolicy { max_backoff: common.retry_max, ..RetryPolicy::default() };
-    Ok(Some(Arc::new(MailQueue::start(transport, templates, common.queue, retry))))
+    let queue = MailQueue::start(transport, templates, common.queue, retry).with_shutdown_drain(drain);
+    Ok(Some(Arc::new(queue)))
 }
 
 /// The key that seals second-factor secrets: the configured one; without
