@@ -139,8 +139,8 @@ async fn an_invitation_creates_an_account_nobody_signs_in_to_until_its_link_sets
     h.auth.login("ivy@example.com", OTHER_PASSWORD.into(), &ip(1)).await.expect("set, and the address proved");
     let again = h.auth.confirm_password_reset(&token, PASSWORD.into(), &ip(1)).await;
     assert!(matches!(again, Err(MailLinkError::InvalidToken)), "single use: {again:?}");
-    let taken = h.auth.invite_account("ivy@example.com", Role::User, &by_admin).await;
-    assert!(matches!(taken, Err(RegisterError::EmailTaken)), "{taken:?}");
+    let refused = h.auth.invite_account("ivy@example.com", Role::User, &by_admin).await;
+    assert!(matches!(refused, Err(RegisterError::EmailTaken)), "{refused:?}");
 }
 
 #[tokio::test]
