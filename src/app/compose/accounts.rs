@@ -5,10 +5,11 @@ use crate::adapters::log_mailer::LogMailer;
 use crate::adapters::mail_queue::{MailQueue, RetryPolicy, MAX_SHUTDOWN_DRAIN};
 use crate::adapters::mail_templates::MailTemplates;
 use crate::adapters::smtp_mailer::SmtpMailer;
-use crate::app::config::{Deployment, MailCommon, MailSettings, MailerChoice, Settings};
+use crate::app::config::{Deployment, MailCommon, MailSettings, MailerChoice, MfaKeySetting, Settings};
 use crate::core::mfa_key::MfaKey;
 use crate::ports::{Entropy, MailTransport, MfaRepo};
 use anyhow::Context;
+use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
 
 /// The mail queue over the configured transport; `None` without a mailer.
@@ -42,11 +43,24 @@ pub(super) fn open_mailer(settings: &MailSettings) -> anyhow::Result<Option<Arc<
 /// read.
 pub(super) async fn mfa_key(
     settings: &Settings,
+    from_source: Option<SecretString>,
     store: &dyn MfaRepo,
     entropy: &dyn Entropy,
     serving: bool,
 ) -> anyhow::Result<Option<MfaKey>> {
-    if let Some(key) = &settings.mfa_key {
+    let from_source = from_source
+        .map(|key| MfaKeySetting::validate(Some(key.expose_secret().to_owned())))
+        .transpose()
+        .context("the `mfa_key` field of the Vault secret")?
+        .flatten();
+    let key = match (&settings.mfa_key, &from_source) {
+        (Some(configured), Some(fetched)) if configured.bytes() != fetched.bytes() => {
+            anyhow::bail!("PORTCULLIS_MFA_KEY and the Vault secret's `mfa_key` differ: set the key in one place only")
+        }
+        (Some(key), _) | (None, Some(key)) => Some(key),
+        (None, None) => None,
+    };
+    if let Some(key) = key {
         return Ok(Some(MfaKey::new(key.bytes()).context("PORTCULLIS_MFA_KEY")?));
     }
     if settings.deployment == Deployment::Production {

@@ -275,7 +275,7 @@ async fn assemble(
         audit_retention_seconds: i64::from(settings.audit_retention_days) * 86_400,
         registration: settings.registration,
     };
-    let mfa_key = mfa_key(settings, storage.mfa.as_ref(), entropy.as_ref(), serving).await?;
+    let mfa_key = mfa_key(settings, secrets.mfa_key(), storage.mfa.as_ref(), entropy.as_ref(), serving).await?;
     let auth = AuthService::start(ports, policy, keys).await.context("starting the auth service")?.with_mfa(
         storage.mfa,
         mfa_key,
