@@ -78,3 +78,45 @@ pub(super) async fn mfa_key(
     );
     Ok(Some(MfaKey::random(entropy)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::memory::MemoryStore;
+    use crate::adapters::system::OsEntropy;
+    use std::collections::HashMap;
+
+    const KEY_A: &str = "WlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlo=";
+    const KEY_B: &str = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
+
+    fn settings(mfa_key: Option<&str>) -> Settings {
+        let sqlite = cfg!(feature = "sqlite");
+        let database =
+            if sqlite { crate::app::config::DEFAULT_DATABASE_URL } else { "postgres://portcullis@localhost/db" };
+        let mut vars = HashMap::from([
+            ("DATABASE_URL".to_owned(), database.to_owned()),
+            ("PORTCULLIS_ENV".to_owned(), "production".to_owned()),
+            ("PORTCULLIS_JWT_KEYS".to_owned(), "compose-test-signing-key-0123456789abcdef".to_owned()),
+        ]);
+        if let Some(key) = mfa_key {
+            vars.insert("PORTCULLIS_MFA_KEY".to_owned(), key.to_owned());
+        }
+        Settings::load(None, &vars).expect("valid settings")
+    }
+
+    async fn resolve(configured: Option<&str>, from_source: Option<&str>) -> anyhow::Result<Option<MfaKey>> {
+        let fetched = from_source.map(|key| SecretString::from(key.to_owned()));
+        mfa_key(&settings(configured), fetched, &MemoryStore::new(), &OsEntropy, true).await
+    }
+
+    #[tokio::test]
+    async fn the_vault_secret_may_supply_the_mfa_key_but_never_a_different_one() {
+        assert!(resolve(None, None).await.unwrap().is_none(), "production without a key: none");
+        assert!(resolve(None, Some(KEY_A)).await.unwrap().is_some(), "the source's key is used");
+        assert!(resolve(Some(KEY_A), Some(KEY_A)).await.unwrap().is_some(), "the same key twice is fine");
+        let differ = resolve(Some(KEY_A), Some(KEY_B)).await.unwrap_err().to_string();
+        assert!(differ.contains("differ"), "{differ}");
+        let malformed = format!("{:#}", resolve(None, Some("short")).await.unwrap_err());
+        assert!(malformed.contains("mfa_key") && !malformed.contains("short\""), "{malformed}");
+    }
+}
