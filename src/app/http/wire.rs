@@ -251,7 +251,7 @@ impl Example for NewUser {
             email: "grace@example.com".into(),
             password: Some("correct-Horse-battery-staple".into()),
             role: Some(RoleView::User),
-            invite: None,
+            invite: Some(false),
         }
     }
 }
