@@ -4,15 +4,19 @@
 //! with exponential backoff until the message is older than the retry
 //! horizon. A slow or unreachable server delays mail, never a response;
 //! mail queued while the server is down goes out once it answers. The
-//! queue lives in this process: mail still queued at shutdown is lost (the
-//! user can ask for another link).
+//! queue lives in this process: at a graceful shutdown
+//! [`MailQueue::drain`] goes on delivering for a bounded time (a waiting
+//! retry is tried at once), then stops and logs how many messages were
+//! dropped, as a count only (the user can ask for another link).
 
 use super::mail_templates::MailTemplates;
 use crate::core::mail::Mail;
 use crate::ports::{DeliveryError, MailRefused, MailTransport, Mailer, RenderedMail};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch, Notify};
+use tokio::task::JoinHandle;
 
 /// How delivery is retried.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,15 +40,32 @@ impl Default for RetryPolicy {
     }
 }
 
+/// The longest a shutdown waits for queued mail.
+pub const MAX_SHUTDOWN_DRAIN: Duration = Duration::from_secs(10);
+
+/// What the delivery task and the queue's owner share.
+struct Progress {
+    /// Messages accepted and not yet delivered or given up on.
+    pending: AtomicUsize,
+    /// Signalled each time a message is done with.
+    settled: Notify,
+}
+
 /// The [`Mailer`] of the service: render, queue, deliver in the background.
 pub struct MailQueue {
     sender: mpsc::Sender<(RenderedMail, Instant)>,
     templates: MailTemplates,
+    progress: Arc<Progress>,
+    /// Set when a shutdown drain begins: a waiting retry goes at once.
+    draining: watch::Sender<bool>,
+    task: Mutex<Option<JoinHandle<()>>>,
+    /// How long [`MailQueue::drain_at_shutdown`] waits.
+    shutdown_drain: Duration,
 }
 
 impl MailQueue {
     /// Starts the delivery task on the current runtime. It ends when the
-    /// queue is dropped and drained.
+    /// queue is dropped and drained, or at [`MailQueue::drain`].
     pub fn start(
         transport: Arc<dyn MailTransport>,
         templates: MailTemplates,
@@ -52,17 +73,70 @@ impl MailQueue {
         retry: RetryPolicy,
     ) -> Self {
         let (sender, receiver) = mpsc::channel(capacity.max(1));
-        tokio::spawn(deliver_all(receiver, transport, retry));
-        Self { sender, templates }
+        let progress = Arc::new(Progress { pending: AtomicUsize::new(0), settled: Notify::new() });
+        let (draining, drain_signal) = watch::channel(false);
+        let task = tokio::spawn(deliver_all(receiver, transport, retry, progress.clone(), drain_signal));
+        Self { sender, templates, progress, draining, task: Mutex::new(Some(task)), shutdown_drain: MAX_SHUTDOWN_DRAIN }
+    }
+
+    /// How long a shutdown waits for queued mail: the SMTP timeout, say;
+    /// never more than [`MAX_SHUTDOWN_DRAIN`].
+    #[must_use]
+    pub fn with_shutdown_drain(mut self, within: Duration) -> Self {
+        self.shutdown_drain = within.min(MAX_SHUTDOWN_DRAIN);
+        self
+    }
+
+    /// [`MailQueue::drain`] for the configured time.
+    pub async fn drain_at_shutdown(&self) -> usize {
+        self.drain(self.shutdown_drain).await
+    }
+
+    /// At a graceful shutdown, once no request can queue more: goes on
+    /// delivering until the queue is empty or `within` (capped at
+    /// [`MAX_SHUTDOWN_DRAIN`]) has passed, then stops delivery and logs
+    /// how many messages were dropped (a count: never an address or a
+    /// link). Returns that count. Later submissions are refused.
+    pub async fn drain(&self, within: Duration) -> usize {
+        let deadline = tokio::time::Instant::now() + within.min(MAX_SHUTDOWN_DRAIN);
+        self.draining.send_replace(true);
+        loop {
+            let settled = self.progress.settled.notified();
+            if self.progress.pending.load(Ordering::SeqCst) == 0 {
+                break;
+            }
+            tokio::select! {
+                () = settled => {}
+                () = tokio::time::sleep_until(deadline) => break,
+            }
+        }
+        let task = self.task.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        if let Some(task) = task {
+            task.abort();
+            let _ = task.await;
+        }
+        let dropped = self.progress.pending.swap(0, Ordering::SeqCst);
+        if dropped == 0 {
+            tracing::info!("mail queue drained at shutdown: nothing was dropped");
+        } else {
+            tracing::warn!(dropped, "mail still queued at shutdown was dropped; its recipients can ask for new links");
+        }
+        dropped
     }
 }
 
 impl Mailer for MailQueue {
     fn submit(&self, mail: Mail) -> Result<(), MailRefused> {
         let rendered = self.templates.render(&mail);
-        self.sender.try_send((rendered, Instant::now())).map_err(|error| match error {
-            mpsc::error::TrySendError::Full(_) => MailRefused::QueueFull,
-            mpsc::error::TrySendError::Closed(_) => MailRefused::Stopped,
+        // Counted before it is sent, so the worker never settles a message
+        // the count has not seen.
+        self.progress.pending.fetch_add(1, Ordering::SeqCst);
+        self.sender.try_send((rendered, Instant::now())).map_err(|error| {
+            self.progress.pending.fetch_sub(1, Ordering::SeqCst);
+            match error {
+                mpsc::error::TrySendError::Full(_) => MailRefused::QueueFull,
+                mpsc::error::TrySendError::Closed(_) => MailRefused::Stopped,
+            }
         })
     }
 }
@@ -71,15 +145,26 @@ async fn deliver_all(
     mut receiver: mpsc::Receiver<(RenderedMail, Instant)>,
     transport: Arc<dyn MailTransport>,
     retry: RetryPolicy,
+    progress: Arc<Progress>,
+    mut draining: watch::Receiver<bool>,
 ) {
     while let Some((mail, queued_at)) = receiver.recv().await {
-        deliver_one(&mail, queued_at, transport.as_ref(), retry).await;
+        deliver_one(&mail, queued_at, transport.as_ref(), retry, &mut draining).await;
+        progress.pending.fetch_sub(1, Ordering::SeqCst);
+        progress.settled.notify_one();
     }
 }
 
 /// Delivers one message, retrying transient failures. In order: the next
-/// message waits, which keeps a down server from being hammered.
-async fn deliver_one(mail: &RenderedMail, queued_at: Instant, transport: &dyn MailTransport, retry: RetryPolicy) {
+/// message waits, which keeps a down server from being hammered. When a
+/// shutdown drain begins, a waiting retry goes at once.
+async fn deliver_one(
+    mail: &RenderedMail,
+    queued_at: Instant,
+    transport: &dyn MailTransport,
+    retry: RetryPolicy,
+    draining: &mut watch::Receiver<bool>,
+) {
     let mut backoff = retry.first_backoff;
     let mut attempts = 0u32;
     loop {
@@ -105,7 +190,11 @@ async fn deliver_one(mail: &RenderedMail, queued_at: Instant, transport: &dyn Ma
                     retry_in_ms = u64::try_from(backoff.as_millis()).unwrap_or(u64::MAX),
                     "mail delivery failed; will retry"
                 );
-                tokio::time::sleep(backoff).await;
+                tokio::select! {
+                    () = tokio::time::sleep(backoff) => {}
+                    // A drain began: one more attempt now, then backoff as before.
+                    Ok(()) = draining.changed() => {}
+                }
                 backoff = (backoff * 2).min(retry.max_backoff);
             }
         }
@@ -116,7 +205,7 @@ async fn deliver_one(mail: &RenderedMail, queued_at: Instant, transport: &dyn Ma
 mod tests {
     use super::*;
     use crate::core::email::Email;
-    use crate::core::mail::TokenPurpose;
+    use crate::core::mail::MailKind;
     use crate::core::refresh::RefreshToken;
     use crate::core::testkit::SeededEntropy;
     use async_trait::async_trait;
@@ -149,7 +238,7 @@ mod tests {
     fn mail() -> Mail {
         Mail {
             to: Email::parse("ada@example.com").unwrap(),
-            purpose: TokenPurpose::VerifyEmail,
+            kind: MailKind::VerifyEmail,
             token: RefreshToken::generate(&SeededEntropy::new(3)),
             expires_in_seconds: 60,
         }
@@ -173,6 +262,38 @@ mod tests {
         let delivered = received.recv().await.expect("delivered after the failures");
         assert_eq!(delivered.to.as_str(), "ada@example.com");
         assert!(delivered.text.contains("/verify-email#token="));
+    }
+
+    #[tokio::test]
+    async fn a_shutdown_drain_delivers_what_is_queued_and_then_refuses_more() {
+        let (delivered, mut received) = mpsc::unbounded_channel();
+        // Fails twice: the second retry would wait 1 s but for the drain.
+        let transport = Arc::new(Flaky { failures: Mutex::new(2), delivered });
+        let templates = MailTemplates::load("https://auth.example.com", None).unwrap();
+        let slow = RetryPolicy { first_backoff: Duration::from_secs(1), ..quick() };
+        let queue = MailQueue::start(transport, templates, 8, slow);
+        for _ in 0..3 {
+            queue.submit(mail()).expect("queued");
+        }
+        assert_eq!(queue.drain(MAX_SHUTDOWN_DRAIN).await, 0, "everything queued went out");
+        let mut count = 0;
+        while received.try_recv().is_ok() {
+            count += 1;
+        }
+        assert_eq!(count, 3);
+        assert!(matches!(queue.submit(mail()), Err(MailRefused::Stopped)), "the queue is closed after the drain");
+    }
+
+    #[tokio::test]
+    async fn a_shutdown_drain_gives_up_in_bounded_time_and_counts_what_it_dropped() {
+        let (delivered, _received) = mpsc::unbounded_channel();
+        let transport = Arc::new(Flaky { failures: Mutex::new(u32::MAX), delivered });
+        let templates = MailTemplates::load("https://auth.example.com", None).unwrap();
+        let queue = MailQueue::start(transport, templates, 8, quick());
+        for _ in 0..4 {
+            queue.submit(mail()).expect("queued");
+        }
+        assert_eq!(queue.drain(Duration::from_millis(20)).await, 4, "the message being retried counts as dropped");
     }
 
     #[tokio::test]

@@ -24,6 +24,8 @@ pub mod prometheus_metrics;
 pub mod redis_limiter;
 /// SMTP delivery through lettre (rustls on ring).
 pub mod smtp_mailer;
+#[cfg(test)]
+mod smtp_tls_tests;
 /// What the two SQL adapters share: column lists, row parsing, constraint
 /// mapping.
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
@@ -44,5 +46,5 @@ pub(crate) mod contract;
 pub(crate) mod limiter_contract;
 #[cfg(test)]
 pub(crate) mod secrets_contract;
-#[cfg(all(test, any(feature = "postgres", feature = "redis")))]
+#[cfg(test)]
 pub(crate) mod test_certificates;

@@ -1,7 +1,10 @@
 //! The SMTP mail transport, through `lettre`: implicit TLS (usually port
 //! 465), STARTTLS required (usually 587) or, for a relay on a trusted
 //! network, no TLS; optional authentication; a timeout on every exchange.
-//! TLS is rustls on ring, trusting the system's roots. Retrying is the
+//! TLS is rustls on ring, trusting the system's roots and, when given, the
+//! PEM roots of `PORTCULLIS_SMTP__CA_FILE`; a certificate neither vouches
+//! for fails the delivery (retried, as the server's CA may be fixed), and
+//! is never accepted. Retrying is the
 //! queue's ([`super::mail_queue`]); this adapter only says whether a
 //! failure is worth it.
 
@@ -9,7 +12,7 @@ use crate::ports::{DeliveryError, MailTransport, RenderedMail};
 use async_trait::async_trait;
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::{ExposeSecret, SecretString};
 use std::time::Duration;
@@ -36,6 +39,35 @@ pub struct SmtpOptions {
     pub timeout: Duration,
     /// The `From` of every message.
     pub from: String,
+    /// PEM roots trusted beside the system's, for a server whose
+    /// certificate a private CA signed.
+    pub ca: Option<SmtpRoots>,
+}
+
+/// The certificates of a CA file, checked when read.
+#[derive(Clone)]
+pub struct SmtpRoots {
+    pem: Vec<u8>,
+}
+
+impl std::fmt::Debug for SmtpRoots {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpRoots").field("bytes", &self.pem.len()).finish()
+    }
+}
+
+impl SmtpRoots {
+    /// The certificates in `pem`.
+    ///
+    /// # Errors
+    /// `pem` holds no certificate, or one that does not decode.
+    pub fn from_pem(pem: Vec<u8>) -> Result<Self, String> {
+        if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+            return Err("holds no PEM certificate (-----BEGIN CERTIFICATE-----)".to_owned());
+        }
+        Certificate::from_pem(&pem).map_err(|_| "holds a PEM block that is not a valid certificate".to_owned())?;
+        Ok(Self { pem })
+    }
 }
 
 pub struct SmtpMailer {
@@ -51,7 +83,13 @@ impl SmtpMailer {
     pub fn new(options: &SmtpOptions) -> anyhow::Result<Self> {
         let from: Mailbox =
             options.from.parse().map_err(|e| anyhow::anyhow!("PORTCULLIS_MAIL_FROM is not a mailbox: {e}"))?;
-        let tls = || TlsParameters::builder(options.host.clone()).build_rustls();
+        let tls = || {
+            let mut builder = TlsParameters::builder(options.host.clone());
+            if let Some(ca) = &options.ca {
+                builder = builder.add_root_certificate(Certificate::from_pem(&ca.pem)?);
+            }
+            builder.build_rustls()
+        };
         let tls = match options.security {
             SmtpSecurity::Tls => Tls::Wrapper(tls()?),
             SmtpSecurity::StartTls => Tls::Required(tls()?),

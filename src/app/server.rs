@@ -94,7 +94,9 @@ impl Running {
         self.stop().await
     }
 
-    /// Stops accepting, lets in-flight requests finish, and waits.
+    /// Stops accepting, lets in-flight requests finish, and waits; then
+    /// gives queued mail a bounded time to go out (see
+    /// [`MailQueue::drain`](crate::adapters::mail_queue::MailQueue::drain)).
     ///
     /// # Errors
     /// When a server task failed.
@@ -103,7 +105,11 @@ impl Running {
         if let Some(metrics) = self.metrics {
             metrics.stop().await?;
         }
-        self.public.stop().await
+        let stopped = self.public.stop().await;
+        if let Some(queue) = &self.state.mail_queue {
+            queue.drain_at_shutdown().await;
+        }
+        stopped
     }
 }
 

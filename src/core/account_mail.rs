@@ -14,7 +14,7 @@ use super::auth::AuthService;
 use super::email::Email;
 use super::failure::{absorbs_failures, ServiceFailure};
 use super::limits::Quota;
-use super::mail::{AccountTokenRecord, Mail, TokenPurpose};
+use super::mail::{AccountTokenRecord, Mail, MailKind, TokenPurpose};
 use super::password::{Password, PasswordError};
 use super::refresh::RefreshToken;
 use super::session::EndSessions;
@@ -80,7 +80,7 @@ impl AuthService {
         if self.mail.is_none() || user.email_verified {
             return;
         }
-        if let Err(error) = self.issue_link(user, TokenPurpose::VerifyEmail, origin).await {
+        if let Err(error) = self.issue_link(user, MailKind::VerifyEmail, origin).await {
             tracing::warn!(error = %error, user_id = %user.id, "the verification mail could not be issued");
         }
     }
@@ -94,7 +94,7 @@ impl AuthService {
     pub async fn resend_verification(&self, email: &str, origin: &Origin) -> Result<(), MailLinkError> {
         let Some(user) = self.link_recipient(email, TokenPurpose::VerifyEmail).await? else { return Ok(()) };
         if !user.email_verified {
-            self.issue_link(&user, TokenPurpose::VerifyEmail, origin).await?;
+            self.issue_link(&user, MailKind::VerifyEmail, origin).await?;
         }
         Ok(())
     }
@@ -106,21 +106,21 @@ impl AuthService {
     /// [`MailLinkError::MailDisabled`], or a storage failure.
     pub async fn request_password_reset(&self, email: &str, origin: &Origin) -> Result<(), MailLinkError> {
         let Some(user) = self.link_recipient(email, TokenPurpose::PasswordReset).await? else { return Ok(()) };
-        self.issue_link(&user, TokenPurpose::PasswordReset, origin).await?;
+        self.issue_link(&user, MailKind::PasswordReset, origin).await?;
         Ok(())
     }
 
-    /// Mails `user` a password-reset link now, outside any per-address
-    /// budget: for an administrator's invitation of an account created
-    /// without a usable password (the link sets the first one).
+    /// Mails `user` an invitation: a password-reset token that lives a day
+    /// ([`MailKind::Invitation`]), outside any per-address budget, for an
+    /// account an administrator created without a usable password.
     ///
     /// # Errors
     /// [`MailLinkError::MailDisabled`], or a storage failure.
-    pub async fn send_password_reset_link(&self, user: &User, origin: &Origin) -> Result<(), MailLinkError> {
+    pub(crate) async fn send_invitation(&self, user: &User, origin: &Origin) -> Result<(), MailLinkError> {
         if self.mail.is_none() {
             return Err(MailLinkError::MailDisabled);
         }
-        self.issue_link(user, TokenPurpose::PasswordReset, origin).await?;
+        self.issue_link(user, MailKind::Invitation, origin).await?;
         Ok(())
     }
 
@@ -215,29 +215,31 @@ impl AuthService {
         Ok(user.filter(|user| user.status == UserStatus::Active))
     }
 
-    /// Issues a token of `purpose` for `user`, replacing earlier ones,
-    /// and queues the mail that carries it.
-    async fn issue_link(&self, user: &User, purpose: TokenPurpose, origin: &Origin) -> Result<(), ServiceFailure> {
+    /// Issues a token for the message `kind` to `user`, replacing earlier
+    /// ones of the same purpose, and queues the mail that carries it.
+    async fn issue_link(&self, user: &User, kind: MailKind, origin: &Origin) -> Result<(), ServiceFailure> {
         let Some(mail) = &self.mail else { return Ok(()) };
         let token = RefreshToken::generate(self.ports.entropy.as_ref());
         let now = self.ports.clock.now();
+        let purpose = kind.purpose();
         let record = AccountTokenRecord {
             token_hash: token.hash(),
             user_id: user.id,
             purpose,
             credential_epoch: user.credential_epoch,
-            expires_at: now + purpose.ttl_seconds(),
+            expires_at: now + kind.ttl_seconds(),
         };
-        let kind = match purpose {
+        let audited = match purpose {
             TokenPurpose::VerifyEmail => AuditType::EmailVerificationSent,
             TokenPurpose::PasswordReset => AuditType::PasswordResetRequested,
         };
-        let event = self.audit_event(origin, kind, Some(user.id));
+        let event = self.audit_event(origin, audited, Some(user.id));
+        let event = if kind == MailKind::Invitation { event.detail("invitation", "true") } else { event };
         mail.tokens.issue_account_token(&record, std::slice::from_ref(&event)).await?;
         event.log();
-        let message = Mail { to: user.email.clone(), purpose, token, expires_in_seconds: purpose.ttl_seconds() };
+        let message = Mail { to: user.email.clone(), kind, token, expires_in_seconds: kind.ttl_seconds() };
         if let Err(error) = mail.mailer.submit(message) {
-            tracing::warn!(error = %error, user_id = %user.id, purpose = purpose.as_str(), "mail not queued");
+            tracing::warn!(error = %error, user_id = %user.id, kind = kind.as_str(), "mail not queued");
         }
         Ok(())
     }

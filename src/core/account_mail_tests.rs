@@ -2,10 +2,12 @@
 //! links and cut-offs, the per-address budget, and the verified-login rule.
 
 use super::account_mail::MailLinkError;
-use super::auth::{LoginError, MailPorts, RefreshError};
+use super::audit::{AuditQuery, AuditType};
+use super::auth::{LoginError, MailPorts, RefreshError, RegisterError};
 use super::harness::{anonymous, harness, ip, Harness, OTHER_PASSWORD, PASSWORD};
-use super::mail::{Mail, TokenPurpose};
-use crate::ports::{MailRefused, Mailer, UserRepo};
+use super::mail::{Mail, MailKind, TokenPurpose};
+use super::user::{Role, UserId};
+use crate::ports::{AuditLog, MailRefused, Mailer, UserRepo};
 use std::sync::{Arc, Mutex};
 
 /// Keeps what it is given, as a queue would before delivery.
@@ -23,7 +25,7 @@ impl Outbox {
     fn tokens(&self, to: &str, purpose: TokenPurpose) -> Vec<String> {
         let sent = self.0.lock().unwrap();
         sent.iter()
-            .filter(|m| m.to.as_str() == to && m.purpose == purpose)
+            .filter(|m| m.to.as_str() == to && m.kind.purpose() == purpose)
             .map(|m| m.token.expose().to_owned())
             .collect()
     }
@@ -107,18 +109,55 @@ async fn an_unverified_account_is_told_so_only_with_the_right_password() {
 }
 
 #[tokio::test]
-async fn an_invitation_link_sets_the_first_password_and_needs_a_mailer() {
-    let (h, outbox) = mailing(false).await;
-    h.auth.register("fay@example.com", PASSWORD.into(), &anonymous()).await.unwrap();
-    let user = h.store.by_email(&crate::core::email::Email::parse("fay@example.com").unwrap()).await.unwrap().unwrap();
-    h.auth.send_password_reset_link(&user, &ip(9)).await.unwrap();
-    let token = outbox.tokens("fay@example.com", TokenPurpose::PasswordReset).remove(0);
+async fn an_invitation_creates_an_account_nobody_signs_in_to_until_its_link_sets_the_password() {
+    let (h, outbox) = mailing(true).await;
+    let by_admin = ip(9).by(UserId::from_uuid(uuid::Uuid::from_u128(7)));
+    let user = h.auth.invite_account("Ivy@example.com", Role::Admin, &by_admin).await.unwrap();
+    assert!(!user.email_verified && user.role == Role::Admin, "{user:?}");
+    let sent: Vec<Mail> = outbox.0.lock().unwrap().clone();
+    assert_eq!(sent.len(), 1, "one message, the invitation, and no verification mail");
+    assert_eq!((sent[0].kind, sent[0].expires_in_seconds), (MailKind::Invitation, 86_400));
+    let token = sent[0].token.expose().to_owned();
+    for guess in [PASSWORD, OTHER_PASSWORD, ""] {
+        let refused = h.auth.login("ivy@example.com", guess.into(), &ip(1)).await;
+        assert!(matches!(refused, Err(LoginError::InvalidCredentials)), "{refused:?}");
+    }
+    let query = AuditQuery {
+        before: None,
+        limit: 10,
+        user: None,
+        kind: Some(AuditType::AdminUserCreated),
+        since: None,
+        until: None,
+    };
+    let created = h.store.page(&query).await.unwrap();
+    assert_eq!(created[0].details.get("invited").map(String::as_str), Some("true"), "{created:?}");
+
+    // Longer than a reset link's half hour: a day.
+    h.clock.advance(23 * 3600);
     h.auth.confirm_password_reset(&token, OTHER_PASSWORD.into(), &ip(1)).await.unwrap();
-    h.auth.login("fay@example.com", OTHER_PASSWORD.into(), &ip(1)).await.expect("the new password signs in");
+    h.auth.login("ivy@example.com", OTHER_PASSWORD.into(), &ip(1)).await.expect("set, and the address proved");
+    let again = h.auth.confirm_password_reset(&token, PASSWORD.into(), &ip(1)).await;
+    assert!(matches!(again, Err(MailLinkError::InvalidToken)), "single use: {again:?}");
+    let refused = h.auth.invite_account("ivy@example.com", Role::User, &by_admin).await;
+    assert!(matches!(refused, Err(RegisterError::EmailTaken)), "{refused:?}");
+}
+
+#[tokio::test]
+async fn an_invitation_expires_after_a_day_and_needs_a_mailer() {
+    let (h, outbox) = mailing(false).await;
+    let by_admin = ip(9).by(UserId::from_uuid(uuid::Uuid::from_u128(7)));
+    h.auth.invite_account("jo@example.com", Role::User, &by_admin).await.unwrap();
+    let token = outbox.tokens("jo@example.com", TokenPurpose::PasswordReset).remove(0);
+    h.clock.advance(24 * 3600);
+    let late = h.auth.confirm_password_reset(&token, OTHER_PASSWORD.into(), &ip(1)).await;
+    assert!(matches!(late, Err(MailLinkError::Expired)), "{late:?}");
 
     let quiet = harness().await;
-    let refused = quiet.auth.send_password_reset_link(&user, &ip(9)).await;
-    assert!(matches!(refused, Err(MailLinkError::MailDisabled)), "{refused:?}");
+    let refused = quiet.auth.invite_account("kit@example.com", Role::User, &by_admin).await;
+    assert!(matches!(refused, Err(RegisterError::MailDisabled)), "{refused:?}");
+    let kit = crate::core::email::Email::parse("kit@example.com").unwrap();
+    assert!(quiet.store.by_email(&kit).await.unwrap().is_none(), "nothing is created without a mailer");
 }
 
 #[tokio::test]

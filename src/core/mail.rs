@@ -1,5 +1,6 @@
 //! What Portcullis mails and the one-time tokens inside: a link to verify
-//! an address, and a link to reset a forgotten password. The core decides
+//! an address, a link to reset a forgotten password, and an invitation
+//! (a password-reset token with its own words and a longer life). The core decides
 //! who gets which message with which token; rendering it into text and
 //! HTML and delivering it are the mailer's (see [`crate::ports::Mailer`]).
 //!
@@ -17,6 +18,9 @@ use std::str::FromStr;
 pub const PASSWORD_RESET_TTL_SECONDS: i64 = 30 * 60;
 /// How long a verification link stays valid.
 pub const VERIFY_EMAIL_TTL_SECONDS: i64 = 24 * 60 * 60;
+/// How long an invitation stays valid: a day, like a verification link,
+/// since the invited person may not read mail within half an hour.
+pub const INVITATION_TTL_SECONDS: i64 = 24 * 60 * 60;
 
 /// What a one-time token proves when it comes back.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -60,6 +64,43 @@ impl FromStr for TokenPurpose {
     }
 }
 
+/// Which message carries a token: its words, and how long it lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MailKind {
+    VerifyEmail,
+    PasswordReset,
+    /// An administrator's invitation to an account without a usable
+    /// password: a [`TokenPurpose::PasswordReset`] token, confirmed like
+    /// any reset, that sets the first password.
+    Invitation,
+}
+
+impl MailKind {
+    /// What the token proves when it comes back.
+    pub const fn purpose(self) -> TokenPurpose {
+        match self {
+            Self::VerifyEmail => TokenPurpose::VerifyEmail,
+            Self::PasswordReset | Self::Invitation => TokenPurpose::PasswordReset,
+        }
+    }
+
+    /// How long the token this message carries stays valid.
+    pub const fn ttl_seconds(self) -> i64 {
+        match self {
+            Self::Invitation => INVITATION_TTL_SECONDS,
+            other => other.purpose().ttl_seconds(),
+        }
+    }
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::VerifyEmail => "verify_email",
+            Self::PasswordReset => "password_reset",
+            Self::Invitation => "invitation",
+        }
+    }
+}
+
 /// A one-time token as stored: its hash, never the token.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AccountTokenRecord {
@@ -75,7 +116,7 @@ pub struct AccountTokenRecord {
 #[derive(Clone)]
 pub struct Mail {
     pub to: Email,
-    pub purpose: TokenPurpose,
+    pub kind: MailKind,
     /// The one-time token the link carries.
     pub token: RefreshToken,
     /// How long the link stays valid, in seconds.
@@ -86,7 +127,7 @@ impl fmt::Debug for Mail {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Mail")
             .field("to", &self.to.as_str())
-            .field("purpose", &self.purpose)
+            .field("kind", &self.kind)
             .field("token", &"[REDACTED]")
             .finish_non_exhaustive()
     }
@@ -107,12 +148,20 @@ mod tests {
     }
 
     #[test]
+    fn an_invitation_is_a_reset_token_that_lives_a_day() {
+        assert_eq!(MailKind::Invitation.purpose(), TokenPurpose::PasswordReset);
+        assert_eq!(MailKind::Invitation.ttl_seconds(), 86_400);
+        assert_eq!(MailKind::PasswordReset.ttl_seconds(), 1800);
+        assert_eq!(MailKind::VerifyEmail.purpose(), TokenPurpose::VerifyEmail);
+    }
+
+    #[test]
     fn a_mail_never_prints_its_token() {
         let token = RefreshToken::generate(&crate::core::testkit::SeededEntropy::new(7));
         let secret = token.expose().to_owned();
         let mail = Mail {
             to: Email::parse("ada@example.com").unwrap(),
-            purpose: TokenPurpose::PasswordReset,
+            kind: MailKind::PasswordReset,
             token,
             expires_in_seconds: 1800,
         };

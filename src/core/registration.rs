@@ -1,5 +1,5 @@
-//! Creating accounts: self-registration, and seeding the initial admin at
-//! start. Both parse the address and the password before anything is
+//! Creating accounts: self-registration, an administrator's creation or
+//! invitation, and seeding the initial admin at start. Both parse the address and the password before anything is
 //! hashed or stored.
 
 use super::audit::{AuditType, Origin};
@@ -21,6 +21,9 @@ pub enum RegisterError {
     /// Self-registration is closed: only admins create accounts.
     #[error("registration is closed")]
     Closed,
+    /// An invitation was asked for, but no mailer is configured to carry it.
+    #[error("no mailer is configured to send the invitation")]
+    MailDisabled,
     #[error(transparent)]
     Failure(#[from] ServiceFailure),
 }
@@ -92,7 +95,47 @@ impl AuthService {
     ) -> Result<User, RegisterError> {
         let email = Email::parse(email).map_err(RegisterError::InvalidEmail)?;
         let password = Password::new(password, email.local_part()).map_err(RegisterError::WeakPassword)?;
-        match self.create_user(email, &password, role, origin).await {
+        self.store_account(email, &password, role, origin, false).await
+    }
+
+    /// An administrator's invitation: creates an account with `role` and
+    /// no usable password (its hash is of 256 random bits, forgotten at
+    /// once, so nothing signs in with it and a login costs what any other
+    /// does), its address not yet verified, and mails it an invitation
+    /// link ([`crate::core::mail::MailKind::Invitation`]). Confirming the
+    /// link as a password reset sets the first password and proves the
+    /// address. Without a mailer nothing is created.
+    ///
+    /// Should the link not be issued after the account is stored (storage
+    /// failing in between), the account stays, the failure is logged, and
+    /// the invited person can still ask for a reset link.
+    ///
+    /// # Errors
+    /// See [`RegisterError`]; [`RegisterError::MailDisabled`] without a mailer.
+    pub async fn invite_account(&self, email: &str, role: Role, origin: &Origin) -> Result<User, RegisterError> {
+        if !self.mail_enabled() {
+            return Err(RegisterError::MailDisabled);
+        }
+        let email = Email::parse(email).map_err(RegisterError::InvalidEmail)?;
+        let mut noise = [0u8; 32];
+        self.ports.entropy.fill(&mut noise);
+        let unusable = Password::unchecked(super::hex::encode(&noise));
+        let user = self.store_account(email, &unusable, role, origin, true).await?;
+        if let Err(error) = self.send_invitation(&user, origin).await {
+            tracing::warn!(error = %error, user_id = %user.id, "the invitation mail could not be issued");
+        }
+        Ok(user)
+    }
+
+    async fn store_account(
+        &self,
+        email: Email,
+        password: &Password,
+        role: Role,
+        origin: &Origin,
+        invited: bool,
+    ) -> Result<User, RegisterError> {
+        match self.create_user(email, password, role, origin, invited).await {
             Ok(user) => {
                 self.ports.metrics.registration();
                 Ok(user)
@@ -102,12 +145,15 @@ impl AuthService {
         }
     }
 
+    /// Stores a new account. An `invited` one starts unverified: its
+    /// invitation link proves the address.
     async fn create_user(
         &self,
         email: Email,
         password: &Password,
         role: Role,
         origin: &Origin,
+        invited: bool,
     ) -> Result<User, CreateError> {
         let hash = self.ports.hasher.hash(password).await.map_err(|e| CreateError::Failure(e.into()))?;
         let now_ms = self.ports.clock.now_millis();
@@ -123,7 +169,7 @@ impl AuthService {
             credential_epoch: CredentialEpoch::INITIAL,
             // An administrator or the service vouches for the accounts it
             // creates; a self-registration proves its address by mail.
-            email_verified: origin.actor != super::audit::Actor::Anonymous,
+            email_verified: origin.actor != super::audit::Actor::Anonymous && !invited,
         };
         let event = if origin.actor == super::audit::Actor::Anonymous {
             self.audit_event(&origin.clone().by(user.id), AuditType::Registration, Some(user.id))
@@ -131,6 +177,7 @@ impl AuthService {
             self.audit_event(origin, AuditType::AdminUserCreated, Some(user.id))
         };
         let event = event.detail("role", role.as_str());
+        let event = if invited { event.detail("invited", "true") } else { event };
         match self.ports.users.insert(&user, std::slice::from_ref(&event)).await {
             Ok(()) => {
                 event.log();
@@ -152,7 +199,7 @@ impl AuthService {
         if self.ports.users.has_active_admin().await? || self.ports.users.by_email(&email).await?.is_some() {
             return Ok(SeedOutcome::AlreadyPresent);
         }
-        match self.create_user(email, &password, Role::Admin, &Origin::system()).await {
+        match self.create_user(email, &password, Role::Admin, &Origin::system(), false).await {
             Ok(_) => Ok(SeedOutcome::Created),
             // Another replica seeded it first.
             Err(CreateError::EmailTaken) => Ok(SeedOutcome::AlreadyPresent),

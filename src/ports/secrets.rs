@@ -145,6 +145,11 @@ pub trait SecretSource: Send + Sync {
     async fn key_ring(&self) -> Result<RingDocument, SecretError>;
     /// A short name for logs: `env`, `file`, `vault`.
     fn name(&self) -> &'static str;
+    /// The key that seals TOTP secrets, when this source carries one (the
+    /// Vault secret's `mfa_key`), as of the last [`SecretSource::key_ring`].
+    fn mfa_key(&self) -> Option<SecretString> {
+        None
+    }
 }
 
 #[cfg(test)]

@@ -128,7 +128,7 @@ async fn an_admin_created_account_follows_the_password_and_address_rules() {
     assert_eq!(json_body(response).await["role"], "admin");
     assert_problem(create_user(&app, &admin, &body).await, 409, "email_taken").await;
     let odd = json!({"email": unique_email("odd"), "password": STRONG_PASSWORD, "invite": true});
-    assert_problem(create_user(&app, &admin, &odd).await, 422, "validation_failed").await;
+    assert_problem(create_user(&app, &admin, &odd).await, 422, "password_or_invite").await;
     let bad = json!({"email": "not an address", "password": STRONG_PASSWORD});
     assert_problem(create_user(&app, &admin, &bad).await, 422, "validation_failed").await;
     let (_, _, user) = app.new_user("plain").await;

@@ -172,6 +172,14 @@ impl TestApp {
         spawn_in(self.dir, self.database, overrides, None).await
     }
 
+    /// Stops the service as a graceful shutdown's end does (listeners
+    /// closed, queued mail given its bounded time).
+    pub async fn stop(mut self) {
+        if let Some(running) = self.running.take() {
+            running.stop().await.expect("a clean stop");
+        }
+    }
+
     /// The database this service runs on, for replicas that share it.
     pub fn database_url(&self) -> &str {
         &self.database.url

@@ -21,6 +21,7 @@ mod drain;
 mod errors;
 mod helpers;
 mod hostile;
+mod invitations;
 mod key_ring;
 mod keys;
 mod limits;

@@ -90,6 +90,7 @@ async fn readyz_answers_503_naming_the_failing_checks() {
         metrics_on_main: true,
         cors_allowed_origins: Vec::new(),
         hsts_max_age_seconds: None,
+        mail_queue: None,
     });
     let acceptor = TcpListener::bind("127.0.0.1:0").into_acceptor().await.unwrap();
     let address = acceptor.local_addr()[0].as_socket_addr().copied().unwrap();

@@ -1,7 +1,9 @@
 //! Signing keys from HashiCorp Vault (`PORTCULLIS_SECRETS=vault`, the
 //! `vault` feature): the data of one KV version 2 secret IS the ring
 //! document (`{"keys": [...]}`), so `vault kv put secret/portcullis
-//! @ring.json` stores a ring. Talks to Vault through `vaultrs`.
+//! @ring.json` stores a ring. Talks to Vault through `vaultrs`. The same
+//! secret may carry the key that seals TOTP secrets as a string field
+//! `mfa_key` (base64 of 32 bytes) beside `keys`; it is read at start only.
 //!
 //! Sign-in is by token, AppRole or Kubernetes. Each fetch first makes sure
 //! the session holds a live token: it signs in when there is none or it
@@ -68,6 +70,8 @@ impl Lease {
 pub struct VaultSecrets {
     settings: VaultSettings,
     session: Mutex<Session>,
+    /// The secret's `mfa_key` as last read.
+    mfa_key: std::sync::Mutex<Option<SecretString>>,
 }
 
 impl VaultSecrets {
@@ -90,7 +94,11 @@ impl VaultSecrets {
             .build()
             .map_err(|error| anyhow!("Vault client settings: {error}"))?;
         let client = VaultClient::new(client_settings).map_err(|error| anyhow!("Vault client: {error}"))?;
-        Ok(Self { settings, session: Mutex::new(Session { client, lease: None }) })
+        Ok(Self {
+            settings,
+            session: Mutex::new(Session { client, lease: None }),
+            mfa_key: std::sync::Mutex::default(),
+        })
     }
 
     async fn fetch(&self) -> Result<RingDocument, SecretError> {
@@ -172,13 +180,23 @@ impl VaultSecrets {
     }
 
     async fn read(&self, client: &VaultClient) -> Result<RingDocument, Read> {
-        let data: serde_json::Value = vaultrs::kv2::read(client, &self.settings.mount, &self.settings.path)
+        let mut data: serde_json::Value = vaultrs::kv2::read(client, &self.settings.mount, &self.settings.path)
             .await
             .map_err(|error| match &error {
-                ClientError::APIError { code: 403, .. } => Read::Forbidden,
-                ClientError::APIError { code: 404, .. } | ClientError::ResponseDataEmptyError => Read::Missing,
-                _ => Read::Failed(describe(&error)),
-            })?;
+            ClientError::APIError { code: 403, .. } => Read::Forbidden,
+            ClientError::APIError { code: 404, .. } | ClientError::ResponseDataEmptyError => Read::Missing,
+            _ => Read::Failed(describe(&error)),
+        })?;
+        // The MFA key rides beside the ring: taken out before the ring is
+        // parsed, and kept as read (absent: none).
+        let mfa_key = match data.as_object_mut().and_then(|fields| fields.remove("mfa_key")) {
+            None => None,
+            Some(serde_json::Value::String(key)) => Some(SecretString::from(key)),
+            Some(_) => {
+                return Err(Read::Document(SecretError::Malformed("`mfa_key` must be a string (base64)".to_owned())))
+            }
+        };
+        *self.mfa_key.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = mfa_key;
         let document = RingDocument::from_value(data).map_err(Read::Document)?;
         if document.keys.is_empty() {
             return Err(Read::Missing);
@@ -268,5 +286,9 @@ impl SecretSource for VaultSecrets {
 
     fn name(&self) -> &'static str {
         "vault"
+    }
+
+    fn mfa_key(&self) -> Option<SecretString> {
+        self.mfa_key.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 }

@@ -173,3 +173,23 @@ async fn the_fake_answers_kv_v2_versions_metadata_and_health_through_vaultrs() {
     let refused = vaultrs::kv2::read::<serde_json::Value>(&stranger, "secret", "portcullis").await.unwrap_err();
     assert!(matches!(refused, ClientError::APIError { code: 403, .. }), "{refused:?}");
 }
+
+#[tokio::test]
+async fn the_secret_may_carry_the_mfa_key_beside_the_ring() {
+    let fake = FakeVault::start().await;
+    fake.add_token("hvs.mfa", Duration::from_secs(600), false);
+    let source = VaultSecrets::new(token_settings(&fake, Credential::Value("hvs.mfa".to_owned().into()))).unwrap();
+    store_ring(&fake);
+    source.key_ring().await.unwrap();
+    assert!(source.mfa_key().is_none(), "no field, no key");
+
+    let mfa = "WlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlo=";
+    let ring = json!([{"kid": "k1", "alg": "HS256", "state": "active", "key": KEY}]);
+    fake.put("secret", "portcullis", json!({"keys": ring, "mfa_key": mfa}));
+    assert_eq!(source.key_ring().await.unwrap().keys.len(), 1, "the ring still parses beside it");
+    assert_eq!(source.mfa_key().map(|key| key.expose_secret().to_owned()).as_deref(), Some(mfa));
+
+    fake.put("secret", "portcullis", json!({"keys": ring, "mfa_key": 42}));
+    let refused = source.key_ring().await;
+    assert!(matches!(&refused, Err(SecretError::Malformed(why)) if why.contains("mfa_key")), "{refused:?}");
+}

@@ -159,6 +159,7 @@ async fn execute(tools: &AdminTools, command: AdminCommand, origin: &Origin) -> 
                 RegisterError::WeakPassword(error) => format!("the password is refused: {error}"),
                 // Only self-registration is ever closed.
                 RegisterError::Closed => "registration is closed".to_owned(),
+                RegisterError::MailDisabled => "no mailer is configured".to_owned(),
                 RegisterError::Failure(failure) => format!("{:#}", anyhow::Error::new(failure)),
             })?;
             Ok(format!("created {} {} ({})", user.role.as_str(), user.email.as_str(), user.id))

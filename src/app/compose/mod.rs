@@ -12,6 +12,7 @@ use super::readiness::ReadinessProbe;
 use crate::adapters::bcrypt_hasher::BcryptHasher;
 use crate::adapters::env_secrets::EnvSecrets;
 use crate::adapters::file_secrets::FileSecrets;
+use crate::adapters::mail_queue::MailQueue;
 use crate::adapters::memory_limiter::MemoryLimiter;
 use crate::adapters::prometheus_metrics::PrometheusMetrics;
 use crate::adapters::system::{OsEntropy, SystemClock};
@@ -218,6 +219,7 @@ struct Assembled {
     limiter_name: &'static str,
     secrets: Arc<dyn SecretSource>,
     metrics: Arc<PrometheusMetrics>,
+    mail_queue: Option<Arc<MailQueue>>,
 }
 
 /// `serving`: for the service (which refuses to start with TOTP secrets it
@@ -273,14 +275,19 @@ async fn assemble(
         audit_retention_seconds: i64::from(settings.audit_retention_days) * 86_400,
         registration: settings.registration,
     };
-    let mfa_key = mfa_key(settings, storage.mfa.as_ref(), entropy.as_ref(), serving).await?;
+    let mfa_key = mfa_key(settings, secrets.mfa_key(), storage.mfa.as_ref(), entropy.as_ref(), serving).await?;
     let auth = AuthService::start(ports, policy, keys).await.context("starting the auth service")?.with_mfa(
         storage.mfa,
         mfa_key,
         settings.tokens.issuer.clone(),
     );
-    let auth = match open_mailer(&settings.mail)? {
-        Some(mailer) => auth.with_mail(MailPorts { mailer, tokens: storage.account_tokens, in_flight: Arc::default() }),
+    let mail_queue = open_mailer(&settings.mail)?;
+    let auth = match &mail_queue {
+        Some(queue) => auth.with_mail(MailPorts {
+            mailer: queue.clone(),
+            tokens: storage.account_tokens,
+            in_flight: Arc::default(),
+        }),
         None => auth,
     };
     let auth = auth.with_verified_email_required(settings.mail.require_verified_email);
@@ -294,6 +301,7 @@ async fn assemble(
         limiter_name,
         secrets,
         metrics,
+        mail_queue,
     })
 }
 
@@ -392,6 +400,7 @@ pub async fn build_state_with(
         metrics_on_main: settings.server.metrics_public,
         cors_allowed_origins: settings.security_headers.cors_allowed_origins.clone(),
         hsts_max_age_seconds: settings.security_headers.hsts_max_age_seconds,
+        mail_queue: assembled.mail_queue,
     }))
 }
 

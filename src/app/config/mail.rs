@@ -6,7 +6,7 @@ use super::raw::RawSmtp;
 use super::secret_files::value_or_file;
 use super::values::{invalid, parse_sized};
 use super::{ConfigError, Deployment};
-use crate::adapters::smtp_mailer::{SmtpOptions, SmtpSecurity};
+use crate::adapters::smtp_mailer::{SmtpOptions, SmtpRoots, SmtpSecurity};
 use secrecy::SecretString;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -161,7 +161,15 @@ fn smtp(raw: RawSmtp, from: Option<&str>, deployment: Deployment) -> Result<Smtp
             "is `none` with a password: in production credentials are only sent over TLS (tls or starttls)",
         ));
     }
+    let ca = raw.ca_file.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(smtp_roots).transpose()?;
+    if ca.is_some() && security == SmtpSecurity::None {
+        return Err(invalid(
+            "PORTCULLIS_SMTP__CA_FILE",
+            "is set but PORTCULLIS_SMTP__SECURITY is `none`: a CA file only applies to `tls` or `starttls`",
+        ));
+    }
     Ok(SmtpOptions {
+        ca,
         host,
         port,
         security,
@@ -170,4 +178,11 @@ fn smtp(raw: RawSmtp, from: Option<&str>, deployment: Deployment) -> Result<Smtp
         timeout: Duration::from_secs(timeout),
         from: from.to_owned(),
     })
+}
+
+/// The PEM roots of `PORTCULLIS_SMTP__CA_FILE`.
+fn smtp_roots(path: &str) -> Result<SmtpRoots, ConfigError> {
+    let pem = std::fs::read(path)
+        .map_err(|error| invalid("PORTCULLIS_SMTP__CA_FILE", format!("cannot read {path}: {error}")))?;
+    SmtpRoots::from_pem(pem).map_err(|problem| invalid("PORTCULLIS_SMTP__CA_FILE", format!("{path} {problem}")))
 }

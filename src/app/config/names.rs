@@ -88,6 +88,7 @@ pub const VARIABLES: &[&str] = &[
     "PORTCULLIS_SMTP__PASSWORD_FILE",
     "PORTCULLIS_SMTP__TIMEOUT_SECONDS",
     "PORTCULLIS_SMTP__RETRY_MAX_SECONDS",
+    "PORTCULLIS_SMTP__CA_FILE",
 ];
 
 /// Variables the test suite, CI and `compose.yaml` read from the

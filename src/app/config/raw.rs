@@ -78,6 +78,7 @@ pub struct RawSmtp {
     pub password_file: Option<String>,
     pub timeout_seconds: Option<String>,
     pub retry_max_seconds: Option<String>,
+    pub ca_file: Option<String>,
 }
 
 /// Every setting as text. No `Debug`: it holds keys and passwords.

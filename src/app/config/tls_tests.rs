@@ -1,4 +1,4 @@
-//! The settings of TLS, Redis Cluster and the shutdown drain.
+//! The settings of TLS (Postgres, Redis, SMTP), Redis Cluster and the shutdown drain.
 
 use super::*;
 use std::time::Duration;
@@ -85,4 +85,32 @@ fn redis_settings_are_refused_without_the_redis_feature() {
         let message = problem(&[(variable, "true")]);
         assert!(message.starts_with(variable) && message.contains("`redis` feature"), "{message}");
     }
+}
+
+/// Settings with an SMTP mailer, and `extra`.
+fn smtp_load(extra: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+    let mut pairs = vec![
+        ("PORTCULLIS_MAILER", "smtp"),
+        ("PORTCULLIS_SMTP__HOST", "mail.example.com"),
+        ("PORTCULLIS_MAIL_FROM", "auth@example.com"),
+        ("PORTCULLIS_PUBLIC_URL", "https://app.example.com"),
+    ];
+    pairs.extend_from_slice(extra);
+    load(&pairs)
+}
+
+#[test]
+fn the_smtp_ca_file_is_read_at_start_and_only_with_tls() {
+    let directory = tempfile::tempdir().unwrap();
+    let authority = crate::adapters::test_certificates::TestAuthority::new("SMTP CA");
+    let ca = authority.write_ca(&directory.path().join("ca.pem"));
+    let ca = ca.to_str().unwrap();
+    let settings = smtp_load(&[("PORTCULLIS_SMTP__CA_FILE", ca)]).unwrap();
+    let MailerChoice::Smtp(_, options) = settings.mail.mailer else { panic!("smtp") };
+    assert!(options.ca.is_some());
+    let missing = smtp_load(&[("PORTCULLIS_SMTP__CA_FILE", "/nonexistent/ca.pem")]).unwrap_err().to_string();
+    assert!(missing.starts_with("PORTCULLIS_SMTP__CA_FILE: cannot read /nonexistent/ca.pem"), "{missing}");
+    let plain = smtp_load(&[("PORTCULLIS_SMTP__CA_FILE", ca), ("PORTCULLIS_SMTP__SECURITY", "none")]);
+    let plain = plain.unwrap_err().to_string();
+    assert!(plain.starts_with("PORTCULLIS_SMTP__CA_FILE") && plain.contains("none"), "{plain}");
 }

@@ -59,14 +59,28 @@ endpoint_errors!(AdminCreateErrors from [RegisterError] {
     409 => Conflict,
     /// Body over 16 KiB.
     413 => PayloadTooLarge,
-    /// Invalid address (`validation_failed`), weak password (`weak_password`) or unknown field.
+    /// Invalid address (`validation_failed`), weak password (`weak_password`), both or neither of
+    /// a password and `invite: true` (`password_or_invite`), or an unknown field.
     422 => Unprocessable,
+    /// An invitation was asked for but no mailer is configured (`mail_disabled`); nothing is created.
+    501 => NotImplemented,
 } retry {
     /// Rate limited (`rate_limited`).
     429 => TooManyRequests,
     /// Password hashing saturated or storage unavailable.
     503 => Unavailable,
 });
+
+/// A new user with both a password and `invite: true`, or neither.
+fn password_or_invite(both: bool) -> Problem {
+    let detail = if both {
+        "give a password or invite: true, not both: an invited user chooses the password"
+    } else {
+        "give the first password, or invite: true to mail an invitation instead"
+    };
+    Problem::new(StatusCode::UNPROCESSABLE_ENTITY, ProblemCode::PasswordOrInvite, detail)
+        .field(if both { "invite" } else { "password" }, detail)
+}
 
 pub struct AdminApi;
 
@@ -96,9 +110,14 @@ impl AdminApi {
 
     /// Create a user
     ///
-    /// Creates an account with a first password (the registration rules
-    /// apply) and the given role (`user` by default), whether or not
-    /// self-registration is open; audited as `admin_user_created`.
+    /// Creates an account with the given role (`user` by default), whether
+    /// or not self-registration is open, either with a first password (the
+    /// registration rules apply) or, with `invite: true` and no password,
+    /// without a usable password: the address is then mailed an invitation
+    /// link (valid 24 hours) whose token, confirmed through
+    /// `POST /v1/auth/password-reset/confirm`, sets the password and marks
+    /// the address verified. Audited as `admin_user_created` (detail
+    /// `invited` for an invitation).
     #[oai(path = "/", method = "post", operation_id = "createUser", transform = "api_bucket")]
     async fn create(
         &self,
@@ -107,10 +126,14 @@ impl AdminApi {
         body: Json<NewUser>,
         client_ip: Data<&ClientIp>,
     ) -> Result<RegisterOk, AdminCreateErrors> {
-        let NewUser { email, password, role } = body.0;
+        let NewUser { email, password, role, invite } = body.0;
         let role = role.map_or(Role::User, Role::from);
         let origin = client_ip.0.origin().by(admin.0.user_id);
-        let user = state.auth.create_account(&email.0, password.0, role, &origin).await?;
+        let user = match (password, invite.unwrap_or(false)) {
+            (Some(password), false) => state.auth.create_account(&email.0, password.0, role, &origin).await?,
+            (None, true) => state.auth.invite_account(&email.0, role, &origin).await?,
+            (password, _) => return Err(password_or_invite(password.is_some()).into()),
+        };
         Ok(RegisterOk::Created(Json(user.into())))
     }
 

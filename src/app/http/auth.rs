@@ -45,6 +45,11 @@ impl From<RegisterError> for Problem {
                 ProblemCode::RegistrationClosed,
                 "registration is closed: an administrator creates accounts",
             ),
+            RegisterError::MailDisabled => Problem::new(
+                StatusCode::NOT_IMPLEMENTED,
+                ProblemCode::MailDisabled,
+                "no mailer is configured: an invitation cannot be sent; create the account with a password",
+            ),
             RegisterError::Failure(failure) => failure.into(),
         }
     }

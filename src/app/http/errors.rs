@@ -52,11 +52,13 @@ pub enum ProblemCode {
     EmailNotVerified,
     /// No mailer is configured, so mailed links are not offered.
     MailDisabled,
+    /// An admin's new user needs exactly one of a password and `invite: true`.
+    PasswordOrInvite,
 }
 
 impl ProblemCode {
     /// Every code, for tests and documentation.
-    pub const ALL: [Self; 24] = [
+    pub const ALL: [Self; 25] = [
         Self::InvalidCredentials,
         Self::EmailTaken,
         Self::WeakPassword,
@@ -81,6 +83,7 @@ impl ProblemCode {
         Self::MfaUnavailable,
         Self::EmailNotVerified,
         Self::MailDisabled,
+        Self::PasswordOrInvite,
     ];
 
     /// The stable wire form, as in `code` and `type` of a problem body.
@@ -110,6 +113,7 @@ impl ProblemCode {
             Self::MfaUnavailable => "mfa_unavailable",
             Self::EmailNotVerified => "email_not_verified",
             Self::MailDisabled => "mail_disabled",
+            Self::PasswordOrInvite => "password_or_invite",
         }
     }
 }

@@ -2,6 +2,7 @@
 //! port and the HTTP settings. Built once by the composition root; this
 //! module must never name an adapter.
 
+use crate::adapters::mail_queue::MailQueue;
 use crate::app::http::client_ip::ClientIpHeader;
 use crate::app::key_refresh::KeyRefresher;
 use crate::app::readiness::ReadinessProbe;
@@ -33,4 +34,6 @@ pub struct AppState {
     pub cors_allowed_origins: Vec<String>,
     /// `Strict-Transport-Security` max-age, when configured.
     pub hsts_max_age_seconds: Option<u32>,
+    /// The outgoing mail queue, drained at shutdown; `None` without a mailer.
+    pub mail_queue: Option<Arc<MailQueue>>,
 }

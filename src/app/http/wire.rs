@@ -225,28 +225,33 @@ impl Example for PasswordChange {
     }
 }
 
-/// An account an admin creates, with its first password. The password
-/// follows the registration rules; the role defaults to `user`. An e-mail
-/// invitation will be a second way to create one (an `invite` field, with
-/// no password), added beside this shape without changing it.
+/// An account an admin creates: either with its first password (the
+/// registration rules apply), or with `invite: true` and no password, in
+/// which case the address is mailed an invitation link, valid 24 hours,
+/// that sets the first password through `/v1/auth/password-reset/confirm`
+/// and proves the address. Exactly one of the two: `422
+/// password_or_invite` otherwise. The role defaults to `user`.
 #[derive(Object)]
 #[oai(deny_unknown_fields, example)]
 pub struct NewUser {
     /// At most 254 bytes; compared case-insensitively.
     pub email: EmailText,
-    /// 12 characters to 72 bytes of UTF-8, hard to guess, not containing the address's local part.
-    pub password: NewPasswordText,
+    /// 12 characters to 72 bytes of UTF-8, hard to guess, not containing the address's local part. Omitted with `invite: true`.
+    pub password: Option<NewPasswordText>,
     // No doc comment: on a `$ref` it becomes an `allOf` that generated
     // clients refuse. The object's description says the default.
     pub role: Option<RoleView>,
+    /// `true`: create the account without a usable password and mail it an invitation (`501 mail_disabled` without a mailer). Default `false`.
+    pub invite: Option<bool>,
 }
 
 impl Example for NewUser {
     fn example() -> Self {
         Self {
             email: "grace@example.com".into(),
-            password: "correct-Horse-battery-staple".into(),
+            password: Some("correct-Horse-battery-staple".into()),
             role: Some(RoleView::User),
+            invite: Some(false),
         }
     }
 }
