@@ -122,8 +122,12 @@ impl MailTransport for SmtpMailer {
             .map_err(|e| DeliveryError::Permanent(format!("message: {e}")))?;
         match self.transport.send(message).await {
             Ok(_) => Ok(()),
-            // A 5xx answer: the same message would be refused again.
-            Err(error) if error.is_permanent() => Err(DeliveryError::Permanent(error.to_string())),
+            // A 5xx answer: the same message would be refused again. A
+            // client error: lettre cannot send this message through this
+            // server at all (a non-ASCII address to a server without
+            // SMTPUTF8, say); retrying it would only hold up the mail
+            // queued behind it.
+            Err(error) if error.is_permanent() || error.is_client() => Err(DeliveryError::Permanent(error.to_string())),
             // Unreachable, timed out, a 4xx, a TLS or protocol failure:
             // the server may do better later.
             Err(error) => Err(DeliveryError::Transient(error.to_string())),

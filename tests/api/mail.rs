@@ -305,3 +305,17 @@ async fn a_malformed_address_is_refused_by_both_link_requests_whatever_the_maile
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_address_the_server_cannot_take_is_dropped_and_holds_up_no_other_mail() {
+    let Some(server) = SmtpServer::start().await else { return };
+    let app = app_for(&server, &[]).await;
+    // aiosmtpd, like many servers, does not offer SMTPUTF8: lettre cannot
+    // send to a non-ASCII address through it, and retrying cannot help.
+    let unsendable = unique_email("josé");
+    assert_eq!(app.register(&unsendable, STRONG_PASSWORD).await.status(), 201);
+    let email = unique_email("after-utf8");
+    assert_eq!(app.register(&email, STRONG_PASSWORD).await.status(), 201);
+    server.wait_for(&email, VERIFY_SUBJECT, 1).await;
+    assert!(server.messages().iter().all(|message| !message.contains("jos")), "nothing reached the server for it");
+}
