@@ -2,7 +2,9 @@
 //! puts it on a bounded channel without waiting; one background task
 //! delivers through the [`MailTransport`], retrying transient failures
 //! with exponential backoff until the message is older than the retry
-//! horizon. A slow or unreachable server delays mail, never a response;
+//! horizon. A message the server defers (a 4xx for it alone) waits apart
+//! with its own backoff, so an address the server turns away holds up no
+//! one else's mail. A slow or unreachable server delays mail, never a response;
 //! mail queued while the server is down goes out once it answers. The
 //! queue lives in this process: at a graceful shutdown
 //! [`MailQueue::drain`] goes on delivering for a bounded time (a waiting
@@ -75,7 +77,8 @@ impl MailQueue {
         let (sender, receiver) = mpsc::channel(capacity.max(1));
         let progress = Arc::new(Progress { pending: AtomicUsize::new(0), settled: Notify::new() });
         let (draining, drain_signal) = watch::channel(false);
-        let task = tokio::spawn(deliver_all(receiver, transport, retry, progress.clone(), drain_signal));
+        let task =
+            tokio::spawn(deliver_all(receiver, transport, retry, progress.clone(), drain_signal, capacity.max(1)));
         Self { sender, templates, progress, draining, task: Mutex::new(Some(task)), shutdown_drain: MAX_SHUTDOWN_DRAIN }
     }
 
@@ -141,174 +144,156 @@ impl Mailer for MailQueue {
     }
 }
 
+/// A message on its way: what it is, when it was queued, and how its
+/// retries stand.
+struct Outgoing {
+    mail: RenderedMail,
+    queued_at: Instant,
+    backoff: Duration,
+    attempts: u32,
+    /// Whether it had its one immediate retry of a shutdown drain.
+    retried_for_drain: bool,
+}
+
+/// A message the server deferred, waiting for its next attempt.
+struct Parked {
+    due: Instant,
+    outgoing: Outgoing,
+}
+
+/// The delivery task. New messages go out in order. One the server
+/// defers (a 4xx for it alone) is parked with its own backoff and the
+/// next message goes on, so one address the server turns away holds up
+/// nobody else's mail; at most `park_limit` wait so (the queue's
+/// capacity), and one more deferred beyond that is dropped. When the
+/// server itself is unavailable, the message is retried in place: every
+/// message would fail alike, and waiting keeps a down server from being
+/// hammered. A shutdown drain makes every parked message due at once.
 async fn deliver_all(
     mut receiver: mpsc::Receiver<(RenderedMail, Instant)>,
     transport: Arc<dyn MailTransport>,
     retry: RetryPolicy,
     progress: Arc<Progress>,
     mut draining: watch::Receiver<bool>,
+    park_limit: usize,
 ) {
-    while let Some((mail, queued_at)) = receiver.recv().await {
-        deliver_one(&mail, queued_at, transport.as_ref(), retry, &mut draining).await;
+    let mut parked: Vec<Parked> = Vec::new();
+    let mut open = true;
+    let mut drain_seen = false;
+    loop {
+        if !drain_seen && *draining.borrow() {
+            drain_seen = true;
+            let now = Instant::now();
+            for waiting in &mut parked {
+                waiting.due = now;
+            }
+        }
+        let now = Instant::now();
+        let due = parked.iter().enumerate().filter(|(_, waiting)| waiting.due <= now).min_by_key(|(_, w)| w.due);
+        let outgoing = if let Some((index, _)) = due {
+            parked.swap_remove(index).outgoing
+        } else {
+            if !open && parked.is_empty() {
+                return;
+            }
+            let next_due = parked.iter().map(|waiting| waiting.due).min();
+            tokio::select! {
+                next = receiver.recv(), if open => if let Some((mail, queued_at)) = next {
+                    Outgoing { mail, queued_at, backoff: retry.first_backoff, attempts: 0, retried_for_drain: false }
+                } else {
+                    open = false;
+                    continue;
+                },
+                () = tokio::time::sleep_until(next_due.unwrap_or(now).into()), if next_due.is_some() => continue,
+                Ok(()) = draining.changed() => continue,
+            }
+        };
+        match deliver_one(outgoing, transport.as_ref(), retry, &mut draining).await {
+            Some(deferred) if parked.len() < park_limit => {
+                parked.push(Parked { due: Instant::now() + deferred.backoff, outgoing: deferred.next_backoff(retry) });
+                continue;
+            }
+            Some(deferred) => {
+                tracing::error!(
+                    transport = transport.name(),
+                    attempts = deferred.attempts,
+                    parked = parked.len(),
+                    "mail deferred by the server while the retry list is full; dropped"
+                );
+            }
+            None => {}
+        }
         progress.pending.fetch_sub(1, Ordering::SeqCst);
         progress.settled.notify_one();
     }
 }
 
-/// Delivers one message, retrying transient failures. In order: the next
-/// message waits, which keeps a down server from being hammered. When a
-/// shutdown drain begins, a waiting retry goes at once.
+impl Outgoing {
+    fn next_backoff(mut self, retry: RetryPolicy) -> Self {
+        self.backoff = (self.backoff * 2).min(retry.max_backoff);
+        self
+    }
+
+    fn past_horizon(&self, retry: RetryPolicy) -> bool {
+        self.queued_at.elapsed() + self.backoff > retry.give_up_after
+    }
+}
+
+/// Tries one message: until it is delivered or dropped (`None`), retrying
+/// in place while the server is unavailable, or until the server defers
+/// it (`Some`, to be parked). A drain that begins during a wait ends the
+/// wait: one more attempt goes at once.
 async fn deliver_one(
-    mail: &RenderedMail,
-    queued_at: Instant,
+    mut outgoing: Outgoing,
     transport: &dyn MailTransport,
     retry: RetryPolicy,
     draining: &mut watch::Receiver<bool>,
-) {
-    let mut backoff = retry.first_backoff;
-    let mut attempts = 0u32;
+) -> Option<Outgoing> {
     loop {
-        attempts += 1;
-        match transport.deliver(mail).await {
+        outgoing.attempts += 1;
+        let attempts = outgoing.attempts;
+        let (reason, deferred) = match transport.deliver(&outgoing.mail).await {
             Ok(()) => {
-                tracing::info!(transport = transport.name(), attempts, subject = %mail.subject, "mail delivered");
-                return;
+                let subject = &outgoing.mail.subject;
+                tracing::info!(transport = transport.name(), attempts, subject = %subject, "mail delivered");
+                return None;
             }
             Err(DeliveryError::Permanent(reason)) => {
                 tracing::error!(transport = transport.name(), attempts, reason = %reason, "mail refused by the server; dropped");
-                return;
+                return None;
             }
-            Err(DeliveryError::Transient(reason)) => {
-                if queued_at.elapsed() + backoff > retry.give_up_after {
-                    tracing::error!(transport = transport.name(), attempts, reason = %reason, "mail undeliverable; dropped");
-                    return;
-                }
-                tracing::warn!(
-                    transport = transport.name(),
-                    attempts,
-                    reason = %reason,
-                    retry_in_ms = u64::try_from(backoff.as_millis()).unwrap_or(u64::MAX),
-                    "mail delivery failed; will retry"
-                );
-                tokio::select! {
-                    () = tokio::time::sleep(backoff) => {}
-                    // A drain began: one more attempt now, then backoff as before.
-                    Ok(()) = draining.changed() => {}
-                }
-                backoff = (backoff * 2).min(retry.max_backoff);
+            Err(DeliveryError::Deferred(reason)) => (reason, true),
+            Err(DeliveryError::Transient(reason)) => (reason, false),
+        };
+        if outgoing.past_horizon(retry) {
+            tracing::error!(transport = transport.name(), attempts, reason = %reason, "mail undeliverable; dropped");
+            return None;
+        }
+        tracing::warn!(
+            transport = transport.name(),
+            attempts,
+            reason = %reason,
+            deferred,
+            retry_in_ms = u64::try_from(outgoing.backoff.as_millis()).unwrap_or(u64::MAX),
+            "mail delivery failed; will retry"
+        );
+        if deferred {
+            return Some(outgoing);
+        }
+        // Once a drain has begun, the message gets one retry at once
+        // (however the drain was noticed), then its backoff as before.
+        if *draining.borrow() && !outgoing.retried_for_drain {
+            outgoing.retried_for_drain = true;
+        } else {
+            tokio::select! {
+                () = tokio::time::sleep(outgoing.backoff) => {}
+                Ok(()) = draining.changed() => outgoing.retried_for_drain = true,
             }
         }
+        outgoing = outgoing.next_backoff(retry);
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::core::email::Email;
-    use crate::core::mail::MailKind;
-    use crate::core::refresh::RefreshToken;
-    use crate::core::testkit::SeededEntropy;
-    use async_trait::async_trait;
-    use std::sync::Mutex;
-
-    /// Fails the first `failures` attempts transiently, then accepts.
-    struct Flaky {
-        failures: Mutex<u32>,
-        delivered: mpsc::UnboundedSender<RenderedMail>,
-    }
-
-    #[async_trait]
-    impl MailTransport for Flaky {
-        fn name(&self) -> &'static str {
-            "flaky"
-        }
-        async fn deliver(&self, mail: &RenderedMail) -> Result<(), DeliveryError> {
-            {
-                let mut failures = self.failures.lock().unwrap();
-                if *failures > 0 {
-                    *failures -= 1;
-                    return Err(DeliveryError::Transient("connection refused".into()));
-                }
-            }
-            self.delivered.send(mail.clone()).unwrap();
-            Ok(())
-        }
-    }
-
-    fn mail() -> Mail {
-        Mail {
-            to: Email::parse("ada@example.com").unwrap(),
-            kind: MailKind::VerifyEmail,
-            token: RefreshToken::generate(&SeededEntropy::new(3)),
-            expires_in_seconds: 60,
-        }
-    }
-
-    fn quick() -> RetryPolicy {
-        RetryPolicy {
-            first_backoff: Duration::from_millis(1),
-            max_backoff: Duration::from_millis(4),
-            give_up_after: Duration::from_secs(600),
-        }
-    }
-
-    #[tokio::test]
-    async fn transient_failures_are_retried_until_the_mail_is_delivered() {
-        let (delivered, mut received) = mpsc::unbounded_channel();
-        let transport = Arc::new(Flaky { failures: Mutex::new(5), delivered });
-        let templates = MailTemplates::load("https://auth.example.com", None).unwrap();
-        let queue = MailQueue::start(transport, templates, 4, quick());
-        queue.submit(mail()).expect("queued");
-        let delivered = received.recv().await.expect("delivered after the failures");
-        assert_eq!(delivered.to.as_str(), "ada@example.com");
-        assert!(delivered.text.contains("/verify-email#token="));
-    }
-
-    #[tokio::test]
-    async fn a_shutdown_drain_delivers_what_is_queued_and_then_refuses_more() {
-        let (delivered, mut received) = mpsc::unbounded_channel();
-        // Fails twice: the second retry would wait 1 s but for the drain.
-        let transport = Arc::new(Flaky { failures: Mutex::new(2), delivered });
-        let templates = MailTemplates::load("https://auth.example.com", None).unwrap();
-        let slow = RetryPolicy { first_backoff: Duration::from_secs(1), ..quick() };
-        let queue = MailQueue::start(transport, templates, 8, slow);
-        for _ in 0..3 {
-            queue.submit(mail()).expect("queued");
-        }
-        assert_eq!(queue.drain(MAX_SHUTDOWN_DRAIN).await, 0, "everything queued went out");
-        let mut count = 0;
-        while received.try_recv().is_ok() {
-            count += 1;
-        }
-        assert_eq!(count, 3);
-        assert!(matches!(queue.submit(mail()), Err(MailRefused::Stopped)), "the queue is closed after the drain");
-    }
-
-    #[tokio::test]
-    async fn a_shutdown_drain_gives_up_in_bounded_time_and_counts_what_it_dropped() {
-        let (delivered, _received) = mpsc::unbounded_channel();
-        let transport = Arc::new(Flaky { failures: Mutex::new(u32::MAX), delivered });
-        let templates = MailTemplates::load("https://auth.example.com", None).unwrap();
-        let queue = MailQueue::start(transport, templates, 8, quick());
-        for _ in 0..4 {
-            queue.submit(mail()).expect("queued");
-        }
-        assert_eq!(queue.drain(Duration::from_millis(20)).await, 4, "the message being retried counts as dropped");
-    }
-
-    #[tokio::test]
-    async fn a_full_queue_refuses_at_once_instead_of_waiting() {
-        let (delivered, _received) = mpsc::unbounded_channel();
-        // Never succeeds within the test: the worker holds the first mail.
-        let transport = Arc::new(Flaky { failures: Mutex::new(u32::MAX), delivered });
-        let templates = MailTemplates::load("https://auth.example.com", None).unwrap();
-        let queue = MailQueue::start(transport, templates, 1, quick());
-        let mut refused = 0;
-        for _ in 0..5 {
-            if matches!(queue.submit(mail()), Err(MailRefused::QueueFull)) {
-                refused += 1;
-            }
-        }
-        assert!(refused >= 3, "a bounded queue refuses the overflow ({refused} refused)");
-    }
-}
+#[path = "mail_queue_tests.rs"]
+mod tests;

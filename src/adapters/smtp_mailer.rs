@@ -128,8 +128,14 @@ impl MailTransport for SmtpMailer {
             // SMTPUTF8, say); retrying it would only hold up the mail
             // queued behind it.
             Err(error) if error.is_permanent() || error.is_client() => Err(DeliveryError::Permanent(error.to_string())),
-            // Unreachable, timed out, a 4xx, a TLS or protocol failure:
-            // the server may do better later.
+            // A 4xx answer to this message (greylisting, a recipient
+            // domain that did not resolve): the next message may pass.
+            // 421 closes the channel for every message, so it is not one.
+            Err(error) if error.is_transient() && error.status().is_some_and(|code| code.to_string() != "421") => {
+                Err(DeliveryError::Deferred(error.to_string()))
+            }
+            // Unreachable, timed out, 421, a TLS or protocol failure: the
+            // server may do better later, for every message.
             Err(error) => Err(DeliveryError::Transient(error.to_string())),
         }
     }

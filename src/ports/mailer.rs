@@ -52,9 +52,16 @@ impl fmt::Debug for RenderedMail {
 /// Why a delivery failed.
 #[derive(Debug, thiserror::Error)]
 pub enum DeliveryError {
-    /// Worth retrying: the server is unreachable, timed out or answered 4xx.
+    /// Worth retrying, and the next message would fare no better: the
+    /// server is unreachable, timed out, failed TLS or closed the channel
+    /// (421).
     #[error("transient delivery failure: {0}")]
     Transient(String),
+    /// Worth retrying later, but only this message was turned away (a 4xx
+    /// answer to it, such as greylisting or an unresolvable domain): the
+    /// messages behind it may go through now.
+    #[error("delivery deferred: {0}")]
+    Deferred(String),
     /// Retrying cannot help: the server refused the message (5xx).
     #[error("permanent delivery failure: {0}")]
     Permanent(String),
