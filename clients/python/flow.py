@@ -5,7 +5,8 @@ second login -> list sessions -> end the second one (its refresh answers 401)
 -> refresh -> logout -> me answers 401; then a password reset: an unknown
 address gets the same 202, the mailed link's token with a new password ends
 the old session, the old password is refused and the new one works, and the
-link works once. Exits non-zero on the first mismatch.
+link works once; then a TOTP second factor and an admin's invitation
+(account_flow.py). Exits non-zero on the first mismatch.
 
 The service must mail through SMTP into a maildir (CHECKS_MAILDIR, read
 by mailbox_links.py) with CHECKS_PUBLIC_URL the base of the links (its PORTCULLIS_PUBLIC_URL), as
@@ -26,6 +27,7 @@ import secrets
 import sys
 import time
 
+import account_flow
 from mailbox_links import wait_for_token
 from portcullis_client import AuthenticatedClient, Client
 from portcullis_client.api.auth import (
@@ -153,6 +155,8 @@ def main() -> None:
     print(f"me after logout: 401 {problem.code}")
 
     reset_password(base_url, anonymous, email, password, maildir, public_url)
+    account_flow.second_factor(base_url, anonymous)
+    account_flow.invitation(base_url, anonymous, maildir, public_url)
     print("python client: every step answered as documented")
 
 
