@@ -104,6 +104,23 @@ impl Limits {
     }
 }
 
+/// Whether `req` is inside the [`RateLimit`] layer (not `OPTIONS`, not
+/// `/healthz`), where a declared limit is spent.
+pub fn in_layer(req: &Request) -> bool {
+    req.extensions().get::<Limits>().is_some()
+}
+
+/// Spends the `api` quota of `user` as a route declaring [`api_bucket`]
+/// does for a bearer token that verified, and keeps the decision for the
+/// layer: for the fast path of `/v1/auth/verify` (see
+/// [`crate::app::http::fast`]), which has verified the token itself. `None`
+/// outside the layer.
+pub async fn spend_for_user(req: &Request, user: UserId) -> Option<Decision> {
+    let limits = req.extensions().get::<Limits>()?;
+    let decision = limits.state.auth.limit(Bucket::Api, &user_key(user)).await;
+    Some(*limits.decision.get_or_init(|| decision))
+}
+
 /// The limiter key of a client network: `ip:` and the network's address.
 fn network_key(client: IpAddr) -> String {
     format!("ip:{}", limited_network(client))
