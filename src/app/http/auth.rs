@@ -19,7 +19,6 @@ use super::wire::{
 use super::{ApiTags, ClientIp};
 use crate::core::auth::{LoginError, LogoutError, RefreshError, RegisterError};
 use crate::core::password::PasswordError;
-use crate::core::token::Principal;
 use poem::http::StatusCode;
 use poem::web::Data;
 use poem::Request;
@@ -202,14 +201,8 @@ impl AuthApi {
     /// Needs no database round trip.
     #[oai(path = "/verify", method = "get", operation_id = "verify", transform = "api_bucket")]
     async fn verify(&self, auth: BearerAuth) -> Result<VerifyOk, VerifyErrors> {
-        Ok(verify_ok(&auth.0))
+        Ok(VerifyOk::Valid(auth.0.user_id.to_string(), auth.0.role.as_str().to_owned()))
     }
-}
-
-/// The answer of `verify` for a token that verified: here and on the fast
-/// path (see [`super::fast`]) alike.
-pub fn verify_ok(principal: &Principal) -> VerifyOk {
-    VerifyOk::Valid(principal.user_id.to_string(), principal.role.as_str().to_owned())
 }
 
 #[cfg(test)]

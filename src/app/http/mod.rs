@@ -7,7 +7,9 @@
 //! wire);
 //! [`wire`] and [`params`] the shapes they exchange; [`errors`] every
 //! problem code and each endpoint's error responses; [`security`] who may
-//! call what; [`middleware`] one layer per cross-cutting concern. Nothing
+//! call what; [`middleware`] one layer per cross-cutting concern; [`fast`]
+//! the two hottest routes answered beside the router, inside the same
+//! middleware. Nothing
 //! here holds a rule of the core, and nothing here names an adapter.
 
 pub mod admin;
