@@ -103,7 +103,10 @@ impl<E: Endpoint<Output = Response>> Endpoint for HeadersEndpoint<E> {
         // A reference count, not a copy: the path is read again only for
         // `/v1/` and a `405`.
         let uri = req.uri().clone();
-        let mut response = self.inner.call(req).await?;
+        // Boxed: every layer moves the future of the layers inside it,
+        // and each holds a request, so without a break in the chain the
+        // copies grow with the square of the depth.
+        let mut response = Box::pin(self.inner.call(req)).await?;
         let path = uri.path();
         let not_allowed = response.status() == StatusCode::METHOD_NOT_ALLOWED;
         let headers = response.headers_mut();
