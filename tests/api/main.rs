@@ -19,6 +19,7 @@ mod cutoffs;
 mod devices;
 mod drain;
 mod errors;
+mod fast_path;
 mod helpers;
 mod hostile;
 mod invitations;

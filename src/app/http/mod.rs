@@ -7,7 +7,9 @@
 //! wire);
 //! [`wire`] and [`params`] the shapes they exchange; [`errors`] every
 //! problem code and each endpoint's error responses; [`security`] who may
-//! call what; [`middleware`] one layer per cross-cutting concern. Nothing
+//! call what; [`middleware`] one layer per cross-cutting concern; [`fast`]
+//! the two hottest routes answered beside the router, inside the same
+//! middleware. Nothing
 //! here holds a rule of the core, and nothing here names an adapter.
 
 pub mod admin;
@@ -17,6 +19,7 @@ pub mod auth;
 pub mod client_ip;
 pub mod docs;
 pub mod errors;
+pub mod fast;
 pub mod jwks;
 pub mod mail;
 pub mod mfa;
@@ -140,6 +143,17 @@ fn swagger_ui_html() -> String {
 
 /// Every route of the service, with middleware.
 pub fn routes(state: Arc<AppState>) -> impl Endpoint<Output = Response> {
+    assemble(state, true)
+}
+
+/// [`routes`] with `/healthz` and `/v1/auth/verify` taken by the router
+/// like every other operation: for the tests that hold the fast path's
+/// answers (see [`fast`]) equal to the router's.
+pub fn routes_through_the_router(state: Arc<AppState>) -> impl Endpoint<Output = Response> {
+    assemble(state, false)
+}
+
+fn assemble(state: Arc<AppState>, fast_path: bool) -> impl Endpoint<Output = Response> {
     let spec = spec_json();
     let templates = route_templates(&spec);
     let mut allowed = middleware::AllowedMethods::from_spec(&spec).route("/openapi.json", "GET").route("/docs", "GET");
@@ -152,7 +166,8 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint<Output = Response> {
         documents = documents.at("/metrics", get(make_sync(move |_| render_metrics())));
         allowed = allowed.route("/metrics", "GET");
     }
-    let route = SplitByPath { documents: documents.map_to_response(), operations: openapi_service().into_endpoint() };
+    let operations = fast::FastRoutes::new(state.clone(), openapi_service().into_endpoint(), fast_path);
+    let route = SplitByPath { documents: documents.map_to_response(), operations };
     middleware::Portcullis::new(state, templates).allowed_methods(allowed).wrap(route)
 }
 

@@ -2,6 +2,7 @@
 
 use super::state::AppState;
 use crate::app::key_refresh::RingFreshness;
+use poem::http::header::{HeaderValue, CONTENT_TYPE};
 use poem::web::Data;
 use poem::{IntoResponse, Response};
 use poem_openapi::payload::{Json, Payload};
@@ -99,7 +100,11 @@ impl Payload for HealthBody {
 
 impl IntoResponse for HealthBody {
     fn into_response(self) -> Response {
-        Response::builder().content_type(Self::CONTENT_TYPE).body(self.as_str())
+        // A static header value: the builder's `content_type` checks and
+        // copies the text on every probe.
+        let mut response = Response::from(self.as_str());
+        response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(Self::CONTENT_TYPE));
+        response
     }
 }
 

@@ -100,8 +100,14 @@ impl<E: Endpoint<Output = Response>> Endpoint for HeadersEndpoint<E> {
     type Output = Response;
 
     async fn call(&self, req: Request) -> poem::Result<Response> {
-        let path = req.uri().path().to_owned();
-        let mut response = self.inner.call(req).await?;
+        // A reference count, not a copy: the path is read again only for
+        // `/v1/` and a `405`.
+        let uri = req.uri().clone();
+        // Boxed: every layer moves the future of the layers inside it,
+        // and each holds a request, so without a break in the chain the
+        // copies grow with the square of the depth.
+        let mut response = Box::pin(self.inner.call(req)).await?;
+        let path = uri.path();
         let not_allowed = response.status() == StatusCode::METHOD_NOT_ALLOWED;
         let headers = response.headers_mut();
         headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
@@ -114,7 +120,7 @@ impl<E: Endpoint<Output = Response>> Endpoint for HeadersEndpoint<E> {
             headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         }
         if not_allowed && !headers.contains_key(header::ALLOW) {
-            if let Some(value) = self.allowed.header_for(&path).and_then(|allow| HeaderValue::from_str(&allow).ok()) {
+            if let Some(value) = self.allowed.header_for(path).and_then(|allow| HeaderValue::from_str(&allow).ok()) {
                 headers.insert(header::ALLOW, value);
             }
         }

@@ -104,6 +104,23 @@ impl Limits {
     }
 }
 
+/// Whether `req` is inside the [`RateLimit`] layer (not `OPTIONS`, not
+/// `/healthz`), where a declared limit is spent.
+pub fn in_layer(req: &Request) -> bool {
+    req.extensions().get::<Limits>().is_some()
+}
+
+/// Spends the `api` quota of `user` as a route declaring [`api_bucket`]
+/// does for a bearer token that verified, and keeps the decision for the
+/// layer: for the fast path of `/v1/auth/verify` (see
+/// [`crate::app::http::fast`]), which has verified the token itself. `None`
+/// outside the layer.
+pub async fn spend_for_user(req: &Request, user: UserId) -> Option<Decision> {
+    let limits = req.extensions().get::<Limits>()?;
+    let decision = limits.state.auth.limit(Bucket::Api, &user_key(user)).await;
+    Some(*limits.decision.get_or_init(|| decision))
+}
+
 /// The limiter key of a client network: `ip:` and the network's address.
 fn network_key(client: IpAddr) -> String {
     format!("ip:{}", limited_network(client))
@@ -217,7 +234,7 @@ impl<E: Endpoint<Output = Response>> Endpoint for RateLimitEndpoint<E> {
     async fn call(&self, mut req: Request) -> poem::Result<Response> {
         // Liveness is never limited, and is answered without the set-up.
         if req.method() == Method::OPTIONS || req.uri().path() == UNLIMITED_PATH {
-            return self.inner.call(req).await;
+            return Box::pin(self.inner.call(req)).await;
         }
         let client = req.extensions().get::<ClientIp>().map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |client| client.0);
         let limits = Limits { state: self.state.clone(), client, decision: Arc::default() };
@@ -226,7 +243,7 @@ impl<E: Endpoint<Output = Response>> Endpoint for RateLimitEndpoint<E> {
         if !api_path {
             let decision = limits.decide(RouteBucket::Api, None).await.0;
             let mut response = if decision.allowed {
-                self.inner.call(req).await?
+                Box::pin(self.inner.call(req)).await?
             } else {
                 Problem::rate_limited(decision.retry_after).into_response()
             };
@@ -236,7 +253,8 @@ impl<E: Endpoint<Output = Response>> Endpoint for RateLimitEndpoint<E> {
         // Kept (a reference count, not a copy) for the rare request no
         // operation takes, which is limited afterwards.
         let authorization = req.headers().get(AUTHORIZATION).cloned();
-        let response = self.inner.call(req).await?;
+        // Boxed for the reason given in the headers layer.
+        let response = Box::pin(self.inner.call(req)).await?;
         let decision = match limits.decision.get() {
             Some(decision) => Some(*decision),
             None if api_path => {

@@ -54,7 +54,12 @@ impl<E: Endpoint<Output = Response>> Endpoint for RequestIdEndpoint<E> {
         let client = req.extensions().get::<ClientIp>().map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |client| client.0);
         let method = logged_method(req.method().as_str());
         let span = tracing::info_span!("request", request_id = %request_id, method = %method, client_ip = %client);
-        let mut response = REQUEST_ID.scope(request_id, self.inner.call(req)).instrument(span).await?;
+        // Boxed before it is wrapped: the scope and the span each take the
+        // future by value, and the stack inside is kilobytes, copied whole
+        // at every move (three copies per request, most of the memcpy a
+        // profile showed). A pointer moves instead.
+        let inner = Box::pin(self.inner.call(req));
+        let mut response = REQUEST_ID.scope(request_id, inner).instrument(span).await?;
         response.headers_mut().insert(X_REQUEST_ID.clone(), header);
         Ok(response)
     }

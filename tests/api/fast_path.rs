@@ -1,0 +1,82 @@
+//! `/healthz` and `/v1/auth/verify` are answered beside the poem-openapi
+//! router (`portcullis::app::http::fast`); their answers, headers and
+//! metric labels are the router's, whatever the request.
+
+use crate::helpers::*;
+use poem::http::Method;
+use poem::{Endpoint, Request};
+use serde_json::Value;
+
+/// What a caller can see of a response, less what differs from one
+/// request to the next (the id, and what is left of the quota).
+#[derive(Debug, PartialEq)]
+struct Seen {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Value,
+}
+
+async fn seen(endpoint: &impl Endpoint<Output = poem::Response>, request: Request) -> Seen {
+    let response = endpoint.get_response(request).await;
+    let status = response.status().as_u16();
+    let mut headers: Vec<(String, String)> = response
+        .headers()
+        .iter()
+        .filter(|(name, _)| !matches!(name.as_str(), "x-request-id" | "ratelimit-remaining" | "ratelimit-reset"))
+        .map(|(name, value)| (name.to_string(), value.to_str().unwrap_or("(binary)").to_owned()))
+        .collect();
+    headers.sort();
+    let text = response.into_body().into_string().await.expect("a body");
+    let mut body: Value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).expect("JSON") };
+    if let Some(problem) = body.as_object_mut().filter(|_| status >= 400) {
+        assert!(problem.remove("request_id").is_some_and(|id| id != ""), "{text}");
+    }
+    Seen { status, headers, body }
+}
+
+fn get(path: &str, token: Option<&str>) -> Request {
+    let mut request = Request::builder().method(Method::GET).uri_str(path);
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    request.finish()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_fast_routes_answer_as_the_router_does() {
+    let app = spawn_app_with(&[("PORTCULLIS_LIMITS__API__PER_MINUTE", "6")]).await;
+    let token = app.register_and_login(&unique_email("fast")).await.access_token;
+    let state = app.running.as_ref().expect("a running service").state.clone();
+    let fast = portcullis::app::http::routes(state.clone());
+    let router = portcullis::app::http::routes_through_the_router(state);
+    let verify = "/v1/auth/verify";
+    let verified = "http_requests_total{method=\"GET\",route=\"/v1/auth/verify\",status=\"200\"}";
+    let counted_before = app.metric_value(verified).await;
+
+    let healthz = seen(&fast, get("/healthz", None)).await;
+    assert_eq!(healthz.status, 200);
+    assert_eq!(healthz, seen(&router, get("/healthz", None)).await);
+
+    // The quota is 6: three answers from each, alternately, then refusals.
+    for _ in 0..3 {
+        let answer = seen(&fast, get(verify, Some(&token))).await;
+        assert_eq!(answer.status, 200, "{answer:?}");
+        assert!(answer.headers.iter().any(|(name, _)| name == "x-user-id"), "{answer:?}");
+        assert_eq!(answer, seen(&router, get(verify, Some(&token))).await);
+    }
+    assert_eq!(app.metric_value(verified).await, counted_before + 6.0, "both name the route");
+    let refused = seen(&fast, get(verify, Some(&token))).await;
+    assert_eq!(refused.status, 429, "{refused:?}");
+    assert_eq!(refused, seen(&router, get(verify, Some(&token))).await);
+
+    // What the fast path leaves to the router is answered as before.
+    let fresh = spawn_app().await;
+    let state = fresh.running.as_ref().expect("a running service").state.clone();
+    let fast = portcullis::app::http::routes(state.clone());
+    let router = portcullis::app::http::routes_through_the_router(state);
+    for token in [None, Some("not-a-token")] {
+        let answer = seen(&fast, get(verify, token)).await;
+        assert_eq!(answer.status, 401, "{answer:?}");
+        assert_eq!(answer, seen(&router, get(verify, token)).await);
+    }
+}
