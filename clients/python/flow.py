@@ -28,6 +28,7 @@ import sys
 import time
 
 import account_flow
+from account_flow import check
 from mailbox_links import wait_for_token
 from portcullis_client import AuthenticatedClient, Client
 from portcullis_client.api.auth import (
@@ -53,15 +54,6 @@ from portcullis_client.models import (
     User,
     VerifyEmailRequest,
 )
-
-
-class Mismatch(Exception):
-    pass
-
-
-def check(condition: object, what: str) -> None:
-    if not condition:
-        raise Mismatch(what)
 
 
 def main() -> None:
