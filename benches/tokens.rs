@@ -1,4 +1,5 @@
-//! What a bearer check costs: HS256 verification alone, and the whole
+//! What a bearer check costs: HS256 verification alone, the same token
+//! answered from the table of lately verified tokens, and the whole
 //! `authenticate` (verification plus the in-process revocation view holding
 //! many entries). Both must stay far below a request's own overhead, and
 //! the check with a million live revocations within 1.2x of the check with
@@ -8,8 +9,9 @@
 use criterion::{criterion_group, criterion_main, Criterion};
 use portcullis::core::revocation::{Revocation, RevocationView};
 use portcullis::core::session::SessionId;
-use portcullis::core::token::{AccessClaims, KeyRing, TokenSettings};
+use portcullis::core::token::{check_lifetime, AccessClaims, KeyRing, TokenSettings};
 use portcullis::core::user::{CredentialEpoch, UnixSeconds, UserId};
+use portcullis::core::verified_tokens::VerifiedTokens;
 use secrecy::SecretString;
 use std::hint::black_box;
 use uuid::Uuid;
@@ -51,6 +53,18 @@ fn bearer_check(c: &mut Criterion) {
     let token = token(&ring);
     let settings = settings();
     c.bench_function("hs256_verify", |b| b.iter(|| ring.verify(black_box(&token), &settings, NOW).unwrap()));
+
+    // What `authenticate` does for a token it verified lately: the table's
+    // lookup and the clock's check, instead of the signature and claims.
+    let verified = VerifiedTokens::default();
+    verified.insert(ring.generation(), &token, ring.verify_signed(&token, &settings).unwrap());
+    c.bench_function("hs256_verify_cached", |b| {
+        b.iter(|| {
+            let hit = verified.get(ring.generation(), black_box(&token)).unwrap();
+            check_lifetime(&hit, &settings, NOW).unwrap();
+            hit.principal
+        });
+    });
 
     let view = RevocationView::new();
     for n in 10..100_010u128 {

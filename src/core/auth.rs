@@ -21,9 +21,10 @@ use super::limits::{Decision, Limits, Quota};
 use super::password::{Password, PasswordHash};
 use super::revocation::{Revocation, RevocationView};
 use super::session::SessionId;
-use super::token::{Principal, TokenError, TokenSettings};
+use super::token::{check_lifetime, Principal, TokenError, TokenSettings};
 use super::user::{CredentialEpoch, UnixSeconds, User, UserId};
 use super::user_cache::UserCache;
+use super::verified_tokens::VerifiedTokens;
 use crate::ports::{
     AccountTokenRepo, AuditLog, Bucket, Clock, Entropy, Mailer, MetricsSink, PasswordHasher, RateLimiter,
     RevocationStore, SessionRepo, UserRepo,
@@ -73,6 +74,8 @@ pub struct AuthService {
     feed_position: AtomicI64,
     /// Rows `current_user` read lately; cut-offs evict them.
     pub(crate) user_cache: UserCache,
+    /// Bearer tokens lately verified under the ring in use.
+    verified_tokens: VerifiedTokens,
     /// The second factor, when [`Self::with_mfa`] turned it on.
     pub(crate) mfa: Option<super::mfa::MfaSetup>,
     /// Verification and password-reset mail; `None` without a mailer.
@@ -128,6 +131,7 @@ impl AuthService {
             hashing,
             feed_position: AtomicI64::new(position),
             user_cache: UserCache::default(),
+            verified_tokens: VerifiedTokens::default(),
             mfa: None,
             mail: None,
             require_verified_email: false,
@@ -207,13 +211,26 @@ impl AuthService {
     }
 
     /// Checks a bearer token: signature, claims, and the in-process
-    /// revocation view. Touches no storage.
+    /// revocation view. Touches no storage. A token verified lately under
+    /// the ring in use skips its signature and claims (see
+    /// [`super::verified_tokens`]); its lifetime and revocations are
+    /// judged every time.
     ///
     /// # Errors
     /// [`TokenError`] says why the token is refused.
     pub fn authenticate(&self, bearer: &str) -> Result<Principal, TokenError> {
         let now = self.ports.clock.now();
-        let principal = self.keys().verify(bearer, &self.policy.tokens, now)?;
+        let keys = self.keys.current();
+        let verified = if let Some(verified) = self.verified_tokens.get(keys.generation(), bearer) {
+            check_lifetime(&verified, &self.policy.tokens, now)?;
+            verified
+        } else {
+            let verified = keys.verify_signed(bearer, &self.policy.tokens)?;
+            check_lifetime(&verified, &self.policy.tokens, now)?;
+            self.verified_tokens.insert(keys.generation(), bearer, verified.clone());
+            verified
+        };
+        let principal = verified.principal;
         if self.view.is_revoked(principal.token_id, principal.session_id, principal.user_id, principal.credential_epoch)
         {
             return Err(TokenError::Revoked);

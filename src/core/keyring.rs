@@ -10,8 +10,9 @@
 
 use super::jws::Compact;
 use super::token::{check_key_length, MAX_TOKEN_BYTES, MIN_KEY_BYTES};
-use super::token::{claims_to_principal, AccessClaims, Principal, TokenError, TokenSettings};
+use super::token::{check_lifetime, claims_to_verified, AccessClaims, Principal, TokenError, TokenSettings};
 use super::user::UnixSeconds;
+use super::verified_tokens::Verified;
 use crate::ports::{KeyEntry, RingDocument};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -152,7 +153,13 @@ pub struct KeyRing {
     /// Index of the active key in `keys`.
     active: usize,
     signer: EncodingKey,
+    /// Unique to this ring among the rings this process built: what a
+    /// cache of verified tokens is keyed by (an address could be reused).
+    generation: u64,
 }
+
+/// The generation of the next ring built.
+static NEXT_GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl fmt::Debug for KeyRing {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -201,7 +208,13 @@ impl KeyRing {
             Algorithm::EdDsa => EncodingKey::from_ed_der(material),
             Algorithm::Es256 => EncodingKey::from_ec_der(material),
         };
-        Ok(Self { keys, active: index, signer })
+        let generation = NEXT_GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(Self { keys, active: index, signer, generation })
+    }
+
+    /// This ring's generation: no other ring of this process has it.
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// The `kid` of the signing key.
@@ -241,6 +254,18 @@ impl KeyRing {
     /// [`TokenError::Expired`] past `exp` (plus leeway), [`TokenError::Invalid`]
     /// for everything else.
     pub fn verify(&self, token: &str, settings: &TokenSettings, now: UnixSeconds) -> Result<Principal, TokenError> {
+        let verified = self.verify_signed(token, settings)?;
+        check_lifetime(&verified, settings, now)?;
+        Ok(verified.principal)
+    }
+
+    /// [`Self::verify`] without the clock: what holds of `token` for as
+    /// long as this ring is in use, which [`check_lifetime`] then judges.
+    ///
+    /// # Errors
+    /// [`TokenError::Invalid`] for anything but a token signed by a key of
+    /// this ring with that key's algorithm, for this issuer and audience.
+    pub fn verify_signed(&self, token: &str, settings: &TokenSettings) -> Result<Verified, TokenError> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(TokenError::Invalid);
         }
@@ -265,7 +290,7 @@ impl KeyRing {
                 .map_err(|_| TokenError::Invalid)?
                 .claims
         };
-        claims_to_principal(&claims, settings, now)
+        claims_to_verified(&claims)
     }
 
     /// A keyed hash of `input` under the active key, for values that every

@@ -32,6 +32,7 @@ pub mod token;
 pub mod totp;
 pub mod user;
 pub mod user_cache;
+pub mod verified_tokens;
 
 #[cfg(test)]
 mod account_mail_tests;
@@ -55,3 +56,5 @@ mod session_list_tests;
 pub(crate) mod testkit;
 #[cfg(test)]
 mod user_cache_tests;
+#[cfg(test)]
+mod verified_tokens_tests;

@@ -6,6 +6,7 @@
 
 use super::session::SessionId;
 use super::user::{CredentialEpoch, Role, UnixSeconds, UserId};
+use super::verified_tokens::Verified;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -98,22 +99,11 @@ pub fn check_key_length(position: usize, key: &[u8]) -> Result<(), KeyError> {
     Ok(())
 }
 
-/// The claims of a token whose signature has been checked, judged against
-/// the clock: `nbf`/`iat` not in the future, `exp` not past (with leeway).
-pub(crate) fn claims_to_principal(
-    claims: &AccessClaims,
-    settings: &TokenSettings,
-    now: UnixSeconds,
-) -> Result<Principal, TokenError> {
-    let leeway = settings.leeway_seconds.clamp(0, MAX_LEEWAY_SECONDS);
-    if claims.nbf > now + leeway || claims.iat > now + leeway {
-        return Err(TokenError::Invalid);
-    }
-    if claims.exp <= now - leeway {
-        return Err(TokenError::Expired);
-    }
+/// What a token whose signature has been checked says, before the clock
+/// judges it: the part that cannot change while its key stays in the ring.
+pub(crate) fn claims_to_verified(claims: &AccessClaims) -> Result<Verified, TokenError> {
     let role = claims.role.parse::<Role>().map_err(|_| TokenError::Invalid)?;
-    Ok(Principal {
+    let principal = Principal {
         user_id: UserId::from_uuid(claims.sub),
         role,
         session_id: SessionId::from_uuid(claims.sid),
@@ -121,7 +111,24 @@ pub(crate) fn claims_to_principal(
         issued_at: claims.iat,
         expires_at: claims.exp,
         credential_epoch: claims.epoch,
-    })
+    };
+    Ok(Verified { principal, not_before: claims.nbf.max(claims.iat) })
+}
+
+/// The clock's part of the bearer check, made on every check, cached or not:
+/// valid from `not_before` and until `exp`, with leeway either side.
+///
+/// # Errors
+/// [`TokenError::Invalid`] before `not_before`, [`TokenError::Expired`] from `exp`.
+pub fn check_lifetime(verified: &Verified, settings: &TokenSettings, now: UnixSeconds) -> Result<(), TokenError> {
+    let leeway = settings.leeway_seconds.clamp(0, MAX_LEEWAY_SECONDS);
+    if verified.not_before > now + leeway {
+        return Err(TokenError::Invalid);
+    }
+    if verified.principal.expires_at <= now - leeway {
+        return Err(TokenError::Expired);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

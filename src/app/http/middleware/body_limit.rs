@@ -5,7 +5,7 @@
 use crate::app::http::errors::ProblemCode;
 use crate::app::http::problem::Problem;
 use poem::http::header::{self, HeaderValue};
-use poem::http::StatusCode;
+use poem::http::{Method, StatusCode};
 use poem::{Body, Endpoint, Middleware, Request, Response};
 
 /// Largest request body accepted.
@@ -68,7 +68,9 @@ async fn limit_body(req: &mut Request) -> Result<(), Problem> {
     };
     // An absent body is an absent JSON document: optional bodies (logout)
     // then parse as none, and required ones fail as malformed, not as 415.
-    if empty && req.headers().get(header::CONTENT_TYPE).is_none() {
+    // No `GET` or `HEAD` operation takes a body, so theirs are left alone.
+    let bodiless = matches!(*req.method(), Method::GET | Method::HEAD);
+    if empty && !bodiless && req.headers().get(header::CONTENT_TYPE).is_none() {
         req.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     }
     Ok(())
@@ -115,7 +117,12 @@ mod tests {
 
     #[tokio::test]
     async fn an_empty_body_reads_as_absent_json() {
+        for method in [Method::POST, Method::DELETE] {
+            let response = echo_content_type().call(Request::builder().method(method).finish()).await.unwrap();
+            assert_eq!(response.into_body().into_string().await.unwrap(), "application/json");
+        }
+        // No `GET` takes a body: nothing is added to it.
         let response = echo_content_type().call(Request::builder().finish()).await.unwrap();
-        assert_eq!(response.into_body().into_string().await.unwrap(), "application/json");
+        assert_eq!(response.into_body().into_string().await.unwrap(), "none");
     }
 }

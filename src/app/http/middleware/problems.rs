@@ -111,11 +111,14 @@ fn unknown_field(reason: &str) -> Option<&str> {
 /// Any error response without a documented JSON body becomes problem+json.
 fn ensure_problem(response: Response) -> Response {
     let status = response.status();
+    if status.as_u16() < 400 {
+        return response;
+    }
     // Documented JSON error bodies (such as `/readyz`'s 503) stay as they are.
     let documented = response.content_type().is_some_and(|content_type| {
         content_type.starts_with(PROBLEM_CONTENT_TYPE) || content_type.starts_with("application/json")
     });
-    if status.as_u16() < 400 || documented {
+    if documented {
         return response;
     }
     let pattern = response.data::<PathPattern>().cloned();

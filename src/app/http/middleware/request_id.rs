@@ -4,7 +4,7 @@
 //! in the `X-Request-ID` header. Must run inside [`super::client_ip`], whose
 //! address the span records.
 
-use crate::app::http::problem::REQUEST_ID;
+use crate::app::http::problem::{RequestIdText, REQUEST_ID};
 use crate::app::http::ClientIp;
 use poem::http::header::{HeaderName, HeaderValue};
 use poem::{Endpoint, Middleware, Request, Response};
@@ -46,11 +46,10 @@ impl<E: Endpoint<Output = Response>> Endpoint for RequestIdEndpoint<E> {
 
     async fn call(&self, req: Request) -> poem::Result<Response> {
         let supplied = req.headers().get(&X_REQUEST_ID).filter(|value| value.to_str().is_ok_and(is_valid_request_id));
-        let (request_id, header) = match supplied {
-            // A valid id is plain ASCII: its header value goes back as it came.
-            Some(value) => (value.to_str().unwrap_or_default().to_owned(), value.clone()),
-            None => fresh_request_id(),
-        };
+        // A valid id is plain ASCII: its header value goes back as it came.
+        let header = supplied.cloned().unwrap_or_else(fresh_request_id);
+        let request_id = header.to_str().unwrap_or_default();
+        let text = RequestIdText::new(request_id).unwrap_or_else(|| RequestIdText::new("").expect("empty fits"));
         let client = req.extensions().get::<ClientIp>().map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |client| client.0);
         let method = logged_method(req.method().as_str());
         let span = tracing::info_span!("request", request_id = %request_id, method = %method, client_ip = %client);
@@ -59,19 +58,18 @@ impl<E: Endpoint<Output = Response>> Endpoint for RequestIdEndpoint<E> {
         // at every move (three copies per request, most of the memcpy a
         // profile showed). A pointer moves instead.
         let inner = Box::pin(self.inner.call(req));
-        let mut response = REQUEST_ID.scope(request_id, inner).instrument(span).await?;
+        let mut response = REQUEST_ID.scope(text, inner).instrument(span).await?;
         response.headers_mut().insert(X_REQUEST_ID.clone(), header);
         Ok(response)
     }
 }
 
-/// A fresh UUID v4 id and its header value, written without the
-/// formatting machinery: this runs for every request that brings no id.
-fn fresh_request_id() -> (String, HeaderValue) {
+/// A fresh UUID v4 id as a header value, written without the formatting
+/// machinery: this runs for every request that brings no id.
+fn fresh_request_id() -> HeaderValue {
     let mut buffer = uuid::Uuid::encode_buffer();
     let id = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buffer);
-    let header = HeaderValue::from_str(id).expect("a hyphenated UUID is a valid header value");
-    (id.to_owned(), header)
+    HeaderValue::from_str(id).expect("a hyphenated UUID is a valid header value")
 }
 
 #[cfg(test)]
