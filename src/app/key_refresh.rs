@@ -125,8 +125,16 @@ impl KeyRefresher {
                 } else if state.last_failed {
                     tracing::info!(source = self.source.name(), "key ring refresh recovered");
                 }
-                let ring = Arc::new(ring);
-                self.keys.replace_shared(ring.clone());
+                let current = self.keys.current();
+                // The same keys again: the ring in use stays, and so do the
+                // tokens it has verified (see `core::verified_tokens`).
+                let ring = if current.same_keys(&ring) {
+                    current
+                } else {
+                    let ring = Arc::new(ring);
+                    self.keys.replace_shared(ring.clone());
+                    ring
+                };
                 state.last_success = Instant::now();
                 state.last_failed = false;
                 drop(state);
@@ -220,6 +228,32 @@ mod tests {
         refresher.refresh_now().await.unwrap();
         assert_ne!(live.current().signing_kid(), first_kid);
         assert_eq!(refresher.freshness(), RingFreshness::Fresh);
+    }
+
+    #[tokio::test]
+    async fn a_refresh_that_reads_the_same_keys_keeps_the_ring_and_new_material_replaces_it() {
+        let named = |secret: &str| RingDocument {
+            keys: vec![crate::ports::KeyEntry {
+                kid: Some("main".into()),
+                alg: "HS256".into(),
+                state: "active".into(),
+                key: SecretString::from(secret.to_owned()),
+            }],
+        };
+        let (a, b) = ("a".repeat(32), "b".repeat(32));
+        let source = Arc::new(Scripted(Mutex::new(Ok(named(&a)))));
+        let live = LiveKeyRing::new(KeyRing::from_document(&named(&a)).unwrap());
+        let mut metrics = MockMetricsSink::new();
+        metrics.expect_secrets_ring_state().return_const(());
+        let refresher = KeyRefresher::new(source.clone(), live.clone(), Arc::new(metrics), Duration::ZERO);
+        let first = live.current().generation();
+        refresher.refresh_now().await.unwrap();
+        assert_eq!(live.current().generation(), first, "the same keys: the ring in use stays");
+        // The same kid, alg and state over another secret is another ring.
+        *source.0.lock().unwrap() = Ok(named(&b));
+        refresher.refresh_now().await.unwrap();
+        assert_ne!(live.current().generation(), first);
+        assert!(live.current().same_keys(&KeyRing::from_document(&named(&b)).unwrap()));
     }
 
     #[tokio::test]

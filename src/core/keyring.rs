@@ -227,6 +227,20 @@ impl KeyRing {
         self.keys[self.active].alg
     }
 
+    /// Whether `other` holds the very same keys, in the same order and
+    /// states, material included: a reload that finds this may keep the
+    /// ring in use, and with it the tokens verified under it.
+    pub fn same_keys(&self, other: &Self) -> bool {
+        self.active == other.active
+            && self.keys.len() == other.keys.len()
+            && self.keys.iter().zip(&other.keys).all(|(a, b)| {
+                a.kid == b.kid
+                    && a.alg == b.alg
+                    && a.state == b.state
+                    && a.material.expose_secret() == b.material.expose_secret()
+            })
+    }
+
     /// Every key's `kid`, algorithm and state, in document order.
     pub fn describe(&self) -> Vec<(&str, Algorithm, KeyState)> {
         self.keys.iter().map(|k| (k.kid.as_str(), k.alg, k.state)).collect()
