@@ -166,7 +166,11 @@ fn assemble(state: Arc<AppState>, fast_path: bool) -> impl Endpoint<Output = Res
         documents = documents.at("/metrics", get(make_sync(move |_| render_metrics())));
         allowed = allowed.route("/metrics", "GET");
     }
-    let operations = fast::FastRoutes::new(state.clone(), openapi_service().into_endpoint(), fast_path);
+    // The operations read the state as request data; only they do, so only
+    // the requests that reach them carry it (an extension costs two
+    // allocations on every request).
+    let operations = openapi_service().into_endpoint().data(state.clone());
+    let operations = fast::FastRoutes::new(state.clone(), operations, fast_path);
     let route = SplitByPath { documents: documents.map_to_response(), operations };
     middleware::Portcullis::new(state, templates).allowed_methods(allowed).wrap(route)
 }

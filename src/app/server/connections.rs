@@ -19,7 +19,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
@@ -137,14 +137,19 @@ impl<E: Endpoint<Output = Response> + 'static> Connection<E> {
         let connection = builder.serve_connection(io, service);
         tokio::pin!(connection);
         let idle_timeout = self.limits.idle_timeout.unwrap_or(Duration::MAX);
+        // Checked every quarter of the timeout: an idle connection closes
+        // between one and one and a quarter timeouts after its last byte.
+        let step = (idle_timeout / IDLE_CHECKS).max(Duration::from_millis(1));
+        let (mut seen, mut quiet) = (activity.moves(), Duration::ZERO);
         loop {
-            let idle_for = activity.idle_for();
-            let wait = idle_timeout.saturating_sub(idle_for);
             tokio::select! {
                 _ = connection.as_mut() => return,
                 _ = self.shutting_down.changed() => break,
-                () = tokio::time::sleep(wait) => {
-                    if activity.idle_for() >= idle_timeout {
+                () = tokio::time::sleep(step) => {
+                    let moves = activity.moves();
+                    quiet = if moves == seen { quiet.saturating_add(step) } else { Duration::ZERO };
+                    seen = moves;
+                    if quiet >= idle_timeout {
                         break;
                     }
                 }
@@ -157,29 +162,31 @@ impl<E: Endpoint<Output = Response> + 'static> Connection<E> {
     }
 }
 
-/// When a connection last moved a byte, as milliseconds since it opened.
+/// How many times per idle timeout a connection is checked for activity.
+const IDLE_CHECKS: u32 = 4;
+
+/// How many times a connection has moved bytes: a count, not a time, so
+/// the reads and writes of every request read no clock; the idle check
+/// compares it between its own ticks.
 struct Activity {
-    opened: Instant,
-    last: AtomicU64,
+    moves: AtomicU64,
 }
 
 impl Activity {
     fn new() -> Self {
-        Self { opened: Instant::now(), last: AtomicU64::new(0) }
+        Self { moves: AtomicU64::new(0) }
     }
 
     fn touch(&self) {
-        let now = u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.last.store(now, Ordering::Relaxed);
+        self.moves.fetch_add(1, Ordering::Relaxed);
     }
 
-    fn idle_for(&self) -> Duration {
-        let since_open = self.opened.elapsed();
-        since_open.saturating_sub(Duration::from_millis(self.last.load(Ordering::Relaxed)))
+    fn moves(&self) -> u64 {
+        self.moves.load(Ordering::Relaxed)
     }
 }
 
-/// A socket that records when it last read or wrote.
+/// A socket that counts its reads and writes.
 struct Watched {
     inner: TcpStream,
     activity: Arc<Activity>,

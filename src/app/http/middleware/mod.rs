@@ -66,6 +66,5 @@ impl Portcullis {
             .with(observe::Observe::new(state.metrics.clone(), self.templates))
             .with(request_id::RequestId)
             .with(client_ip::ClientAddress::new(state.client_ip_header, state.trusted_proxies.clone()))
-            .data(state)
     }
 }
