@@ -5,15 +5,23 @@ client's own cost never enters the count (callgrind measures the server).
 
     bench_client.py HOST:PORT ROUTE COUNT [TOKEN_FILE]
 
-ROUTE is one of bare, healthz, verify, me, refresh, register, login. The
-routes that need an account (verify, me, refresh, login) read or create it
-first, outside the counted requests only in the sense that both runs of a
-pair do the same set-up, so the difference between them is COUNT requests.
+ROUTE is one of bare, healthz, verify, verify-fresh, me, refresh, register,
+login. The routes that need an account (verify, verify-fresh, me, refresh,
+login) read or create it first, outside the counted requests only in the
+sense that both runs of a pair do the same set-up, so the difference
+between them is COUNT requests.
+
+verify checks one token COUNT times (a gateway's case: the service has
+seen the token before). verify-fresh checks COUNT distinct tokens once
+each, so every check is a token's first: its set-up mints FRESH_TOKENS
+(environment, at least COUNT) access tokens by refreshing, the same number
+in both runs of a pair.
 Exits non-zero if any counted request is not answered as expected.
 """
 
 import http.client
 import json
+import os
 import sys
 import uuid
 
@@ -56,6 +64,18 @@ def main():
         _, pair = account(conn)
         path = "/v1/auth/verify" if route == "verify" else "/v1/users/me"
         calls = (("GET", path, None, pair["access_token"]) for _ in range(count))
+    elif route == "verify-fresh":
+        _, pair = account(conn)
+        fresh = int(os.environ.get("FRESH_TOKENS", count))
+        assert fresh >= count, "FRESH_TOKENS must be at least COUNT"
+        tokens, refresh_token = [], pair["refresh_token"]
+        for _ in range(fresh):
+            status, data = request(conn, "POST", "/v1/auth/refresh", {"refresh_token": refresh_token})
+            assert status == 200, (status, data)
+            minted = json.loads(data)
+            tokens.append(minted["access_token"])
+            refresh_token = minted["refresh_token"]
+        calls = (("GET", "/v1/auth/verify", None, token) for token in tokens[:count])
     elif route == "login":
         credentials, _ = account(conn)
         calls = (("POST", "/v1/auth/login", credentials, None) for _ in range(count))

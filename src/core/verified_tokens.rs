@@ -113,10 +113,11 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }
-    let ((a_words, a_tail), (b_words, b_tail)) = (a.as_chunks::<8>(), b.as_chunks::<8>());
-    let mut same = a_tail.ct_eq(b_tail);
-    for (x, y) in a_words.iter().zip(b_words) {
-        same &= u64::from_ne_bytes(*x).ct_eq(&u64::from_ne_bytes(*y));
+    let word = |bytes: &[u8]| u64::from_ne_bytes(bytes.try_into().expect("chunks of eight bytes"));
+    let (a_words, b_words) = (a.chunks_exact(8), b.chunks_exact(8));
+    let mut same = a_words.remainder().ct_eq(b_words.remainder());
+    for (x, y) in a_words.zip(b_words) {
+        same &= word(x).ct_eq(&word(y));
     }
     bool::from(same)
 }
