@@ -14,6 +14,7 @@ pub mod in_flight;
 pub mod jws;
 pub mod keyring;
 pub mod limits;
+pub mod live_keyring;
 pub mod login;
 pub mod logout;
 pub mod mail;
