@@ -4,49 +4,31 @@
 // sessions -> end the second one (its refresh answers 401) -> refresh ->
 // logout -> me answers 401; then a password reset: an unknown address gets the
 // same 202, the mailed link's token with a new password ends the old session,
-// the old password is refused and the new one works, and the link works once.
+// the old password is refused and the new one works, and the link works once;
+// then a TOTP second factor and an admin's invitation (src/account.ts).
 // Exits non-zero on the first mismatch.
 //
 // The service must mail through SMTP into a maildir (CHECKS_MAILDIR, read
-// by src/mail.ts) with CHECKS_PUBLIC_URL the base of the links (its PORTCULLIS_PUBLIC_URL), as
+// by src/mail.ts) with CHECKS_PUBLIC_URL the base of the links (its PORTCULLIS_PUBLIC_URL),
+// and have the admin PORTCULLIS_ADMIN_EMAIL / PORTCULLIS_ADMIN_PASSWORD, as
 // scripts/external-checks.sh sets it up:
 //
 //   npm run generate && PORTCULLIS_URL=http://127.0.0.1:8080 \
-//     CHECKS_MAILDIR=../../target/external-mail CHECKS_PUBLIC_URL=https://app.example.com npm run flow
+//     CHECKS_MAILDIR=../../target/external-mail CHECKS_PUBLIC_URL=https://app.example.com \
+//     PORTCULLIS_ADMIN_EMAIL=admin@example.com PORTCULLIS_ADMIN_PASSWORD=... npm run flow
 import createClient from "openapi-fetch";
+import { invitation, secondFactor } from "./account";
+import { bearer, check, isProblem, required, uniqueEmail } from "./checks";
 import { waitForToken } from "./mail";
-import type { components, paths } from "./schema";
-
-type Problem = components["schemas"]["Problem"];
+import type { paths } from "./schema";
 
 const baseUrl = process.env.PORTCULLIS_URL ?? "http://127.0.0.1:8080";
 const client = createClient<paths>({ baseUrl });
 const maildir = required("CHECKS_MAILDIR");
 const publicUrl = required("CHECKS_PUBLIC_URL").replace(/\/+$/, "");
 
-function required(name: string): string {
-  const value = process.env[name];
-  if (!value) {
-    throw new Error(`${name} is not set`);
-  }
-  return value;
-}
-
-function check(condition: unknown, what: string): asserts condition {
-  if (!condition) {
-    throw new Error(`mismatch: ${what}`);
-  }
-}
-
-function isProblem(value: unknown): value is Problem {
-  const p = value as Problem | undefined;
-  return typeof p?.code === "string" && typeof p?.status === "number" && typeof p?.request_id === "string";
-}
-
-const bearer = (token: string) => ({ headers: { Authorization: `Bearer ${token}` } });
-
 async function main(): Promise<void> {
-  const email = `ts-client-${Date.now()}-${Math.floor(Math.random() * 1e6)}@example.com`;
+  const email = uniqueEmail("ts-client");
   const password = "Lantern-quarry-violet-7731";
 
   const registered = await client.POST("/v1/auth/register", { body: { email, password } });
@@ -117,6 +99,8 @@ async function main(): Promise<void> {
   console.log(`me after logout: 401 ${after.error.code}`);
 
   await resetPassword(email, password);
+  await secondFactor(client);
+  await invitation(client, maildir, publicUrl);
   console.log("typescript client: every step answered as documented");
 }
 
@@ -128,7 +112,7 @@ async function resetPassword(email: string, password: string): Promise<void> {
 
   const asked = await client.POST("/v1/auth/password-reset", { body: { email } });
   check(asked.response.status === 202 && asked.data, `password-reset: status ${asked.response.status}, want 202`);
-  const unknown = `nobody-${Date.now()}-${Math.floor(Math.random() * 1e6)}@example.com`;
+  const unknown = uniqueEmail("nobody");
   const stranger = await client.POST("/v1/auth/password-reset", { body: { email: unknown } });
   check(
     stranger.response.status === asked.response.status && JSON.stringify(stranger.data) === JSON.stringify(asked.data),
