@@ -11,7 +11,9 @@
 #               through the mailed link -> login -> me -> sessions -> refresh
 #               -> logout -> me is 401, then a password reset through the
 #               mailed link (old tokens and password refused, the link works
-#               once, an unknown address gets the same 202)
+#               once, an unknown address gets the same 202), then a TOTP
+#               second factor with RFC 6238 codes from Node's crypto and an
+#               admin's invitation through the mailed link (src/account.ts)
 #   python      openapi-python-client generates a client into target/, and
 #               clients/python/flow.py runs the same flow with it
 #   reset-timing  scripts/reset-timing.py: 200 password-reset requests for a
