@@ -4,12 +4,12 @@
 //! router splits the request, parses its query, clones the API object and
 //! boxes a future per call; these two read nothing of that.
 //!
-//! Only the router is skipped: the middleware around it (request id,
+//! Only the router is skipped: the middleware around it (client address, request id,
 //! metrics, CORS, security headers, challenge, body limit, rate limit,
 //! problems) is the same for every route. Each answer is the operation's
 //! own: built by the same response types (or, for the `200` of verify, the
-//! same headers written directly), named by the same
-//! [`OperationId`] for the metric labels. Whatever is not a plain success
+//! same headers written directly), named by the same operation id for the
+//! metric labels ([`scope::name_operation`]). Whatever is not a plain success
 //! (no bearer token, a refused one, `HEAD`) goes to the router, which
 //! answers as it always did; so does `/v1/auth/verify` when no rate-limit
 //! layer is around it. `tests/api/fast_path.rs` holds each answer equal to
@@ -18,6 +18,7 @@
 use super::middleware::rate_limit;
 use super::ops::{HealthBody, HealthResponse};
 use super::problem::Problem;
+use super::scope;
 use super::state::AppState;
 use crate::core::token::Principal;
 use poem::http::header::{HeaderName, HeaderValue};
@@ -25,7 +26,6 @@ use poem::http::Method;
 use poem::web::headers::authorization::Bearer;
 use poem::web::headers::{Authorization, HeaderMapExt};
 use poem::{Endpoint, IntoResponse, Request, Response};
-use poem_openapi::OperationId;
 use std::sync::Arc;
 
 /// The operations, with `/healthz` and `/v1/auth/verify` answered first.
@@ -44,9 +44,8 @@ impl<O> FastRoutes<O> {
 
     /// `GET /healthz`, as the `healthz` operation answers it.
     fn healthz(&self) -> Response {
-        let mut response = HealthResponse::Ok(HealthBody::new(self.state.readiness.fallback)).into_response();
-        response.set_data(OperationId("healthz"));
-        response
+        scope::name_operation("healthz");
+        HealthResponse::Ok(HealthBody::new(self.state.readiness.fallback)).into_response()
     }
 
     /// `GET /v1/auth/verify` for a token that verifies, as the `verify`
@@ -59,13 +58,12 @@ impl<O> FastRoutes<O> {
         let bearer = req.headers().typed_get::<Authorization<Bearer>>()?;
         let principal = self.state.auth.authenticate(bearer.token()).ok()?;
         let decision = rate_limit::spend_for_user(req, principal.user_id).await?;
-        let mut response = if decision.allowed {
+        scope::name_operation("verify");
+        Some(if decision.allowed {
             verified(&principal)
         } else {
             Problem::rate_limited(decision.retry_after).into_response()
-        };
-        response.set_data(OperationId("verify"));
-        Some(response)
+        })
     }
 }
 

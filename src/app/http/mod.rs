@@ -27,6 +27,7 @@ pub mod middleware;
 pub mod ops;
 pub mod params;
 pub mod problem;
+pub mod scope;
 pub mod security;
 pub mod sessions;
 pub mod spec;
@@ -166,13 +167,30 @@ fn assemble(state: Arc<AppState>, fast_path: bool) -> impl Endpoint<Output = Res
         documents = documents.at("/metrics", get(make_sync(move |_| render_metrics())));
         allowed = allowed.route("/metrics", "GET");
     }
-    // The operations read the state as request data; only they do, so only
-    // the requests that reach them carry it (an extension costs two
-    // allocations on every request).
-    let operations = openapi_service().into_endpoint().data(state.clone());
+    let operations = OperationData { state: state.clone(), inner: openapi_service().into_endpoint() };
     let operations = fast::FastRoutes::new(state.clone(), operations, fast_path);
     let route = SplitByPath { documents: documents.map_to_response(), operations };
     middleware::Portcullis::new(state, templates).allowed_methods(allowed).wrap(route)
+}
+
+/// Gives the operations what they read as request data: the state and the
+/// client address. Only they read it, so only the requests that reach them
+/// carry it (an extension costs a map and a box on every request).
+struct OperationData<E> {
+    state: Arc<AppState>,
+    inner: E,
+}
+
+impl<E: Endpoint> Endpoint for OperationData<E> {
+    type Output = E::Output;
+
+    async fn call(&self, mut req: poem::Request) -> poem::Result<E::Output> {
+        req.extensions_mut().insert(self.state.clone());
+        if let Some(client) = scope::current_client() {
+            req.extensions_mut().insert(client);
+        }
+        self.inner.call(req).await
+    }
 }
 
 /// The paths served beside the OpenAPI operations (none of which starts so).

@@ -12,37 +12,7 @@ use std::time::Duration;
 
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
 
-tokio::task_local! {
-    /// The id of the request being served, set by the request-id middleware.
-    pub static REQUEST_ID: RequestIdText;
-}
-
-/// A request id held inline: at most 128 bytes by the id's rule, so a
-/// request costs no allocation for the copy its problems may quote.
-#[derive(Clone, Copy)]
-pub struct RequestIdText {
-    length: u8,
-    bytes: [u8; 128],
-}
-
-impl RequestIdText {
-    /// `id` when it fits, else `None` (no valid id is longer).
-    pub fn new(id: &str) -> Option<Self> {
-        let mut bytes = [0; 128];
-        bytes.get_mut(..id.len())?.copy_from_slice(id.as_bytes());
-        Some(Self { length: u8::try_from(id.len()).ok()?, bytes })
-    }
-
-    pub fn as_str(&self) -> &str {
-        // Copied whole from a `str` by `new`.
-        std::str::from_utf8(&self.bytes[..usize::from(self.length)]).unwrap_or_default()
-    }
-}
-
-/// The current request's id, or an empty string outside a request.
-pub fn current_request_id() -> String {
-    REQUEST_ID.try_with(|id| id.as_str().to_owned()).unwrap_or_default()
-}
+pub use super::scope::current_request_id;
 
 /// One field that failed validation.
 #[derive(Object, Clone, Debug, PartialEq, Eq)]
@@ -189,17 +159,19 @@ impl From<Problem> for poem::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::app::http::scope::{RequestIdText, RequestScope};
+    use std::net::{IpAddr, Ipv4Addr};
 
     #[tokio::test]
     async fn problems_carry_the_request_id_and_round_retry_after_up() {
         let problem = Problem::rate_limited(Duration::from_millis(1_200));
         assert_eq!(problem.retry_after_seconds(), Some(2));
-        let body = REQUEST_ID.scope(RequestIdText::new("req-1").unwrap(), async { problem.body() }).await;
+        let scope = |id| RequestScope::new(RequestIdText::new(id).unwrap(), IpAddr::V4(Ipv4Addr::LOCALHOST));
+        let body = scope("req-1").run(async { problem.body() }).await;
         assert_eq!(body.request_id, "req-1");
         assert_eq!(body.kind, "/problems/rate_limited");
         assert_eq!(body.status, 429);
-        let response =
-            REQUEST_ID.scope(RequestIdText::new("req-2").unwrap(), async { Problem::internal().into_response() }).await;
+        let response = scope("req-2").run(async { Problem::internal().into_response() }).await;
         assert_eq!(response.content_type(), Some(PROBLEM_CONTENT_TYPE));
     }
 }

@@ -9,7 +9,7 @@
 
 use crate::app::config::ConnectionSettings;
 use hyper::server::conn::http1;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use poem::http::uri::Scheme;
 use poem::web::{LocalAddr, RemoteAddr};
 use poem::{Addr, Endpoint, Request, Response};
@@ -119,40 +119,37 @@ impl<E: Endpoint<Output = Response> + 'static> Connection<E> {
         let activity = Arc::new(Activity::new());
         let io = TokioIo::new(Watched { inner: stream, activity: activity.clone() });
         let (endpoint, local, remote) = (self.endpoint.clone(), self.local.clone(), self.remote.clone());
+        let serving = activity.clone();
         let service = hyper::service::service_fn(move |request| {
             let (endpoint, local, remote) = (endpoint.clone(), local.clone(), remote.clone());
+            let request_served = serving.request_begins();
             async move {
                 let request = Request::from((request, local, remote, Scheme::HTTP));
                 // Boxed: the middleware stack's future is kilobytes, and
                 // hyper moves the service's future several times per request.
                 let response = Box::pin(endpoint.get_response(request)).await;
+                drop(request_served);
                 Ok::<_, Infallible>(hyper::Response::from(response))
             }
         });
+        // No timer for hyper: its header-read timeout arms and disarms a
+        // timer for every request. The clock below keeps both limits
+        // instead, from counts the requests only increment.
         let mut builder = http1::Builder::new();
-        builder
-            .timer(TokioTimer::new())
-            .header_read_timeout(self.limits.header_read_timeout)
-            .keep_alive(self.limits.idle_timeout.is_some());
+        builder.header_read_timeout(None).keep_alive(self.limits.idle_timeout.is_some());
         let connection = builder.serve_connection(io, service);
         tokio::pin!(connection);
-        let idle_timeout = self.limits.idle_timeout.unwrap_or(Duration::MAX);
-        // Checked every quarter of the timeout: an idle connection closes
-        // between one and one and a quarter timeouts after its last byte.
-        let step = (idle_timeout / IDLE_CHECKS).max(Duration::from_millis(1));
-        let (mut seen, mut quiet) = (activity.moves(), Duration::ZERO);
+        let mut clock = Clock::new(self.limits.header_read_timeout, self.limits.idle_timeout, &activity);
         loop {
             tokio::select! {
                 _ = connection.as_mut() => return,
                 _ = self.shutting_down.changed() => break,
-                () = tokio::time::sleep(step) => {
-                    let moves = activity.moves();
-                    quiet = if moves == seen { quiet.saturating_add(step) } else { Duration::ZERO };
-                    seen = moves;
-                    if quiet >= idle_timeout {
-                        break;
-                    }
-                }
+                () = tokio::time::sleep(clock.step) => match clock.tick(&activity) {
+                    Verdict::Open => {}
+                    // Nothing in flight: there is nothing to answer.
+                    Verdict::HeadersTooSlow => return,
+                    Verdict::Idle => break,
+                },
             }
         }
         // Answers what is in flight, then closes; a connection with nothing
@@ -162,27 +159,122 @@ impl<E: Endpoint<Output = Response> + 'static> Connection<E> {
     }
 }
 
-/// How many times per idle timeout a connection is checked for activity.
-const IDLE_CHECKS: u32 = 4;
+/// How many times per timeout a connection is checked.
+const CHECKS_PER_TIMEOUT: u32 = 4;
 
-/// How many times a connection has moved bytes: a count, not a time, so
-/// the reads and writes of every request read no clock; the idle check
-/// compares it between its own ticks.
+/// What a connection's clock says at a tick.
+#[derive(Debug, PartialEq, Eq)]
+enum Verdict {
+    Open,
+    /// No request is being answered, and since the previous response (or
+    /// the connection's start) no request has begun and no byte has been
+    /// written for the header-read timeout: headers trickling in, or none
+    /// coming on a kept-alive connection.
+    HeadersTooSlow,
+    /// No byte has moved either way for the idle timeout.
+    Idle,
+}
+
+/// The two timeouts of a connection, kept by ticks of a quarter of the
+/// shorter one: each limit is enforced between one and one and a quarter
+/// times its length after the connection went quiet.
+struct Clock {
+    step: Duration,
+    header_read_timeout: Duration,
+    idle_timeout: Duration,
+    moves: u64,
+    quiet: Duration,
+    progress: u64,
+    waiting: Duration,
+}
+
+impl Clock {
+    fn new(header_read_timeout: Duration, idle_timeout: Option<Duration>, activity: &Activity) -> Self {
+        let idle_timeout = idle_timeout.unwrap_or(Duration::MAX);
+        let step = (header_read_timeout.min(idle_timeout) / CHECKS_PER_TIMEOUT).max(Duration::from_millis(1));
+        Self {
+            step,
+            header_read_timeout,
+            idle_timeout,
+            moves: activity.moves(),
+            quiet: Duration::ZERO,
+            progress: activity.progress(),
+            waiting: Duration::ZERO,
+        }
+    }
+
+    fn tick(&mut self, activity: &Activity) -> Verdict {
+        let moves = activity.moves();
+        self.quiet = if moves == self.moves { self.quiet.saturating_add(self.step) } else { Duration::ZERO };
+        self.moves = moves;
+        let progress = activity.progress();
+        let stalled = progress == self.progress && !activity.serving();
+        self.waiting = if stalled { self.waiting.saturating_add(self.step) } else { Duration::ZERO };
+        self.progress = progress;
+        if self.waiting >= self.header_read_timeout {
+            Verdict::HeadersTooSlow
+        } else if self.quiet >= self.idle_timeout {
+            Verdict::Idle
+        } else {
+            Verdict::Open
+        }
+    }
+}
+
+/// What a connection has done, in counts, not times, so that the reads,
+/// writes and requests of every request read no clock; the [`Clock`]
+/// compares them between its own ticks.
 struct Activity {
+    /// Reads and writes that moved bytes.
     moves: AtomicU64,
+    /// Writes that moved bytes, and requests that began: what ends a wait
+    /// for headers.
+    progress: AtomicU64,
+    /// Requests begun and not yet answered.
+    serving: AtomicU64,
 }
 
 impl Activity {
     fn new() -> Self {
-        Self { moves: AtomicU64::new(0) }
+        Self { moves: AtomicU64::new(0), progress: AtomicU64::new(0), serving: AtomicU64::new(0) }
     }
 
-    fn touch(&self) {
+    fn read(&self) {
         self.moves.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn wrote(&self) {
+        self.moves.fetch_add(1, Ordering::Relaxed);
+        self.progress.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A request's headers are in: it is being answered until the guard
+    /// drops.
+    fn request_begins(self: &Arc<Self>) -> Serving {
+        self.progress.fetch_add(1, Ordering::Relaxed);
+        self.serving.fetch_add(1, Ordering::Relaxed);
+        Serving(self.clone())
     }
 
     fn moves(&self) -> u64 {
         self.moves.load(Ordering::Relaxed)
+    }
+
+    fn progress(&self) -> u64 {
+        self.progress.load(Ordering::Relaxed)
+    }
+
+    fn serving(&self) -> bool {
+        self.serving.load(Ordering::Relaxed) > 0
+    }
+}
+
+/// A request being answered; see [`Activity::request_begins`].
+struct Serving(Arc<Activity>);
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        self.0.serving.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -197,7 +289,7 @@ impl AsyncRead for Watched {
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
         if buf.filled().len() > before {
-            self.activity.touch();
+            self.activity.read();
         }
         polled
     }
@@ -207,7 +299,7 @@ impl AsyncWrite for Watched {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
         if matches!(polled, Poll::Ready(Ok(written)) if written > 0) {
-            self.activity.touch();
+            self.activity.wrote();
         }
         polled
     }
@@ -233,5 +325,60 @@ mod tests {
         let problem: serde_json::Value = serde_json::from_str(body).unwrap();
         assert_eq!((problem["status"].as_u64(), problem["request_id"].as_str()), (Some(503), Some("abc")));
         assert_eq!(problem["code"], "service_unavailable");
+    }
+
+    fn ticks_until_verdict(clock: &mut Clock, activity: &Activity, each_tick: impl Fn(&Activity)) -> (u32, Verdict) {
+        for tick in 1..=1_000 {
+            each_tick(activity);
+            let verdict = clock.tick(activity);
+            if verdict != Verdict::Open {
+                return (tick, verdict);
+            }
+        }
+        (1_000, Verdict::Open)
+    }
+
+    fn clock(activity: &Activity) -> Clock {
+        Clock::new(Duration::from_secs(10), Some(Duration::from_secs(20)), activity)
+    }
+
+    #[test]
+    fn headers_trickling_in_are_cut_off_at_the_header_timeout() {
+        let activity = Activity::new();
+        let mut clock = clock(&activity);
+        assert_eq!(clock.step, Duration::from_millis(2_500));
+        // A byte of head every tick moves bytes, so the connection is not
+        // idle, but no request begins and nothing is written.
+        assert_eq!(ticks_until_verdict(&mut clock, &activity, Activity::read), (4, Verdict::HeadersTooSlow));
+    }
+
+    #[test]
+    fn a_request_being_answered_or_a_response_being_read_is_not_a_slow_head() {
+        let activity = Arc::new(Activity::new());
+        let mut clock = clock(&activity);
+        let serving = activity.request_begins();
+        // A slow handler: nothing moves, and only the idle timeout applies.
+        assert_eq!(ticks_until_verdict(&mut clock, &activity, |_| {}), (8, Verdict::Idle));
+        drop(serving);
+        // A client reading a long response slowly keeps the connection.
+        let mut clock = self::clock(&activity);
+        assert_eq!(ticks_until_verdict(&mut clock, &activity, Activity::wrote), (1_000, Verdict::Open));
+    }
+
+    #[test]
+    fn a_kept_alive_connection_waits_for_its_next_head_from_its_last_response() {
+        let activity = Arc::new(Activity::new());
+        let mut clock = clock(&activity);
+        drop(activity.request_begins());
+        activity.wrote();
+        assert_eq!(clock.tick(&activity), Verdict::Open);
+        assert_eq!(ticks_until_verdict(&mut clock, &activity, |_| {}), (4, Verdict::HeadersTooSlow));
+    }
+
+    #[test]
+    fn without_keep_alive_only_the_header_timeout_sets_the_pace() {
+        let activity = Activity::new();
+        let clock = Clock::new(Duration::from_secs(1), None, &activity);
+        assert_eq!(clock.step, Duration::from_millis(250));
     }
 }

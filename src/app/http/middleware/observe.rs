@@ -3,6 +3,7 @@
 //! access-log line, in the request's span. The `route` label is the route
 //! template, or `unmatched`: a raw path must never become a label.
 
+use crate::app::http::scope::named_operation;
 use crate::ports::MetricsSink;
 use poem::http::StatusCode;
 use poem::{Endpoint, Middleware, PathPattern, Request, Response};
@@ -63,7 +64,8 @@ impl<E: Endpoint<Output = Response>> Endpoint for ObserveEndpoint<E> {
 /// The route template for metrics and logs, `{id}` style; `unmatched`
 /// for requests no route took, so raw paths never become labels.
 fn route_template<'a>(response: &Response, templates: &'a HashMap<String, String>) -> Cow<'a, str> {
-    if let Some(template) = response.data::<OperationId>().and_then(|id| templates.get(id.0)) {
+    let operation = named_operation().or_else(|| response.data::<OperationId>().map(|id| id.0));
+    if let Some(template) = operation.and_then(|id| templates.get(id)) {
         return Cow::Borrowed(template);
     }
     let pattern =

@@ -26,8 +26,8 @@
 //! never hear `429`.
 
 use crate::app::http::problem::Problem;
+use crate::app::http::scope::current_client;
 use crate::app::http::state::AppState;
-use crate::app::http::ClientIp;
 use crate::core::limits::{limited_network, limited_site, Decision, NETWORKS_PER_SITE};
 use crate::core::token::{Principal, TokenError};
 use crate::core::user::UserId;
@@ -236,7 +236,7 @@ impl<E: Endpoint<Output = Response>> Endpoint for RateLimitEndpoint<E> {
         if req.method() == Method::OPTIONS || req.uri().path() == UNLIMITED_PATH {
             return Box::pin(self.inner.call(req)).await;
         }
-        let client = req.extensions().get::<ClientIp>().map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |client| client.0);
+        let client = current_client().map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |client| client.0);
         let limits = Limits { state: self.state.clone(), client, decision: Arc::default() };
         req.extensions_mut().insert(limits.clone());
         let api_path = req.uri().path().starts_with("/v1/");
