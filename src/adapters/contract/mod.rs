@@ -9,8 +9,10 @@
 //! own `#[tokio::test]`s, on a multi-threaded runtime so the races are real.
 //!
 //! One module per port: [`users_contract`], [`sessions_contract`],
-//! [`revocations_contract`], [`audit_contract`] and [`mfa_contract`].
+//! [`revocations_contract`], [`audit_contract`] and [`mfa_contract`]; and
+//! [`abandoned_writes_contract`], for writes their caller drops part-way.
 
+mod abandoned;
 mod account_tokens;
 mod audit;
 mod epochs;
@@ -20,6 +22,7 @@ mod session_list;
 mod sessions;
 mod users;
 
+pub use abandoned::abandoned_writes_contract;
 pub use account_tokens::account_tokens_contract;
 pub use audit::audit_contract;
 pub use mfa::mfa_contract;

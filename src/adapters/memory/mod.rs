@@ -309,6 +309,11 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn memory_store_survives_abandoned_writes() {
+        contract::abandoned_writes_contract(Arc::new(MemoryStore::new())).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn memory_store_keeps_the_sessions_contract() {
         let store = Arc::new(MemoryStore::new());
         contract::sessions_contract(store.as_ref(), store.clone()).await;

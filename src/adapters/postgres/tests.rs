@@ -56,6 +56,12 @@ async fn postgres_store_keeps_the_users_contract() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_store_survives_abandoned_writes() {
+    let (store, _url, _guard) = fresh_store!();
+    contract::abandoned_writes_contract(Arc::new(store)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_store_keeps_the_sessions_contract() {
     let (store, _url, _guard) = fresh_store!();
     let store = Arc::new(store);

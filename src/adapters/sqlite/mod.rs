@@ -27,7 +27,10 @@ use anyhow::{anyhow, Context as _};
 use async_trait::async_trait;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::{Connection as _, TransactionManager as _};
+use std::future::Future;
 use std::path::Path;
+use std::pin::Pin;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -75,12 +78,14 @@ pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<SqliteSt
             .min_connections(1)
             .idle_timeout(None)
             .max_lifetime(None)
+            .after_release(released_clean)
             .connect_with(options)
             .await
     } else {
         create_parent_directory(options.get_filename())?;
         SqlitePoolOptions::new()
             .max_connections(max_connections.max(1))
+            .after_release(released_clean)
             .connect_with(options.journal_mode(SqliteJournalMode::Wal))
             .await
     }
@@ -164,9 +169,47 @@ pub(super) fn repo_error(error: sqlx::Error) -> RepoError {
 impl SqliteStore {
     /// Starts a transaction that holds the write lock from its first
     /// statement, so what it reads cannot change before it writes.
+    ///
+    /// Begun in a task of its own, which runs to the end even when the
+    /// caller is dropped: sqlx's SQLite driver counts a custom `BEGIN` as
+    /// open before it checks it, and a caller dropped between the two left
+    /// no transaction to roll back, so the connection went back to the pool
+    /// holding the write lock. A transaction begun for a caller that is gone
+    /// now drops in the task, which rolls it back.
     pub(super) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, RepoError> {
-        self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(repo_error)
+        let pool = self.pool.clone();
+        match tokio::spawn(async move { pool.begin_with("BEGIN IMMEDIATE").await }).await {
+            Ok(begun) => begun.map_err(repo_error),
+            Err(failed) => Err(RepoError::Unexpected(anyhow::Error::new(failed).context("beginning a transaction"))),
+        }
     }
+}
+
+/// Whether a connection coming back to the pool may be lent again: only
+/// with no transaction open. A transaction dropped by its owner is rolled
+/// back by a command its connection may not have run yet; one still open
+/// once it has (a rollback that failed) is rolled back here, and a
+/// connection that cannot be is closed rather than lent out holding
+/// SQLite's one write lock.
+fn released_clean(
+    connection: &mut sqlx::SqliteConnection,
+    _: sqlx::pool::PoolConnectionMetadata,
+) -> Pin<Box<dyn Future<Output = Result<bool, sqlx::Error>> + Send + '_>> {
+    type Transactions = <sqlx::Sqlite as sqlx::Database>::TransactionManager;
+    Box::pin(async move {
+        if Transactions::get_transaction_depth(connection) == 0 {
+            return Ok(true);
+        }
+        // Runs after every command already queued, the rollback included.
+        connection.ping().await?;
+        if Transactions::get_transaction_depth(connection) > 0 {
+            tracing::warn!("a pooled SQLite connection came back inside a transaction; rolling it back");
+            while Transactions::get_transaction_depth(connection) > 0 {
+                Transactions::rollback(connection).await?;
+            }
+        }
+        Ok(true)
+    })
 }
 
 #[cfg(test)]
@@ -190,6 +233,12 @@ mod tests {
     async fn sqlite_store_keeps_the_users_contract() {
         let (store, _directory) = fresh_store().await;
         contract::users_contract(&store).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn sqlite_store_survives_abandoned_writes() {
+        let (store, _directory) = fresh_store().await;
+        contract::abandoned_writes_contract(Arc::new(store)).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -232,6 +281,8 @@ mod tests {
         let store = Arc::new(connect("sqlite::memory:", 8).await.expect("an in-memory database"));
         contract::sessions_contract(store.as_ref(), store.clone()).await;
         contract::revocations_contract(store.as_ref()).await;
+        let store = Arc::new(connect("sqlite::memory:", 8).await.expect("an in-memory database"));
+        contract::abandoned_writes_contract(store).await;
     }
 
     #[tokio::test]

@@ -195,12 +195,10 @@ macro_rules! endpoint_errors {
                 match problem.status.as_u16() {
                     $( $status => Self::$variant(problem.body()), )*
                     $($( $rstatus => Self::$rvariant(problem.body(), problem.retry_after_seconds()), )*)?
+                    500 => Self::Internal(problem.body()),
                     other => {
-                        tracing::error!(
-                            status = other,
-                            code = problem.code.as_str(),
-                            "problem status not declared for this endpoint"
-                        );
+                        let code = problem.code.as_str();
+                        tracing::error!(status = other, code, "problem status not declared for this endpoint");
                         Self::Internal($crate::app::http::problem::Problem::internal().body())
                     }
                 }
