@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use portcullis::app::http::middleware::request_id::is_valid_request_id;
+use portcullis::app::http::middleware::request_scope::is_valid_request_id;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(id) = std::str::from_utf8(data) else { return };
