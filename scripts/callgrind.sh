@@ -12,6 +12,9 @@
 #   bash scripts/callgrind.sh bare healthz verify
 #   SMALL=500 LARGE=2500 bash scripts/callgrind.sh verify
 #   REPEAT=1 bash scripts/callgrind.sh healthz      # one pair of runs, not three
+#   KEEP=/tmp/cg REPEAT=1 bash scripts/callgrind.sh healthz
+#       # keeps each run's callgrind.out there (ROUTE-COUNT.out), so that
+#       # callgrind_annotate on the two shows where a request's cost goes
 #
 # The smaller run is held open as long as the larger one took, so the work
 # the service does on timers (the revocation feed is read every second, in
@@ -22,7 +25,8 @@
 # REPEAT times (3) and the median printed, with every run's figure beside
 # it.
 #
-# Routes: bare (the bare poem handler, examples/bare_poem.rs), healthz,
+# Routes: bare (the bare poem handler, examples/bare_poem.rs), bare-healthz
+# (the bare poem's copy of Portcullis's /healthz answer, from constants), healthz,
 # verify (one token again and again), verify-fresh (every token checked for
 # the first time; its set-up refreshes LARGE times, so it takes minutes and
 # is not in the default list), me (SQLite), me-postgres (needs TEST_DATABASE_URL), refresh,
@@ -40,7 +44,7 @@ BCRYPT_LARGE=${BCRYPT_LARGE:-250}
 PORT=${PORT:-18090}
 PG_URL=${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}
 routes=("$@")
-[ ${#routes[@]} -gt 0 ] || routes=(bare healthz verify me me-postgres refresh register login)
+[ ${#routes[@]} -gt 0 ] || routes=(bare bare-healthz healthz verify me me-postgres refresh register login)
 
 if [ "${SKIP_BUILD:-}" != 1 ]; then
   cargo build --release --quiet --features postgres --bin portcullis --example bare_poem
@@ -66,7 +70,7 @@ count_run() {
     database="$base/portcullis_callgrind"
   fi
   local program=(./target/release/portcullis)
-  [ "$route" = bare ] && program=(./target/release/examples/bare_poem "127.0.0.1:$PORT")
+  case $route in bare | bare-healthz) program=(./target/release/examples/bare_poem "127.0.0.1:$PORT") ;; esac
   PORTCULLIS_BIND="127.0.0.1:$PORT" \
   DATABASE_URL="$database" \
   PORTCULLIS_JWT_KEYS="callgrind-signing-key-0123456789-abcdefghijkl" \
@@ -83,6 +87,7 @@ count_run() {
   listening || { echo "$route: the server did not start" >&2; cat "$work/server.log" >&2; exit 1; }
   local client_route=$route
   [ "$route" = me-postgres ] && client_route=me
+  [ "$route" = bare-healthz ] && client_route=healthz
   FRESH_TOKENS=$LARGE python3 scripts/bench_client.py "127.0.0.1:$PORT" "$client_route" "$count"
   local left
   left=$(awk -v hold="$hold" -v started="$started" -v now="$EPOCHREALTIME" 'BEGIN { print hold - (now - started) }')
@@ -91,6 +96,7 @@ count_run() {
   kill -TERM "$server"
   wait "$server" || true
   server=
+  [ -z "${KEEP:-}" ] || { mkdir -p "$KEEP"; cp "$out" "$KEEP/$route-$count.out"; }
   awk '/^(summary|totals):/ {print $2; exit}' "$out"
 }
 

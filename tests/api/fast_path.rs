@@ -80,3 +80,51 @@ async fn the_fast_routes_answer_as_the_router_does() {
         assert_eq!(answer, seen(&router, get(verify, token)).await);
     }
 }
+
+/// `GET /healthz` is answered in front of the middleware
+/// (`portcullis::app::http::health_lane`): with the stack's headers, HSTS
+/// and CORS included, the caller's id, and the same metric.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_health_lane_answers_as_the_stack_does() {
+    let origin = "https://app.example.com";
+    let app =
+        spawn_app_with(&[("PORTCULLIS_HSTS_MAX_AGE_SECONDS", "600"), ("PORTCULLIS_CORS_ALLOWED_ORIGINS", origin)])
+            .await;
+    let state = app.running.as_ref().expect("a running service").state.clone();
+    let lane = portcullis::app::http::routes(state.clone());
+    let stack = portcullis::app::http::routes_through_the_router(state);
+    let probes = "http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"}";
+    let counted_before = app.metric_value(probes).await;
+
+    let with = |name: &str, value: &str| Request::builder().uri_str("/healthz").header(name, value).finish();
+    let requests = || {
+        [
+            get("/healthz", None),
+            get("/healthz?verbose=1", None),
+            with("origin", origin),
+            with("origin", "https://elsewhere.example"),
+            with("x-request-id", "probe-1"),
+            with("content-length", "0"),
+            Request::builder().method(Method::HEAD).uri_str("/healthz").finish(),
+        ]
+    };
+    for (from_lane, from_stack) in requests().into_iter().zip(requests()) {
+        let described = format!("{} {}", from_lane.method(), from_lane.uri());
+        let answer = seen(&lane, from_lane).await;
+        assert_eq!(answer.status, 200, "{described}: {answer:?}");
+        assert_eq!(answer, seen(&stack, from_stack).await, "{described}");
+    }
+    let plain = seen(&lane, get("/healthz", None)).await;
+    let header = |name: &str| plain.headers.iter().find(|(known, _)| known == name).map(|(_, value)| value.clone());
+    assert_eq!(header("strict-transport-security").as_deref(), Some("max-age=600; includeSubDomains"));
+    assert_eq!(header("x-frame-options").as_deref(), Some("DENY"));
+
+    let echoed = lane.get_response(with("x-request-id", "probe-2")).await;
+    assert_eq!(echoed.headers()["x-request-id"], "probe-2");
+    let replaced = lane.get_response(with("x-request-id", "not a valid id")).await;
+    let fresh = replaced.headers()["x-request-id"].to_str().unwrap();
+    assert!(uuid::Uuid::parse_str(fresh).is_ok(), "{fresh}");
+
+    // Six GETs from each above, one more plain and two with ids.
+    assert_eq!(app.metric_value(probes).await, counted_before + 12.0 + 3.0, "the lane counts as the stack does");
+}

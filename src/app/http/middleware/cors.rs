@@ -113,7 +113,13 @@ fn preflight_answer(origin: &str) -> Response {
 }
 
 fn vary(response: &mut Response) {
-    response.headers_mut().append(VARY, HeaderValue::from_static(VARY_ON));
+    vary_headers(response.headers_mut());
+}
+
+/// The `Vary` that every answer carries when CORS is configured: its
+/// CORS headers depend on these request headers.
+pub(crate) fn vary_headers(headers: &mut HeaderMap) {
+    headers.append(VARY, HeaderValue::from_static(VARY_ON));
 }
 
 #[cfg(test)]

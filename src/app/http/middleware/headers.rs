@@ -5,6 +5,7 @@
 //! RFC 9110 requires on a `405`.
 
 use poem::http::header::{self, HeaderValue};
+use poem::http::HeaderMap;
 use poem::http::StatusCode;
 use poem::{Endpoint, Middleware, Request, Response};
 
@@ -83,9 +84,7 @@ impl<E: Endpoint<Output = Response>> Middleware<E> for Headers {
     type Output = HeadersEndpoint<E>;
 
     fn transform(&self, inner: E) -> Self::Output {
-        let strict_transport = self
-            .hsts_max_age_seconds
-            .and_then(|max_age| HeaderValue::from_str(&format!("max-age={max_age}; includeSubDomains")).ok());
+        let strict_transport = strict_transport(self.hsts_max_age_seconds);
         HeadersEndpoint { allowed: self.allowed.clone(), strict_transport, inner }
     }
 }
@@ -110,24 +109,34 @@ impl<E: Endpoint<Output = Response>> Endpoint for HeadersEndpoint<E> {
         let path = uri.path();
         let not_allowed = response.status() == StatusCode::METHOD_NOT_ALLOWED;
         let headers = response.headers_mut();
-        headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-        headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-        if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
-            headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(API_CSP));
-        }
-        if path.starts_with("/v1/") {
-            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        }
+        decorate(headers, path, self.strict_transport.as_ref());
         if not_allowed && !headers.contains_key(header::ALLOW) {
             if let Some(value) = self.allowed.header_for(path).and_then(|allow| HeaderValue::from_str(&allow).ok()) {
                 headers.insert(header::ALLOW, value);
             }
         }
-        if let Some(value) = &self.strict_transport {
-            headers.insert(header::STRICT_TRANSPORT_SECURITY, value.clone());
-        }
         Ok(response)
+    }
+}
+
+/// The `Strict-Transport-Security` value for a configured max-age.
+pub(crate) fn strict_transport(max_age_seconds: Option<u32>) -> Option<HeaderValue> {
+    max_age_seconds.and_then(|max_age| HeaderValue::from_str(&format!("max-age={max_age}; includeSubDomains")).ok())
+}
+
+/// The security, cache and HSTS headers of an answer to `path`.
+pub(crate) fn decorate(headers: &mut HeaderMap, path: &str, strict_transport: Option<&HeaderValue>) {
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(API_CSP));
+    }
+    if path.starts_with("/v1/") {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    if let Some(value) = strict_transport {
+        headers.insert(header::STRICT_TRANSPORT_SECURITY, value.clone());
     }
 }
 

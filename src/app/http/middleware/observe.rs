@@ -49,16 +49,17 @@ impl<E: Endpoint<Output = Response>> Endpoint for ObserveEndpoint<E> {
         let response = self.inner.call(req).await?;
         let route = route_template(&response, &self.templates);
         let status = response.status();
-        let elapsed = started.elapsed();
-        self.metrics.http_request(method.as_str(), &route, status.as_u16(), elapsed.as_secs_f64());
-        tracing::info!(
-            route = %route,
-            status = status.as_u16(),
-            latency_ms = elapsed.as_secs_f64() * 1000.0,
-            "request finished"
-        );
+        finished(&*self.metrics, method.as_str(), &route, status.as_u16(), started);
         Ok(response)
     }
+}
+
+/// Records a request that has its answer: its samples, and its access-log
+/// line in the current (request) span.
+pub(crate) fn finished(metrics: &dyn MetricsSink, method: &str, route: &str, status: u16, started: Instant) {
+    let elapsed = started.elapsed();
+    metrics.http_request(method, route, status, elapsed.as_secs_f64());
+    tracing::info!(route = %route, status, latency_ms = elapsed.as_secs_f64() * 1000.0, "request finished");
 }
 
 /// The route template for metrics and logs, `{id}` style; `unmatched`

@@ -56,38 +56,54 @@ pub struct RequestScopeEndpoint<E> {
     inner: E,
 }
 
-impl<E> RequestScopeEndpoint<E> {
-    fn client(&self, req: &Request) -> IpAddr {
-        let peer = req.remote_addr().as_socket_addr().map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), std::net::SocketAddr::ip);
-        let Some(name) = self.header.name() else {
-            return peer;
-        };
-        // A line that is not text is kept as an element no hop can vouch for.
-        let values: Vec<&str> =
-            req.headers().get_all(name).iter().map(|value| value.to_str().unwrap_or("unknown")).collect();
-        client_ip(peer, self.header, &values, &self.trusted_proxies)
-    }
+/// The client address of a request: the socket peer, or what a trusted
+/// proxy says in the one configured header.
+pub(crate) fn resolve_client(req: &Request, header: ClientIpHeader, trusted_proxies: &[IpNet]) -> IpAddr {
+    let peer = req.remote_addr().as_socket_addr().map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), std::net::SocketAddr::ip);
+    let Some(name) = header.name() else {
+        return peer;
+    };
+    // A line that is not text is kept as an element no hop can vouch for.
+    let values: Vec<&str> =
+        req.headers().get_all(name).iter().map(|value| value.to_str().unwrap_or("unknown")).collect();
+    client_ip(peer, header, &values, trusted_proxies)
+}
+
+/// The request's id as its `X-Request-ID` header value: the caller's when
+/// it is well formed (plain ASCII, so it goes back as it came), otherwise
+/// a fresh UUID v4.
+pub(crate) fn request_id_header(req: &Request) -> HeaderValue {
+    let supplied = req.headers().get(&X_REQUEST_ID).filter(|value| value.to_str().is_ok_and(is_valid_request_id));
+    supplied.cloned().unwrap_or_else(fresh_request_id)
+}
+
+/// The request's span, which every log line of the request is in.
+pub(crate) fn request_span(request_id: &str, method: &str, client: IpAddr) -> tracing::Span {
+    let method = logged_method(method);
+    tracing::info_span!("request", request_id = %request_id, method = %method, client_ip = %client)
+}
+
+/// Sets the `X-Request-ID` of an answer.
+pub(crate) fn answer_with_id(response: &mut Response, id: HeaderValue) {
+    response.headers_mut().insert(X_REQUEST_ID.clone(), id);
 }
 
 impl<E: Endpoint<Output = Response>> Endpoint for RequestScopeEndpoint<E> {
     type Output = Response;
 
     async fn call(&self, req: Request) -> poem::Result<Response> {
-        let client = self.client(&req);
-        let supplied = req.headers().get(&X_REQUEST_ID).filter(|value| value.to_str().is_ok_and(is_valid_request_id));
-        // A valid id is plain ASCII: its header value goes back as it came.
-        let header = supplied.cloned().unwrap_or_else(fresh_request_id);
+        let client = resolve_client(&req, self.header, &self.trusted_proxies);
+        let header = request_id_header(&req);
         let request_id = header.to_str().unwrap_or_default();
         let text = RequestIdText::new(request_id).unwrap_or_else(|| RequestIdText::new("").expect("empty fits"));
-        let method = logged_method(req.method().as_str());
-        let span = tracing::info_span!("request", request_id = %request_id, method = %method, client_ip = %client);
+        let span = request_span(request_id, req.method().as_str(), client);
         // Boxed before it is wrapped: the scope and the span each take the
         // future by value, and the stack inside is kilobytes, copied whole
         // at every move (three copies per request, most of the memcpy a
         // profile showed). A pointer moves instead.
         let inner = Box::pin(self.inner.call(req));
         let mut response = RequestScope::new(text, client).run(inner).instrument(span).await?;
-        response.headers_mut().insert(X_REQUEST_ID.clone(), header);
+        answer_with_id(&mut response, header);
         Ok(response)
     }
 }
