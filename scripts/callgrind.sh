@@ -26,7 +26,8 @@
 # it.
 #
 # Routes: bare (the bare poem handler, examples/bare_poem.rs), bare-healthz
-# (the bare poem's copy of Portcullis's /healthz answer, from constants), healthz,
+# and bare-verify (the bare poem's copies of Portcullis's /healthz and
+# verify answers, from constants, sent the same requests), healthz,
 # verify (one token again and again), verify-fresh (every token checked for
 # the first time; its set-up refreshes LARGE times, so it takes minutes and
 # is not in the default list), me (SQLite), me-postgres (needs TEST_DATABASE_URL), refresh,
@@ -44,7 +45,7 @@ BCRYPT_LARGE=${BCRYPT_LARGE:-250}
 PORT=${PORT:-18090}
 PG_URL=${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}
 routes=("$@")
-[ ${#routes[@]} -gt 0 ] || routes=(bare bare-healthz healthz verify me me-postgres refresh register login)
+[ ${#routes[@]} -gt 0 ] || routes=(bare bare-healthz bare-verify healthz verify me me-postgres refresh register login)
 
 if [ "${SKIP_BUILD:-}" != 1 ]; then
   cargo build --release --quiet --features postgres --bin portcullis --example bare_poem
@@ -70,7 +71,7 @@ count_run() {
     database="$base/portcullis_callgrind"
   fi
   local program=(./target/release/portcullis)
-  case $route in bare | bare-healthz) program=(./target/release/examples/bare_poem "127.0.0.1:$PORT") ;; esac
+  case $route in bare | bare-healthz | bare-verify) program=(./target/release/examples/bare_poem "127.0.0.1:$PORT") ;; esac
   PORTCULLIS_BIND="127.0.0.1:$PORT" \
   DATABASE_URL="$database" \
   PORTCULLIS_JWT_KEYS="callgrind-signing-key-0123456789-abcdefghijkl" \

@@ -5,7 +5,10 @@
 # of each round's ratio to its baseline measured in that same round:
 #
 # - bare poem (`GET /` of examples/bare_poem.rs) for /healthz,
-#   /v1/auth/verify, /v1/users/me on SQLite and refresh;
+#   /v1/auth/verify, /v1/users/me on SQLite and refresh, and for bare
+#   poem's copies of the /healthz and verify exchanges (the same request
+#   and answer bytes, from constants: what the size of the exchange alone
+#   costs);
 # - pgbench's rate for the very primary-key lookup of /v1/users/me
 #   (prepared, on the same database, same client count as the pool) for
 #   /v1/users/me on Postgres;
@@ -169,12 +172,14 @@ run_pgbench() { # prints "tps p99-ms 0"
 }
 
 base="http://127.0.0.1:$SQLITE_PORT"
-targets=(bare healthz verify me_sqlite refresh login register)
+targets=(bare bare_healthz bare_verify healthz verify me_sqlite refresh login register)
 [ "$POSTGRES" = 1 ] && targets+=(pgbench me_postgres)
 for round in $(seq 1 "$ROUNDS"); do
   for target in "${targets[@]}"; do
     case $target in
       bare) result=$(run_wrk "http://127.0.0.1:$BARE_PORT/") ;;
+      bare_healthz) result=$(run_wrk "http://127.0.0.1:$BARE_PORT/healthz") ;;
+      bare_verify) result=$(run_wrk -H "Authorization: Bearer $token" "http://127.0.0.1:$BARE_PORT/v1/auth/verify") ;;
       healthz) result=$(run_wrk "$base/healthz") ;;
       verify) result=$(run_wrk -H "Authorization: Bearer $token" "$base/v1/auth/verify") ;;
       me_sqlite) result=$(run_wrk -H "Authorization: Bearer $token" "$base/v1/users/me") ;;
@@ -212,10 +217,13 @@ awk -v cores="$(nproc)" '
     return (n % 2) ? values[(n + 1) / 2] : (values[n / 2] + values[n / 2 + 1]) / 2
   }
   END {
-    split("bare healthz verify me_sqlite refresh pgbench me_postgres login register single_login", order, " ")
+    split("bare bare_healthz bare_verify healthz verify me_sqlite refresh pgbench me_postgres login register single_login", order, " ")
+    base["bare_healthz"] = "bare"; base["bare_verify"] = "bare"
     base["healthz"] = "bare"; base["verify"] = "bare"; base["me_sqlite"] = "bare"; base["refresh"] = "bare"
     base["me_postgres"] = "pgbench"; base["login"] = "limit"; base["register"] = "limit"
-    name["bare"] = "bare poem `GET /`"; name["healthz"] = "`GET /healthz`"; name["verify"] = "`GET /v1/auth/verify`"
+    name["bare"] = "bare poem `GET /`"
+    name["bare_healthz"] = "bare poem, `/healthz`\x27s exchange from constants"
+    name["bare_verify"] = "bare poem, verify\x27s exchange from constants"; name["healthz"] = "`GET /healthz`"; name["verify"] = "`GET /v1/auth/verify`"
     name["me_sqlite"] = "`GET /v1/users/me`, SQLite"; name["refresh"] = "`POST /v1/auth/refresh`, SQLite"
     name["pgbench"] = "pgbench, the same lookup"; name["me_postgres"] = "`GET /v1/users/me`, Postgres"
     name["login"] = "`POST /v1/auth/login`"; name["register"] = "`POST /v1/auth/register`"

@@ -61,6 +61,10 @@ async fn no_password_token_or_key_appears_in_the_logs() {
         .await
         .unwrap();
     let access = refreshed["access_token"].as_str().unwrap().to_owned();
+    // A gateway's check, answered in front of the middleware.
+    let checked =
+        client.get(format!("{base}/v1/auth/verify")).bearer_auth(&access).header("x-request-id", "log-trace-0003");
+    assert_eq!(checked.send().await.unwrap().status(), 200);
     let changed = client
         .put(format!("{base}/v1/users/me/password"))
         .bearer_auth(&access)
@@ -127,6 +131,12 @@ async fn no_password_token_or_key_appears_in_the_logs() {
     };
     assert_eq!(keys(probe), keys(finished), "a probe's line has the fields of any other: {probe}");
     assert_eq!(probe["target"], finished["target"]);
+    let check = lines
+        .iter()
+        .find(|line| line["span"]["request_id"] == "log-trace-0003" && line["message"] == "request finished")
+        .expect("a gateway check's access-log line carries its id");
+    assert_eq!((&check["route"], &check["status"]), (&json!("/v1/auth/verify"), &json!(200)));
+    assert_eq!(keys(check), keys(finished), "{check}");
     let starting =
         lines.iter().find(|line| line["message"] == "starting portcullis").expect("the start-up line is logged");
     for (field, adapter) in

@@ -1,6 +1,8 @@
-//! `/healthz` and `/v1/auth/verify` are answered beside the poem-openapi
-//! router (`portcullis::app::http::fast`); their answers, headers and
-//! metric labels are the router's, whatever the request.
+//! `/healthz` and `/v1/auth/verify` are answered in front of the
+//! middleware (`portcullis::app::http::lane`) and, when the lane passes
+//! them on, beside the poem-openapi router (`portcullis::app::http::fast`);
+//! their answers, headers and metric labels are the router's, whatever the
+//! request.
 
 use crate::helpers::*;
 use poem::http::Method;
@@ -81,9 +83,9 @@ async fn the_fast_routes_answer_as_the_router_does() {
     }
 }
 
-/// `GET /healthz` is answered in front of the middleware
-/// (`portcullis::app::http::health_lane`): with the stack's headers, HSTS
-/// and CORS included, the caller's id, and the same metric.
+/// With HSTS and CORS configured, the lane's answers carry the stack's
+/// headers, the caller's id and the same metric; a request with an
+/// `Origin` is left to the stack (its CORS headers), and answered alike.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_health_lane_answers_as_the_stack_does() {
     let origin = "https://app.example.com";
@@ -127,4 +129,21 @@ async fn the_health_lane_answers_as_the_stack_does() {
 
     // Six GETs from each above, one more plain and two with ids.
     assert_eq!(app.metric_value(probes).await, counted_before + 12.0 + 3.0, "the lane counts as the stack does");
+
+    let token = app.register_and_login(&unique_email("lane")).await.access_token;
+    let verify = |origin: Option<&str>| {
+        let mut request =
+            Request::builder().uri_str("/v1/auth/verify").header("authorization", format!("Bearer {token}"));
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        request.finish()
+    };
+    for origin in [None, Some(origin), Some("https://elsewhere.example")] {
+        let answer = seen(&lane, verify(origin)).await;
+        assert_eq!(answer.status, 200, "{origin:?}: {answer:?}");
+        assert_eq!(answer, seen(&stack, verify(origin)).await, "{origin:?}");
+    }
+    let answered = lane.get_response(verify(None)).await;
+    assert!(uuid::Uuid::parse_str(answered.headers()["x-request-id"].to_str().unwrap()).is_ok());
 }

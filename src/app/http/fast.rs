@@ -21,7 +21,6 @@ use super::problem::Problem;
 use super::scope;
 use super::state::AppState;
 use crate::core::token::Principal;
-use poem::http::header::{HeaderName, HeaderValue};
 use poem::http::Method;
 use poem::web::headers::authorization::Bearer;
 use poem::web::headers::{Authorization, HeaderMapExt};
@@ -67,18 +66,10 @@ impl<O> FastRoutes<O> {
     }
 }
 
-/// The `200` of `verify` ([`super::wire::VerifyOk`]) written with static
-/// header names and the id encoded without the formatting machinery: the
-/// derived response parses each header name from text on every answer.
+/// The `200` of `verify` ([`super::wire::VerifyOk`]).
 fn verified(principal: &Principal) -> Response {
-    static USER_ID: HeaderName = HeaderName::from_static("x-user-id");
-    static USER_ROLE: HeaderName = HeaderName::from_static("x-user-role");
-    let mut buffer = uuid::Uuid::encode_buffer();
-    let id = principal.user_id.as_uuid().hyphenated().encode_lower(&mut buffer);
     let mut response = Response::default();
-    let headers = response.headers_mut();
-    headers.insert(USER_ID.clone(), HeaderValue::from_str(id).expect("a hyphenated UUID is a valid header value"));
-    headers.insert(USER_ROLE.clone(), HeaderValue::from_static(principal.role.as_str()));
+    super::lane::add_principal(response.headers_mut(), principal);
     response
 }
 

@@ -20,8 +20,8 @@ pub mod client_ip;
 pub mod docs;
 pub mod errors;
 pub mod fast;
-pub mod health_lane;
 pub mod jwks;
+pub mod lane;
 pub mod mail;
 pub mod mfa;
 pub mod middleware;
@@ -150,7 +150,7 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint<Output = Response> {
 
 /// [`routes`] with `/healthz` and `/v1/auth/verify` taken by the router
 /// like every other operation: for the tests that hold the fast path's
-/// answers (see [`fast`] and [`health_lane`]) equal to the router's.
+/// answers (see [`fast`] and [`lane`]) equal to the router's.
 pub fn routes_through_the_router(state: Arc<AppState>) -> impl Endpoint<Output = Response> {
     assemble(state, false)
 }
@@ -171,7 +171,7 @@ fn assemble(state: Arc<AppState>, fast_path: bool) -> impl Endpoint<Output = Res
     let operations = OperationData { state: state.clone(), inner: openapi_service().into_endpoint() };
     let operations = fast::FastRoutes::new(state.clone(), operations, fast_path);
     let route = SplitByPath { documents: documents.map_to_response(), operations };
-    let lane = health_lane::HealthLane::new(&state, fast_path);
+    let lane = lane::Lane::new(&state, fast_path);
     lane.around(middleware::Portcullis::new(state, templates).allowed_methods(allowed).wrap(route))
 }
 

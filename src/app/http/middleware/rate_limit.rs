@@ -128,7 +128,7 @@ fn network_key(client: IpAddr) -> String {
 
 /// The limiter key of a user: `user:` and the hyphenated id, written
 /// without the formatting machinery (it is built for every bearer request).
-fn user_key(user: UserId) -> String {
+pub(crate) fn user_key(user: UserId) -> String {
     let mut buffer = uuid::Uuid::encode_buffer();
     let id = user.as_uuid().hyphenated().encode_lower(&mut buffer);
     let mut key = String::with_capacity(5 + id.len());
@@ -282,7 +282,7 @@ impl<E: Endpoint<Output = Response>> Endpoint for RateLimitEndpoint<E> {
 
 /// `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` (seconds,
 /// rounded up).
-fn add_headers(response: &mut Response, decision: &Decision) {
+pub(crate) fn add_headers(response: &mut Response, decision: &Decision) {
     static LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
     static REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
     static RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
