@@ -4,6 +4,11 @@
 //! router splits the request, parses its query, clones the API object and
 //! boxes a future per call; these two read nothing of that.
 //!
+//! Most of these requests never get here: [`super::lane`] answers them in
+//! front of the middleware. It passes on those whose answers the
+//! middleware shapes (an `Origin` under CORS, a body), and those reach
+//! this endpoint, inside the middleware.
+//!
 //! Only the router is skipped: the middleware around it (client address, request id,
 //! metrics, CORS, security headers, challenge, body limit, rate limit,
 //! problems) is the same for every route. Each answer is the operation's

@@ -12,7 +12,8 @@
 //! 8. [`problems`]: every error, the framework's own included, as problem+json.
 //!
 //! No layer holds a rule of the core; each can be tried on its own around
-//! any endpoint.
+//! any endpoint. Two requests are answered in front of the stack, with the
+//! layers' own functions: see [`crate::app::http::lane`].
 
 pub mod body_limit;
 pub mod challenge;
