@@ -1,7 +1,8 @@
 // Drives Portcullis through a client generated from the committed OpenAPI
 // document: register -> verify the address with the token of the mailed link
 // (the user shows `email_verified`) -> login -> me -> a second login -> list
-// sessions -> end the second one (its refresh answers 401) -> refresh ->
+// sessions -> end the second one (its refresh answers 401; ending it again
+// answers 404) -> refresh ->
 // logout -> me answers 401; then a password reset: an unknown address gets the
 // same 202, the mailed link's token with a new password ends the old session,
 // the old password is refused and the new one works, and the link works once;
@@ -76,6 +77,13 @@ async function main(): Promise<void> {
   check(stale.response.status === 401, `refresh of the ended session: status ${stale.response.status}, want 401`);
   check(isProblem(stale.error) && stale.error.code === "token_revoked", "refresh of the ended session: code");
   console.log("refresh of the ended session: 401 token_revoked");
+  const again = await client.DELETE("/v1/users/me/sessions/{id}", {
+    ...bearer(login.data.access_token),
+    params: { path: { id: ended.id } },
+  });
+  check(again.response.status === 404, `end the ended session again: status ${again.response.status}, want 404`);
+  check(isProblem(again.error) && again.error.code === "not_found", "end the ended session again: code");
+  console.log("end the ended session again: 404 not_found");
 
   const refreshed = await client.POST("/v1/auth/refresh", { body: { refresh_token: login.data.refresh_token } });
   check(refreshed.response.status === 200 && refreshed.data, `refresh: status ${refreshed.response.status}, want 200`);
