@@ -12,13 +12,13 @@
 //! problem but the `429`). Each answer is written once, here, with the
 //! functions the layers themselves call, so that a caller and an operator
 //! see what the stack gives:
-//! - the headers: [`headers::decorate`], CORS's `Vary` when CORS is
-//!   configured, [`rate_limit::add_headers`], the id by the stack's rule
-//!   ([`request_scope::request_id_header`]); the fixed ones are built once;
+//! - the headers: `headers::decorate`, CORS's `Vary` when CORS is
+//!   configured, `rate_limit::add_headers`, the id by the stack's rule
+//!   (`request_scope::request_id_header`); the fixed ones are built once;
 //! - the bodies: [`HealthBody`], and the `429` problem built inside the
 //!   request's [`RequestScope`] (it quotes the id);
 //! - the request's span, access-log line and samples
-//!   ([`request_scope::request_span`], [`observe::finished`]) under the
+//!   (`request_scope::request_span`, `observe::finished`) under the
 //!   route's template;
 //! - the quota: the user's `api` bucket, spent once, as the route declares.
 //!
