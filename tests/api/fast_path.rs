@@ -147,3 +147,52 @@ async fn the_health_lane_answers_as_the_stack_does() {
     let answered = lane.get_response(verify(None)).await;
     assert!(uuid::Uuid::parse_str(answered.headers()["x-request-id"].to_str().unwrap()).is_ok());
 }
+
+/// A client racing the quota: `count` checks with one user's token, all at
+/// once, spread over `apps` (replicas sharing a limiter, or one app) whose
+/// `api` quota is `quota`. The lane spends the quota once a check and never
+/// more than it holds: exactly `quota` answers are `200`, the rest `429`.
+pub async fn racing_checks_spend_the_quota_exactly(apps: &[TestApp], quota: usize, count: usize) {
+    let token = apps[0].register_and_login(&unique_email("race")).await.access_token;
+    let checks = (0..count).map(|n| apps[n % apps.len()].verify(&token));
+    let statuses: Vec<u16> = futures_util::future::join_all(checks).await.iter().map(|r| r.status().as_u16()).collect();
+    let allowed = statuses.iter().filter(|&&status| status == 200).count();
+    let refused = statuses.iter().filter(|&&status| status == 429).count();
+    assert_eq!((allowed, refused), (quota, count - quota), "{statuses:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn racing_gateway_checks_spend_the_quota_exactly_and_hostile_ones_go_to_the_stack() {
+    let app = spawn_app_with(&[("PORTCULLIS_LIMITS__API__PER_MINUTE", "10")]).await;
+    racing_checks_spend_the_quota_exactly(std::slice::from_ref(&app), 10, 40).await;
+
+    // Hostile checks: none is answered by the lane, none spends a user's
+    // quota, each gets the stack's 401 problem with a well-formed id.
+    let fresh = spawn_app().await;
+    let token = fresh.register_and_login(&unique_email("hostile")).await.access_token;
+    let (header, payload, signature) = {
+        let mut parts = token.splitn(3, '.');
+        (parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap())
+    };
+    let forged = format!("{header}.{}.{signature}", payload.replace('A', "B"));
+    let huge = format!("{header}.{}.{signature}", "A".repeat(20_000));
+    for (what, bearer) in
+        [("forged payload", forged), ("huge token", huge), ("no signature", format!("{header}.{payload}."))]
+    {
+        let response = fresh
+            .client
+            .get(fresh.url("/v1/auth/verify"))
+            .bearer_auth(&bearer)
+            .header("x-request-id", "x".repeat(5_000))
+            .send()
+            .await
+            .unwrap();
+        let id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
+        assert!(uuid::Uuid::parse_str(&id).is_ok(), "{what}: an overlong id is replaced, got {id}");
+        assert!(response.headers().contains_key("www-authenticate"), "{what}: the stack's challenge");
+        assert_problem(response, 401, "invalid_token").await;
+    }
+    let user = "http_requests_total{method=\"GET\",route=\"/v1/auth/verify\",status=\"200\"}";
+    assert_eq!(fresh.metric_value(user).await, 0.0, "no hostile check was answered 200");
+    assert_eq!(fresh.verify(&token).await.status(), 200, "the user's own check still passes");
+}

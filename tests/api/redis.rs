@@ -69,6 +69,15 @@ async fn the_auth_limit_is_one_budget_across_replicas() {
     auth_limit_is_one_budget(&replicas).await;
 }
 
+/// Gateway checks raced over three replicas, each answered in front of the
+/// middleware (`app::http::lane`), spend one shared quota exactly.
+#[tokio::test(flavor = "multi_thread")]
+async fn racing_gateway_checks_over_three_replicas_spend_one_quota_exactly() {
+    let Some((redis, _server)) = portcullis::testing::redis_server().await else { return };
+    let replicas = replicas(3, &redis, &[("PORTCULLIS_LIMITS__API__PER_MINUTE", "10")]).await;
+    crate::fast_path::racing_checks_spend_the_quota_exactly(&replicas, 10, 45).await;
+}
+
 /// A burst of five, spent round-robin over the replicas: the sixth is refused.
 async fn auth_limit_is_one_budget(replicas: &[TestApp]) {
     let mut statuses = Vec::new();
